@@ -1,0 +1,69 @@
+"""Model registry: one name per course architecture -> a configured Flax module.
+
+Entries are looked up lazily (module path + class name), so importing the registry
+does not import every model family.
+"""
+
+import importlib
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class Entry(NamedTuple):
+    """How to build one registered model."""
+
+    module: str  # python module holding the class
+    cls: str  # class name
+    kwargs: dict[str, Any]  # fixed constructor arguments that define this variant
+    input_shape: tuple[int, int, int]  # default (H, W, C)
+
+
+_REGISTRY: dict[str, Entry] = {
+    "mlp": Entry("jaxdl.models.mlp", "MLP", {}, (28, 28, 1)),
+    "lenet5": Entry("jaxdl.models.lenet", "LeNet5", {}, (32, 32, 1)),
+}
+
+
+def names() -> list[str]:
+    """Sorted names of every registered model."""
+    return sorted(_REGISTRY)
+
+
+def _entry(name: str) -> Entry:
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown model {name!r}. Registered models: {', '.join(names())}.")
+    return _REGISTRY[name]
+
+
+def create(name: str, num_classes: int = 10, dtype: Any = jnp.float32, **kwargs) -> nn.Module:
+    """Builds the registered model ``name``.
+
+    Args:
+      name: a registered name (see ``names()``).
+      num_classes: size of the classifier output.
+      dtype: compute dtype (parameters stay float32).
+      **kwargs: further module fields (e.g. ``dropout_rate``); unknown ones raise.
+
+    Returns:
+      An unbound ``flax.linen.Module``.
+
+    Example:
+      >>> model = create("lenet5", num_classes=10)
+    """
+    entry = _entry(name)
+    cls = getattr(importlib.import_module(entry.module), entry.cls)
+    fields = set(getattr(cls, "__dataclass_fields__", {}))
+    unknown = sorted(set(kwargs) - fields)
+    if unknown:
+        raise ValueError(
+            f"Model {name!r} has no field(s) {unknown}; valid fields: "
+            f"{sorted(f for f in fields if f not in ('parent', 'name'))}."
+        )
+    return cls(num_classes=num_classes, dtype=dtype, **{**entry.kwargs, **kwargs})
+
+
+def default_input_shape(name: str) -> tuple[int, int, int]:
+    """The (H, W, C) input the registered model ``name`` was designed for."""
+    return _entry(name).input_shape
