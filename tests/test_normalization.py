@@ -1,0 +1,126 @@
+"""BatchNorm/Dropout glue: train/eval switch and synchronized statistics on 1 vs 8 devices."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxdl.nn import normalization as norm
+
+EPS = 1e-5
+MOMENTUM = 0.9
+
+
+class _Net(nn.Module):
+    rate: float = 0.5
+
+    @nn.compact
+    def __call__(self, x, train: bool):
+        h = nn.Dense(16, name="dense")(x)
+        h = nn.BatchNorm(use_running_average=not train, momentum=MOMENTUM, epsilon=EPS)(h)
+        return nn.Dropout(self.rate, deterministic=not train)(nn.relu(h))
+
+
+def _setup(batch=32):
+    x = jax.random.normal(jax.random.key(0), (batch, 8)) * 3.0 + 1.0  # non-standard stats
+    params, state = norm.split_variables(_Net().init(jax.random.key(1), x, train=False))
+    # Non-trivial BN affine params so the reference exercises them.
+    params["BatchNorm_0"] = {
+        "scale": jax.random.uniform(jax.random.key(2), (16,), minval=0.5, maxval=2.0),
+        "bias": jax.random.normal(jax.random.key(3), (16,)),
+    }
+    return x, params, state
+
+
+def _pre_bn(x, params):
+    d = params["dense"]
+    return np.asarray(x, np.float64) @ np.asarray(d["kernel"], np.float64) + np.asarray(
+        d["bias"], np.float64
+    )
+
+
+def _bn(a, mean, var, params):
+    bn = params["BatchNorm_0"]
+    return np.asarray(bn["bias"], np.float64) + np.asarray(bn["scale"], np.float64) * (
+        a - mean
+    ) / np.sqrt(var + EPS)
+
+
+@jax.jit
+def _train_step(params, state, x, rng):
+    return norm.apply_model(_Net(), params, state, x, train=True, rng=rng)
+
+
+def test_train_mode_matches_numpy_and_is_inverted_dropout():
+    x, params, state = _setup()
+    y, new_state = _train_step(params, state, x, jax.random.key(7))
+    a = _pre_bn(x, params)
+    mean, var = a.mean(0), a.var(0)  # biased batch variance
+    ref = np.maximum(_bn(a, mean, var, params), 0.0)
+    y = np.asarray(y, np.float64)
+    kept = y != 0
+    # Inverted dropout: kept units are scaled by 1/(1 - rate) = 2; about half are kept.
+    np.testing.assert_allclose(y[kept], 2.0 * ref[kept], rtol=1e-4, atol=1e-5)
+    # About half of the units that ReLU lets through are dropped (rate 0.5).
+    assert 0.35 < kept[ref > 1e-3].mean() < 0.65
+    bs = new_state["batch_stats"]["BatchNorm_0"]
+    np.testing.assert_allclose(bs["mean"], (1 - MOMENTUM) * mean, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bs["var"], MOMENTUM + (1 - MOMENTUM) * var, rtol=1e-4)
+
+
+def test_eval_mode_uses_running_stats_and_no_dropout():
+    x, params, state = _setup()
+    _, state = _train_step(params, state, x, jax.random.key(7))  # non-trivial running stats
+    y1, s1 = norm.apply_model(_Net(), params, state, x, train=False, rng=jax.random.key(1))
+    y2, _ = norm.apply_model(_Net(), params, state, x, train=False, rng=jax.random.key(2))
+    y3, _ = jax.jit(lambda p, s, x: norm.apply_model(_Net(), p, s, x, train=False))(
+        params, state, x
+    )
+    np.testing.assert_array_equal(np.asarray(y1), np.asarray(y2))
+    np.testing.assert_allclose(np.asarray(y1), np.asarray(y3), rtol=1e-6, atol=1e-6)
+    assert s1 is state  # eval never touches batch_stats
+    bs = state["batch_stats"]["BatchNorm_0"]
+    ref = np.maximum(
+        _bn(_pre_bn(x, params), np.asarray(bs["mean"], np.float64), np.asarray(bs["var"]), params),
+        0.0,
+    )
+    np.testing.assert_allclose(np.asarray(y1, np.float64), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_bn_and_dropout_identical_on_1_and_8_devices():
+    assert jax.device_count() == 8, "tests/conftest.py must force 8 CPU devices"
+    x, params, state = _setup(batch=64)
+    rng = jax.random.key(3)
+    # 1 device.
+    dev0 = jax.devices()[0]
+    put1 = lambda t: jax.device_put(t, dev0)  # noqa: E731
+    y1, s1 = _train_step(put1(params), put1(state), put1(x), rng)
+    # 8 devices: batch sharded over 'data', variables replicated.
+    mesh = jax.make_mesh((8,), ("data",))
+    rep = NamedSharding(mesh, P())
+    xs = jax.device_put(x, NamedSharding(mesh, P("data")))
+    y8, s8 = _train_step(jax.device_put(params, rep), jax.device_put(state, rep), xs, rng)
+    assert y8.sharding.spec[0] == "data" and len(y8.sharding.device_set) == 8
+    np.testing.assert_allclose(np.asarray(y8), np.asarray(y1), rtol=1e-6, atol=1e-6)
+    for a, b in zip(jax.tree_util.tree_leaves(s8), jax.tree_util.tree_leaves(s1)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+    # Global (not per-shard) statistics: each shard's own mean differs from the global one.
+    a = _pre_bn(x, params)
+    global_mean = (1 - MOMENTUM) * a.mean(0)
+    np.testing.assert_allclose(s8["batch_stats"]["BatchNorm_0"]["mean"], global_mean, atol=1e-5)
+    assert np.abs((1 - MOMENTUM) * a[:8].mean(0) - global_mean).max() > 1e-2
+
+
+def test_apply_model_without_state_and_errors():
+    class NoBN(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool):
+            return nn.Dropout(0.5, deterministic=not train)(x)
+
+    params, state = norm.split_variables(NoBN().init(jax.random.key(0), jnp.ones(4), train=False))
+    assert state == {}
+    rng = jax.random.key(0)
+    y, s = norm.apply_model(NoBN(), params, state, jnp.ones(1000), train=True, rng=rng)
+    assert params == {} and s == {} and set(np.unique(np.asarray(y))) == {0.0, 2.0}
