@@ -20,10 +20,34 @@ class Entry(NamedTuple):
     input_shape: tuple[int, int, int]  # default (H, W, C)
 
 
+_IMAGENET = (224, 224, 3)
+_CIFAR = (32, 32, 3)
+
 _REGISTRY: dict[str, Entry] = {
     "mlp": Entry("jaxdl.models.mlp", "MLP", {}, (28, 28, 1)),
     "lenet5": Entry("jaxdl.models.lenet", "LeNet5", {}, (32, 32, 1)),
+    # AlexNet's layer sizes need 227x227 (the paper's "224" does not divide).
+    "alexnet": Entry("jaxdl.models.alexnet", "AlexNet", {}, (227, 227, 3)),
+    "zfnet": Entry("jaxdl.models.alexnet", "ZFNet", {}, _IMAGENET),
+    "googlenet": Entry("jaxdl.models.googlenet", "GoogLeNet", {}, _IMAGENET),
 }
+for _depth in (11, 13, 16, 19):
+    _REGISTRY[f"vgg{_depth}"] = Entry("jaxdl.models.vgg", "VGG", {"depth": _depth}, _IMAGENET)
+    _REGISTRY[f"vgg{_depth}_bn"] = Entry(
+        "jaxdl.models.vgg", "VGG", {"depth": _depth, "batch_norm": True}, _IMAGENET
+    )
+for _depth in (18, 34, 50, 101, 152):
+    _REGISTRY[f"resnet{_depth}"] = Entry(
+        "jaxdl.models.resnet", "ResNet", {"depth": _depth}, _IMAGENET
+    )
+for _depth in (20, 32, 44, 56, 110):
+    # CIFAR 6n+2 family (option-A shortcuts) and the plain nets of the degradation study.
+    _REGISTRY[f"resnet{_depth}"] = Entry(
+        "jaxdl.models.resnet", "CifarResNet", {"depth": _depth}, _CIFAR
+    )
+    _REGISTRY[f"plain{_depth}"] = Entry(
+        "jaxdl.models.resnet", "CifarResNet", {"depth": _depth, "shortcut": "none"}, _CIFAR
+    )
 
 
 def names() -> list[str]:
