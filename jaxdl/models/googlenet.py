@@ -5,8 +5,8 @@ Output contract (the only model of the zoo with extra training outputs):
   - ``train=True`` and ``aux_classifiers=True`` (default): the tuple
     ``(logits, aux1_logits, aux2_logits)``, the auxiliary heads on inception 4a and
     4d. The training loss is ``CE(logits) + 0.3 * (CE(aux1) + CE(aux2))`` (paper,
-    section 5); ``split_aux_outputs`` and ``AUX_LOSS_WEIGHT`` let a generic step
-    function handle every model the same way.
+    section 5), ``AUX_LOSS_WEIGHT``; ``jaxdl.training.steps.split_outputs`` and the
+    classification steps' ``aux_loss_weight`` handle it like every other model.
   The auxiliary heads' parameters are always created by ``init`` (whatever the
   ``train`` flag), so variables initialised in eval mode can be trained.
 
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from jaxdl.nn.layers import ConvBN, LocalResponseNorm
 
-__all__ = ["AUX_LOSS_WEIGHT", "GoogLeNet", "Inception", "InceptionAux", "split_aux_outputs"]
+__all__ = ["AUX_LOSS_WEIGHT", "INCEPTION_TABLE", "GoogLeNet", "Inception", "InceptionAux"]
 
 AUX_LOSS_WEIGHT = 0.3
 
@@ -40,25 +40,6 @@ INCEPTION_TABLE: dict[str, tuple[int, int, int, int, int, int]] = {
     "5a": (256, 160, 320, 32, 128, 128),
     "5b": (384, 192, 384, 48, 128, 128),
 }
-
-
-def split_aux_outputs(outputs: Any) -> tuple[jax.Array, tuple[jax.Array, ...]]:
-    """``(logits, aux_logits)`` from any model's output (aux empty for most models).
-
-    Args:
-      outputs: a model's ``apply`` result: logits, or a tuple whose first element is
-        the main logits and the rest auxiliary logits (GoogLeNet in training mode).
-
-    Returns:
-      ``(logits, (aux_1, ...))``.
-
-    Example:
-      >>> logits, aux = split_aux_outputs(model.apply(v, x, train=True, rngs=rngs))
-      >>> loss = ce(logits) + AUX_LOSS_WEIGHT * sum(ce(a) for a in aux)
-    """
-    if isinstance(outputs, tuple | list):
-        return outputs[0], tuple(outputs[1:])
-    return outputs, ()
 
 
 class Inception(nn.Module):
