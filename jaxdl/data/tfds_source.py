@@ -1,0 +1,274 @@
+"""Streaming input for datasets too large for device memory (ImageNet-scale).
+
+``tfds.data_source`` gives random access to a prepared TFDS dataset (array_record
+files), and a grain pipeline turns it into batches of numpy dicts on the host:
+
+  source -> shard (one slice per host) -> shuffle (seeded, reshuffled every epoch)
+  -> keep ``keys`` -> crop/resize -> batch (per epoch) -> repeat -> threads
+  [-> worker processes]
+
+Each epoch is batched on its own, so with ``drop_remainder=True`` (the default) every
+epoch yields ``len(shard) // batch_size`` full batches and drops the last partial one:
+batch shapes never change, so a jitted step compiles once. The iterator is a grain
+``DatasetIterator``: ``get_state()`` / ``set_state()`` checkpoint and resume it.
+Everything is deterministic given ``seed``, for any number of threads or workers.
+
+Crops run on the host because the images of such datasets differ in size: training
+uses the Inception random-resized crop, evaluation a centre crop of 87.5% of the
+shorter side. Flips, colour and other fixed-size augmentations belong on device
+(``jaxdl.data.augment``).
+
+References:
+  Szegedy et al. Going deeper with convolutions. CVPR 2015 (random-resized crop).
+  Russakovsky et al. ImageNet large scale visual recognition challenge. IJCV 2015.
+"""
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "center_crop_resize",
+    "make_stream",
+    "open_tfds_source",
+    "random_resized_crop",
+    "tfds_stream",
+]
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    from PIL import Image
+
+    squeeze = image.shape[-1] == 1
+    im = Image.fromarray(image[..., 0] if squeeze else image)
+    out = np.asarray(im.resize((width, height), Image.Resampling.BILINEAR), np.uint8)
+    return out[..., None] if squeeze else out
+
+
+def center_crop_resize(image: np.ndarray, size: int, crop_fraction: float = 0.875) -> np.ndarray:
+    """Evaluation crop: the centre square of ``crop_fraction`` of the shorter side, resized.
+
+    Args:
+      image: uint8 [H, W, C].
+      size: output side.
+      crop_fraction: 0.875 gives the classic "resize to 256, crop 224".
+
+    Returns:
+      uint8 [size, size, C].
+
+    Example:
+      >>> center_crop_resize(np.zeros((300, 400, 3), np.uint8), 224).shape
+      (224, 224, 3)
+    """
+    h, w = image.shape[:2]
+    side = max(1, round(min(h, w) * crop_fraction))
+    top, left = (h - side) // 2, (w - side) // 2
+    return _resize(image[top : top + side, left : left + side], size, size)
+
+
+def random_resized_crop(
+    image: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> np.ndarray:
+    """Inception training crop: random area fraction and aspect ratio, resized to a square.
+
+    Draws an area fraction uniformly in ``scale`` and a log-uniform aspect ratio in
+    ``ratio``; after 10 draws that do not fit, falls back to the centre crop.
+
+    Args:
+      image: uint8 [H, W, C].
+      size: output side.
+      rng: numpy generator (grain passes a per-example, per-epoch seeded one).
+      scale: range of the crop's area as a fraction of the image's.
+      ratio: range of the crop's width / height.
+
+    Returns:
+      uint8 [size, size, C].
+
+    Example:
+      >>> rng = np.random.default_rng(0)
+      >>> random_resized_crop(np.zeros((300, 400, 3), np.uint8), 224, rng).shape
+      (224, 224, 3)
+    """
+    h, w = image.shape[:2]
+    for _ in range(10):
+        area = h * w * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if 0 < cw <= w and 0 < ch <= h:
+            top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+            return _resize(image[top : top + ch, left : left + cw], size, size)
+    return center_crop_resize(image, size, crop_fraction=1.0)
+
+
+def open_tfds_source(
+    name: str,
+    split: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+) -> Sequence[dict[str, Any]]:
+    """Opens ``tfds.data_source(name, split=...)``: random access to a prepared dataset.
+
+    Args:
+      name: a TFDS builder name, e.g. ``'imagenet2012'``.
+      split: a TFDS split string (TFDS slicing such as ``'train[:1%]'`` works here).
+      data_dir: TFDS data folder (default: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+      download: let TFDS download and prepare it (array_record format) when missing.
+
+    Returns:
+      A sequence of example dicts (``len`` and ``[i]``) decoded to numpy.
+
+    Raises:
+      DatasetNotFoundError: TFDS cannot open it; the message says how to provide it.
+
+    Example:
+      >>> source = open_tfds_source("imagenet2012", "validation", data_dir="/data/tfds")
+    """
+    import tensorflow_datasets as tfds
+
+    from jaxdl.data.registry import DatasetNotFoundError
+
+    try:
+        return tfds.data_source(name, split=split, data_dir=data_dir, download=download)
+    except Exception as e:
+        raise DatasetNotFoundError(
+            f"TFDS could not open {name!r} split {split!r} in "
+            f"{data_dir or 'the TFDS default folder'} (download={download}): "
+            f"{type(e).__name__}: {e}\nPrepare it in array_record format (random access), "
+            f"e.g. tfds.builder({name!r}, data_dir=...).download_and_prepare("
+            "file_format='array_record') -- manual datasets such as ImageNet need their "
+            "archives in <data_dir>/downloads/manual -- or pass download=True."
+        ) from e
+
+
+class _Prepare:
+    """Keeps ``keys``, casts labels to int32 and crops/resizes the image (picklable)."""
+
+    def __init__(self, keys: Sequence[str], image_size: int | None, train: bool):
+        self.keys, self.image_size, self.train = tuple(keys), image_size, train
+
+    def __call__(self, example: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        missing = [k for k in self.keys if k not in example]
+        if missing:
+            raise KeyError(f"Examples have keys {sorted(example)}; requested {missing} missing.")
+        out = {k: np.asarray(example[k]) for k in self.keys}
+        if "label" in out:
+            out["label"] = out["label"].astype(np.int32)
+        if self.image_size is not None and "image" in out:
+            image = out["image"]  # [H, W, C]
+            if self.train:
+                out["image"] = random_resized_crop(image, self.image_size, rng)
+            else:
+                out["image"] = center_crop_resize(image, self.image_size)
+        return out
+
+
+def make_stream(
+    source: Sequence[dict[str, Any]],
+    *,
+    batch_size: int,
+    seed: int = 0,
+    shuffle: bool = True,
+    num_epochs: int | None = 1,
+    image_size: int | None = None,
+    train: bool = False,
+    keys: Sequence[str] = ("image", "label"),
+    drop_remainder: bool = True,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    num_threads: int = 16,
+    prefetch_buffer_size: int = 500,
+    num_workers: int = 0,
+) -> Any:
+    """Builds the grain pipeline over any random-access source of example dicts.
+
+    Args:
+      source: ``len(source)`` and ``source[i] -> dict`` (a TFDS data source, a list...).
+      batch_size: examples per batch (per host).
+      seed: shuffle and crop seed; epoch ``e`` is shuffled with a seed derived from
+        ``seed`` and ``e``, so every epoch has a new, reproducible order.
+      shuffle: shuffle (False: source order, e.g. for evaluation).
+      num_epochs: epochs to yield; ``None`` repeats forever.
+      image_size: crop/resize images to ``image_size`` squared (needed when their sizes
+        differ); ``None`` keeps them (then they must share one shape).
+      train: random-resized crop (True) or centre crop (False) when ``image_size``.
+      keys: example fields kept (strings such as file names cannot be batched as arrays).
+      drop_remainder: drop each epoch's last partial batch (keeps shapes static).
+      shard_index: this host's shard (``jax.process_index()`` on multi-host runs).
+      shard_count: number of shards (``jax.process_count()``).
+      num_threads: threads reading and transforming in each process (0: no threads).
+      prefetch_buffer_size: elements read ahead per process.
+      num_workers: worker processes (``grain`` multiprocessing prefetch); 0: none.
+
+    Returns:
+      A ``grain.IterDataset``; iterating yields ``{'image': uint8 [B, H, W, C],
+      'label': int32 [B]}`` numpy batches.
+
+    Example:
+      >>> ds = make_stream([{"image": np.zeros((8, 8, 1), np.uint8), "label": 3}] * 10,
+      ...                  batch_size=4)
+      >>> [b["image"].shape for b in ds]
+      [(4, 8, 8, 1), (4, 8, 8, 1)]
+    """
+    import grain
+
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}.")
+    if not 0 <= shard_index < shard_count:
+        raise ValueError(f"Need 0 <= shard_index < shard_count, got {shard_index}, {shard_count}.")
+    ds = grain.MapDataset.source(source)
+    if shard_count > 1:
+        ds = ds[shard_index::shard_count]  # [n / shard_count] examples of this host
+    if len(ds) < batch_size and drop_remainder:
+        raise ValueError(
+            f"The source has {len(ds)} examples for this shard, fewer than batch_size "
+            f"{batch_size}: with drop_remainder=True no batch would be produced."
+        )
+    if shuffle:
+        ds = ds.shuffle(seed=seed)
+    ds = ds.random_map(_Prepare(keys, image_size, train), seed=seed + 1)  # crops: own seed
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)  # per epoch: see module doc
+    ds = ds.repeat(num_epochs)
+    read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch_buffer_size)
+    out = ds.to_iter_dataset(read)
+    if num_workers > 0:
+        out = out.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
+    return out
+
+
+def tfds_stream(
+    name: str,
+    split: str,
+    *,
+    batch_size: int,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Batches of a TFDS dataset, streamed: ``open_tfds_source`` + ``make_stream``.
+
+    Args:
+      name: TFDS name, e.g. ``'imagenet2012'``.
+      split: TFDS split string.
+      batch_size: examples per batch (per host).
+      data_dir: TFDS data folder.
+      download: allow TFDS to download and prepare the dataset.
+      **kwargs: the other ``make_stream`` arguments (seed, image_size, train, ...).
+
+    Returns:
+      A ``grain.IterDataset`` of numpy batches (see ``make_stream``).
+
+    Example:
+      >>> ds = tfds_stream("imagenet2012", "train", batch_size=256, image_size=224,
+      ...                  train=True, num_epochs=None, num_workers=8)
+      >>> batch = next(iter(ds))  # {'image': uint8 [256, 224, 224, 3], 'label': int32 [256]}
+    """
+    source = open_tfds_source(name, split, data_dir=data_dir, download=download)
+    return make_stream(source, batch_size=batch_size, **kwargs)
