@@ -239,6 +239,12 @@ def make_stream(
     read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch_buffer_size)
     out = ds.to_iter_dataset(read)
     if num_workers > 0:
+        from absl import flags
+
+        if not flags.FLAGS.is_parsed():
+            # grain 0.2.18 reads one of its absl flags when starting workers and fails
+            # outside absl.app (google/grain#1355): use the flags' defaults.
+            flags.FLAGS.mark_as_parsed()
         out = out.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
     return out
 
