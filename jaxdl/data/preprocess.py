@@ -1,0 +1,65 @@
+"""Input preparation: padding once on the host, normalisation on device per batch.
+
+The course's "inputs standardized": pixels are scaled to [0, 1] and standardised per
+channel with the TRAINING split's mean and std (never the test split's).
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Augment = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+def pad_to(images: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pads [N, H, W, C] images symmetrically to ``size`` x ``size`` (e.g. MNIST 28->32)."""
+    h, w = images.shape[1:3]
+    if h > size or w > size:
+        raise ValueError(f"Cannot pad {h}x{w} images to {size}x{size}: they are larger.")
+    top, left = (size - h) // 2, (size - w) // 2
+    pads = ((0, 0), (top, size - h - top), (left, size - w - left), (0, 0))
+    return np.pad(images, pads)
+
+
+def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of uint8 [N, H, W, C] images on the [0, 1] scale (float64)."""
+    x = images.reshape(-1, images.shape[-1])
+    mean = np.zeros(x.shape[1])
+    sq = np.zeros(x.shape[1])
+    for start in range(0, len(x), 1 << 22):  # chunks keep float64 memory small
+        chunk = x[start : start + (1 << 22)].astype(np.float64) / 255.0
+        mean += chunk.sum(0)
+        sq += (chunk * chunk).sum(0)
+    mean /= len(x)
+    std = np.sqrt(np.maximum(sq / len(x) - mean * mean, 0.0))
+    return mean, std
+
+
+def image_preprocess(
+    mean: np.ndarray,
+    std: np.ndarray,
+    augment: Augment | None = None,
+    dtype=jnp.float32,
+) -> Callable[[dict, jax.Array, bool], dict]:
+    """Builds ``preprocess(batch, key, train)`` for classification steps.
+
+    uint8 images -> float in [0, 1] -> (training only) ``augment(key, images)`` ->
+    ``(x - mean) / std``, cast to the compute ``dtype``.
+
+    Example:
+      >>> pre = image_preprocess(*channel_stats(train_images))
+      >>> batch = pre({"image": imgs, "label": labels}, key, True)
+    """
+    mean = jnp.asarray(mean, jnp.float32)
+    inv_std = jnp.asarray(1.0 / np.maximum(std, 1e-8), jnp.float32)
+
+    def preprocess(batch: dict, key: jax.Array, train: bool) -> dict:
+        x = batch["image"].astype(jnp.float32) / 255.0  # [B, H, W, C]
+        if train and augment is not None:
+            x = augment(key, x)
+        x = (x - mean) * inv_std
+        return {**batch, "image": x.astype(dtype)}
+
+    return preprocess

@@ -1,0 +1,63 @@
+"""Multilayer perceptron: the course's fully connected network.
+
+``depth`` hidden layers of ``width`` units, an activation from ``jaxdl.nn`` by name,
+optional (inverted) dropout on the input and hidden layers, and a linear output.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxdl.nn import activations
+
+ACTIVATIONS: dict[str, Callable] = {
+    name: getattr(activations, name) for name in activations.__all__
+}
+
+
+def get_activation(name: str) -> Callable:
+    """The activation function called ``name`` in ``jaxdl.nn.activations``."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}.")
+    return ACTIVATIONS[name]
+
+
+class MLP(nn.Module):
+    """Fully connected classifier ``x -> [Dense(width) -> g -> Dropout] * depth -> Dense(K)``.
+
+    Attributes:
+      num_classes: output size K.
+      depth: number of hidden layers.
+      width: units per hidden layer.
+      activation: name of a ``jaxdl.nn`` activation (``relu``, ``tanh``, ``elu`` ...).
+      dropout_rate: drop probability on hidden units (keep p = 1 - rate; the course's
+        p = .5 for hidden units is ``dropout_rate=0.5``).
+      input_dropout_rate: drop probability on the input (course: keep p ~ 1, e.g. 0.2).
+      kernel_init: initializer of every kernel.
+      dtype: compute dtype (parameters stay float32).
+
+    Example:
+      >>> logits = MLP(num_classes=10).apply(variables, images, train=False)  # [B, 10]
+    """
+
+    num_classes: int = 10
+    depth: int = 2
+    width: int = 512
+    activation: str = "relu"
+    dropout_rate: float = 0.0
+    input_dropout_rate: float = 0.0
+    kernel_init: Callable = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        g = get_activation(self.activation)
+        x = x.reshape((x.shape[0], -1)).astype(self.dtype)  # [B, H*W*C]
+        x = nn.Dropout(self.input_dropout_rate, deterministic=not train)(x)
+        for _ in range(self.depth):
+            x = g(nn.Dense(self.width, dtype=self.dtype, kernel_init=self.kernel_init)(x))
+            x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, kernel_init=self.kernel_init)(x)

@@ -1,0 +1,139 @@
+"""Config -> objects -> ``fit`` for image classification (the only place reading configs)."""
+
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxdl import data as jdata
+from jaxdl import models, optim
+from jaxdl.data import loader, preprocess
+from jaxdl.nn import regularizers
+from jaxdl.training import loop, parallel, steps
+from jaxdl.training.state import TrainState
+from train import augment_spec
+
+
+def load_splits(cfg: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[str, ...]]:
+    """Loads the train/val/test splits named in ``cfg`` as numpy dicts (padded if asked)."""
+    splits, names = {}, ()
+    for role in ("train", "val", "test"):
+        spec = cfg[f"{role}_split"]
+        if not spec:
+            continue
+        loaded = jdata.load(cfg.name, spec, data_dir=cfg.data_dir or None, download=cfg.download)
+        arrays = {"image": loaded.data["image"], "label": loaded.data["label"]}
+        if cfg.pad_to:
+            arrays["image"] = preprocess.pad_to(arrays["image"], cfg.pad_to)
+        splits[role] = arrays
+        names = tuple(loaded.class_names)
+    return splits, names
+
+
+def build_optimizer(cfg: ml_collections.ConfigDict, steps_per_epoch: int):
+    """The optax optimizer of the config (schedule, clipping, accumulation included)."""
+    schedule = optim.create_schedule(
+        cfg.schedule, cfg.learning_rate, steps_per_epoch, **cfg.schedule_kwargs.to_dict()
+    )
+    tx = optim.create(
+        cfg.name,
+        schedule,
+        clipping=cfg.clip,
+        clipping_kwargs=cfg.clip_kwargs.to_dict(),
+        **cfg.kwargs.to_dict(),
+    )
+    every = steps_per_epoch if cfg.accumulate_steps == 0 else cfg.accumulate_steps
+    if every > 1:
+        tx = optax.MultiSteps(tx, every_k_schedule=every)
+    return tx
+
+
+def build_penalty(cfg: ml_collections.ConfigDict):
+    """``params -> l1 * ||W||_1 + l2 * (1/2)||W||^2`` over kernels, or None."""
+    if not cfg.l1 and not cfg.l2:
+        return None
+
+    def penalty(params):
+        return cfg.l1 * regularizers.l1_penalty(params) + cfg.l2 * regularizers.l2_penalty(params)
+
+    return penalty
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResult:
+    """Trains and evaluates the classifier described by ``config`` in ``workdir``."""
+    workdir = Path(workdir)
+    t0 = time.perf_counter()
+    mesh = parallel.make_mesh()
+    parallel.check_batch_size(config.train.batch_size, mesh)
+    parallel.check_batch_size(config.train.eval_batch_size, mesh)
+    dtype = jnp.dtype(config.model.dtype)
+    splits, class_names = load_splits(config.data)
+    model = models.create(
+        config.model.name,
+        num_classes=len(class_names),
+        dtype=dtype,
+        **config.model.kwargs.to_dict(),
+    )
+    train_np = splits["train"]
+    spe = loader.steps_per_epoch(len(train_np["label"]), config.train.batch_size)
+    tx = build_optimizer(config.optimizer, spe)
+    augment = augment_spec.from_config(config.data.augment)
+    pre = preprocess.image_preprocess(*preprocess.channel_stats(train_np["image"]), augment, dtype)
+    train_step, eval_step = steps.classification_steps(
+        pre,
+        penalty=build_penalty(config.loss),
+        aux_loss_weight=config.loss.aux_loss_weight,
+        label_smoothing=config.loss.label_smoothing,
+    )
+    root = jax.random.PRNGKey(config.seed)
+    init_key, data_key = jax.random.split(root)
+    example = jnp.zeros((1, *train_np["image"].shape[1:]), dtype)
+    state = parallel.create_sharded(
+        lambda: TrainState.create(model=model, tx=tx, rng=init_key, example_input=example), mesh
+    )
+    device = {role: loader.to_device(arrays, mesh) for role, arrays in splits.items()}
+    options = loop.LoopOptions(
+        batch_size=config.train.batch_size,
+        num_epochs=config.train.num_epochs,
+        eval_batch_size=config.train.eval_batch_size,
+        log_every_steps=config.train.log_every_steps,
+        eval_every_epochs=config.train.eval_every_epochs,
+        max_to_keep=config.train.max_to_keep,
+        best_metric=config.train.best_metric if "val" in device else None,
+        best_mode=config.train.best_mode,
+        max_steps=None if config.train.max_steps < 0 else config.train.max_steps,
+        progress=config.train.progress,
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+    result = loop.fit(
+        state=state,
+        train_step=train_step,
+        eval_step=eval_step,
+        train=device["train"],
+        evals={"val": device["val"]} if "val" in device else {},
+        final_evals={"test": device["test"]} if "test" in device else {},
+        options=options,
+        workdir=workdir,
+        data_key=data_key,
+        mesh=mesh,
+    )
+    summary = {
+        "model": config.model.name,
+        "dataset": config.data.name,
+        "params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(result.state.params))),
+        "steps": int(result.state.step),
+        "finished": result.finished,
+        "steps_per_second": round(result.steps_per_second, 2),
+        "train_wall_s": round(result.wall_time, 1),
+        "total_wall_s": round(time.perf_counter() - t0, 1),
+        **{k: round(v, 5) for k, v in result.final_metrics.items()},
+    }
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
+    print("summary: " + " ".join(f"{k}={v}" for k, v in summary.items()), flush=True)
+    return result

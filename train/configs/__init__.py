@@ -1,0 +1,1 @@
+"""Task configurations: one ``get_config()`` per file, all derived from ``defaults``."""

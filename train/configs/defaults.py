@@ -1,0 +1,58 @@
+"""Every configuration key the trainer understands, with its default value.
+
+Task configs start from ``get_config()`` here and change values only; a key that is
+not defined here is rejected (with the closest valid key) before anything compiles.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """The full schema with default values."""
+    c = ml_collections.ConfigDict()
+    c.task = "classification"
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "mnist"  # a jaxdl.data.load name, or image_folder:<path>
+    c.data.data_dir = ""  # '' = the look-up order of jaxdl.data.load
+    c.data.download = False  # allow TFDS downloads (needs internet)
+    c.data.train_split = "train[:90%]"
+    c.data.val_split = "train[90%:]"  # '' = no validation
+    c.data.test_split = "test"  # '' = no final test evaluation
+    c.data.pad_to = 0  # pad images to this square size on load (0 = keep)
+    c.data.augment = ""  # augmentation spec, see jaxdl.data.augment ('' = none)
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "mlp"  # a jaxdl.models registry name
+    c.model.dtype = "float32"  # compute dtype: float32 or bfloat16
+    c.model.kwargs = ml_collections.ConfigDict()  # extra module fields
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "sgd"  # a jaxdl.optim.create name
+    c.optimizer.learning_rate = 0.1
+    c.optimizer.kwargs = ml_collections.ConfigDict()
+    c.optimizer.schedule = "constant"  # a jaxdl.optim.create_schedule name
+    c.optimizer.schedule_kwargs = ml_collections.ConfigDict()
+    c.optimizer.clip = "none"  # none | global_norm | running_average
+    c.optimizer.clip_kwargs = ml_collections.ConfigDict()
+    c.optimizer.accumulate_steps = 1  # gradient accumulation (0 = full-batch GD)
+
+    c.loss = ml_collections.ConfigDict()
+    c.loss.l1 = 0.0  # weight of the l1 penalty on kernels
+    c.loss.l2 = 0.0  # weight kappa of the (kappa/2)||W||^2 penalty on kernels
+    c.loss.label_smoothing = 0.0
+    c.loss.aux_loss_weight = 0.3  # auxiliary classifiers (GoogLeNet)
+
+    c.train = ml_collections.ConfigDict()
+    c.train.batch_size = 128
+    c.train.eval_batch_size = 1000
+    c.train.num_epochs = 10
+    c.train.log_every_steps = 100
+    c.train.eval_every_epochs = 1
+    c.train.max_to_keep = 3
+    c.train.best_metric = "val_accuracy"
+    c.train.best_mode = "max"
+    c.train.max_steps = -1  # stop after this many steps in total (-1 = all epochs)
+    c.train.progress = True
+    return c

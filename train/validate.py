@@ -1,0 +1,86 @@
+"""Config validation: unknown keys and invalid values fail before anything compiles."""
+
+import difflib
+from typing import Any
+
+import ml_collections
+
+from train.configs import defaults
+
+# Sub-dicts whose keys are free-form (forwarded as keyword arguments and checked by
+# the function that receives them).
+FREE_FORM = {
+    "model.kwargs",
+    "optimizer.kwargs",
+    "optimizer.schedule_kwargs",
+    "optimizer.clip_kwargs",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is invalid."""
+
+
+def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in cfg.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, ml_collections.ConfigDict) and path not in FREE_FORM:
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks ``config`` against ``train/configs/defaults.py`` and basic value rules.
+
+    Raises:
+      ConfigError: naming the key, the problem and the fix.
+    """
+    schema = _flatten(defaults.get_config())
+    given = _flatten(config)
+    for key, value in given.items():
+        if key not in schema:
+            close = difflib.get_close_matches(key, schema, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"Unknown config key {key!r}.{hint} Valid keys are listed in "
+                "train/configs/defaults.py."
+            )
+        want = type(schema[key])
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        if not isinstance(value, want) and not isinstance(schema[key], ml_collections.ConfigDict):
+            raise ConfigError(
+                f"Config key {key!r} must be {want.__name__}, got {value!r} "
+                f"({type(value).__name__})."
+            )
+    positive = [
+        "train.batch_size",
+        "train.eval_batch_size",
+        "train.num_epochs",
+        "train.log_every_steps",
+        "train.eval_every_epochs",
+        "train.max_to_keep",
+    ]
+    for key in positive:
+        if given.get(key, 1) < 1:
+            raise ConfigError(f"Config key {key!r} must be >= 1, got {given[key]}.")
+    if given.get("optimizer.learning_rate", 1.0) <= 0:
+        raise ConfigError(
+            f"optimizer.learning_rate must be > 0, got {given['optimizer.learning_rate']}."
+        )
+    if given.get("model.dtype") not in ("float32", "bfloat16"):
+        raise ConfigError(
+            f"model.dtype must be 'float32' or 'bfloat16', got {given['model.dtype']!r}."
+        )
+    if given.get("train.best_mode") not in ("max", "min"):
+        raise ConfigError(
+            f"train.best_mode must be 'max' or 'min', got {given['train.best_mode']!r}."
+        )
+    if given.get("task") not in TASKS:
+        raise ConfigError(f"task must be one of {sorted(TASKS)}, got {given.get('task')!r}.")
+
+
+TASKS = {"classification"}
