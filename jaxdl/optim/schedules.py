@@ -1,0 +1,178 @@
+"""Learning-rate schedules of the course, as optax schedules (step count -> rate).
+
+The course defines its decays per epoch ``t``; optax counts optimizer steps. Every
+schedule here therefore takes ``steps_per_epoch`` and uses
+``epoch = step // steps_per_epoch`` (integer division, so the rate is constant within
+an epoch, as in the course). ``steps_per_epoch=1`` gives the per-step variant.
+
+- time-based: ``gamma_t = gamma_0 / (1 + kappa t)``
+- step decay: ``gamma_t = gamma_0 kappa^(t // k)``, ``0 < kappa < 1``, every ``k`` epochs
+- exponential: ``gamma_t = gamma_0 exp(-kappa t)``
+
+optax's own ``exponential_decay`` is parameterized by a rate per ``transition_steps``
+rather than by ``kappa``, and it has no time-based decay, so these are written here.
+Cosine and warmup-cosine come straight from optax (see ``jaxdl.optim.create_schedule``).
+
+References:
+    Bengio, "Practical recommendations for gradient-based training of deep
+    architectures", 2012 (time-based decay). Krizhevsky et al., "ImageNet
+    classification with deep convolutional neural networks", NeurIPS 2012 (step decay).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import jax.numpy as jnp
+import optax
+
+__all__ = [
+    "constant_schedule",
+    "exponential_decay",
+    "step_decay",
+    "time_based_decay",
+]
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _check_real(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}.")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}.")
+    return float(value)
+
+
+def _epoch(count: jnp.ndarray, steps_per_epoch: int) -> jnp.ndarray:
+    # Integer division on the integer step counter: exact for any step count, and the
+    # rate stays piecewise constant over an epoch as in the course's per-epoch formulas.
+    return (jnp.asarray(count) // steps_per_epoch).astype(jnp.float32)
+
+
+def constant_schedule(init_value: float) -> optax.Schedule:
+    """Constant learning rate ``gamma_t = gamma_0`` (optax's, with argument checks).
+
+    Args:
+        init_value: the rate ``gamma_0``.
+
+    Returns:
+        An optax schedule.
+
+    Example:
+        >>> float(constant_schedule(0.1)(1000))
+        0.1...
+    """
+    return optax.constant_schedule(_check_real("init_value", init_value))
+
+
+def time_based_decay(init_value: float, kappa: float, steps_per_epoch: int = 1) -> optax.Schedule:
+    """Time-based decay ``gamma_t = gamma_0 / (1 + kappa t)``, t = step // steps_per_epoch.
+
+    Args:
+        init_value: ``gamma_0``, the rate of epoch 0.
+        kappa: decay constant, ``kappa >= 0`` (0 gives a constant rate).
+        steps_per_epoch: optimizer steps per epoch (1: decay every step).
+
+    Returns:
+        An optax schedule mapping the step count to the rate.
+
+    Example:
+        >>> sched = time_based_decay(0.1, kappa=1.0, steps_per_epoch=10)
+        >>> float(sched(25))  # epoch 2: 0.1 / 3
+        0.0333...
+
+    References:
+        Bengio, "Practical recommendations for gradient-based training of deep
+        architectures", 2012, section 3.1.1.
+    """
+    init_value = _check_real("init_value", init_value)
+    kappa = _check_real("kappa", kappa)
+    if kappa < 0:
+        raise ValueError(f"time_based_decay needs kappa >= 0, got {kappa}.")
+    steps_per_epoch = _check_positive_int("steps_per_epoch", steps_per_epoch)
+
+    def schedule(count):
+        return init_value / (1.0 + kappa * _epoch(count, steps_per_epoch))
+
+    return schedule
+
+
+def step_decay(
+    init_value: float, kappa: float, every_epochs: int = 1, steps_per_epoch: int = 1
+) -> optax.Schedule:
+    """Step decay ``gamma_t = gamma_0 kappa^(t // every_epochs)``, t = step // steps_per_epoch.
+
+    Args:
+        init_value: ``gamma_0``.
+        kappa: multiplicative factor, ``0 < kappa < 1`` (e.g. 0.1 as in AlexNet).
+        every_epochs: the rate is multiplied by ``kappa`` every this many epochs.
+        steps_per_epoch: optimizer steps per epoch.
+
+    Returns:
+        An optax schedule mapping the step count to the rate.
+
+    Example:
+        >>> sched = step_decay(0.1, kappa=0.5, every_epochs=2, steps_per_epoch=10)
+        >>> float(sched(45))  # epoch 4 -> two halvings
+        0.025...
+
+    References:
+        Krizhevsky, Sutskever, Hinton, "ImageNet classification with deep
+        convolutional neural networks", NeurIPS 2012 (divide by 10 on plateaus).
+    """
+    init_value = _check_real("init_value", init_value)
+    kappa = _check_real("kappa", kappa)
+    if not 0.0 < kappa < 1.0:
+        raise ValueError(
+            f"step_decay needs 0 < kappa < 1 (the factor applied every "
+            f"{every_epochs} epoch(s)), got {kappa}; use constant_schedule for no decay."
+        )
+    every_epochs = _check_positive_int("every_epochs", every_epochs)
+    steps_per_epoch = _check_positive_int("steps_per_epoch", steps_per_epoch)
+
+    def schedule(count):
+        stage = jnp.floor(_epoch(count, steps_per_epoch) / every_epochs)
+        return init_value * jnp.power(kappa, stage)
+
+    return schedule
+
+
+def exponential_decay(init_value: float, kappa: float, steps_per_epoch: int = 1) -> optax.Schedule:
+    """Exponential decay ``gamma_t = gamma_0 exp(-kappa t)``, t = step // steps_per_epoch.
+
+    Equivalent to ``optax.exponential_decay(init_value, transition_steps=steps_per_epoch,
+    decay_rate=exp(-kappa), staircase=True)``; written here to keep the course's
+    ``kappa`` parameterization.
+
+    Args:
+        init_value: ``gamma_0``.
+        kappa: decay constant, ``kappa >= 0``.
+        steps_per_epoch: optimizer steps per epoch.
+
+    Returns:
+        An optax schedule mapping the step count to the rate.
+
+    Example:
+        >>> float(exponential_decay(0.1, kappa=0.5)(2))  # 0.1 * e^-1
+        0.0367...
+
+    References:
+        Bengio, "Practical recommendations for gradient-based training of deep
+        architectures", 2012.
+    """
+    init_value = _check_real("init_value", init_value)
+    kappa = _check_real("kappa", kappa)
+    if kappa < 0:
+        raise ValueError(f"exponential_decay needs kappa >= 0, got {kappa}.")
+    steps_per_epoch = _check_positive_int("steps_per_epoch", steps_per_epoch)
+
+    def schedule(count):
+        return init_value * jnp.exp(-kappa * _epoch(count, steps_per_epoch))
+
+    return schedule

@@ -1,0 +1,161 @@
+"""Early stopping on a validation metric: pure, host-side, checkpointable.
+
+The course: split off a validation set, evaluate every few epochs, stop when the
+validation error has not improved for ``patience`` evaluations, keep the best
+weights. This module only decides (is this evaluation the best so far? should
+training stop?); the loop saves/restores the best checkpoint. It runs on the host
+on already-fetched Python floats, once per evaluation, so it is plain Python.
+
+An evaluation improves on the best value iff ``value < best - min_delta`` (mode
+``min``) or ``value > best + min_delta`` (mode ``max``); the first evaluation is
+always the best. A NaN value never improves (it counts as a bad evaluation).
+Training should stop once ``patience`` consecutive evaluations did not improve.
+
+References:
+    Prechelt, "Early Stopping - But When?", in Neural Networks: Tricks of the Trade,
+    1998.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+__all__ = ["EarlyStopping", "EarlyStoppingState"]
+
+_MODES = ("min", "max")
+
+
+class EarlyStoppingState(NamedTuple):
+    """Progress of early stopping; JSON-serializable via `to_dict`/`from_dict`.
+
+    Attributes:
+        best_value: best monitored value so far, None before the first evaluation.
+        best_step: training step of that evaluation, -1 before the first one.
+        num_bad: consecutive evaluations without improvement since the best.
+    """
+
+    best_value: float | None = None
+    best_step: int = -1
+    num_bad: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of Python scalars (``json.dumps`` works on it)."""
+        return {"best_value": self.best_value, "best_step": self.best_step, "num_bad": self.num_bad}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EarlyStoppingState:
+        """Inverse of `to_dict`; raises ValueError on missing or extra keys."""
+        expected = set(cls._fields)
+        if set(data) != expected:
+            raise ValueError(
+                f"EarlyStoppingState.from_dict expects keys {sorted(expected)}, got {sorted(data)}."
+            )
+        best = data["best_value"]
+        return cls(
+            best_value=None if best is None else float(best),
+            best_step=int(data["best_step"]),
+            num_bad=int(data["num_bad"]),
+        )
+
+
+class EarlyStopping(NamedTuple):
+    """Early-stopping rule (configuration); pure `init`/`update` functions.
+
+    Attributes:
+        monitor: metric name looked up in the metrics mapping given to `update`.
+        mode: ``"min"`` (losses, errors) or ``"max"`` (accuracies).
+        patience: number of consecutive non-improving evaluations that stops training
+            (0: stop at the first one).
+        min_delta: minimum change that counts as an improvement, ``>= 0``.
+
+    Example:
+        >>> rule = EarlyStopping(monitor="val_error", mode="min", patience=2)
+        >>> state = rule.init()
+        >>> for step, err in enumerate([0.5, 0.4, 0.45, 0.41]):
+        ...     state, is_best, stop = rule.update(state, {"val_error": err}, step)
+        >>> state.best_value, state.best_step, stop
+        (0.4, 1, True)
+
+    References:
+        Prechelt, "Early Stopping - But When?", 1998.
+    """
+
+    monitor: str = "val_loss"
+    mode: str = "min"
+    patience: int = 5
+    min_delta: float = 0.0
+
+    def validate(self) -> EarlyStopping:
+        """Checks the configuration; returns self. Raises ValueError/TypeError."""
+        if not isinstance(self.monitor, str) or not self.monitor:
+            raise TypeError(f"monitor must be a non-empty metric name, got {self.monitor!r}.")
+        if self.mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {self.mode!r}.")
+        if (
+            isinstance(self.patience, bool)
+            or not isinstance(self.patience, numbers.Integral)
+            or self.patience < 0
+        ):
+            raise ValueError(f"patience must be an int >= 0, got {self.patience!r}.")
+        if not isinstance(self.min_delta, numbers.Real) or not (
+            math.isfinite(self.min_delta) and self.min_delta >= 0
+        ):
+            raise ValueError(f"min_delta must be a finite number >= 0, got {self.min_delta!r}.")
+        return self
+
+    def init(self) -> EarlyStoppingState:
+        """Fresh state (validates the configuration).
+
+        Returns:
+            ``EarlyStoppingState(best_value=None, best_step=-1, num_bad=0)``.
+        """
+        self.validate()
+        return EarlyStoppingState()
+
+    def improves(self, value: float, best: float | None) -> bool:
+        """Whether ``value`` beats ``best`` by more than ``min_delta`` in ``mode``."""
+        if math.isnan(value):
+            return False
+        if best is None:
+            return True
+        if self.mode == "min":
+            return value < best - self.min_delta
+        return value > best + self.min_delta
+
+    def update(
+        self, state: EarlyStoppingState, metrics: Mapping[str, Any] | float, step: int
+    ) -> tuple[EarlyStoppingState, bool, bool]:
+        """Account for one evaluation.
+
+        Args:
+            state: the current state.
+            metrics: mapping holding ``monitor`` (Python/numpy/JAX scalar), or the
+                monitored value itself.
+            step: training step of this evaluation (stored as ``best_step``).
+
+        Returns:
+            ``(new_state, is_best, should_stop)``: ``is_best`` when this evaluation is
+            the new best (save it); ``should_stop`` when ``num_bad >= patience``.
+
+        Raises:
+            KeyError: ``monitor`` is not in ``metrics`` (lists the available names).
+        """
+        self.validate()
+        if isinstance(metrics, Mapping):
+            if self.monitor not in metrics:
+                raise KeyError(
+                    f"Early stopping monitors {self.monitor!r}, which is not among the "
+                    f"evaluation metrics {sorted(metrics)}; set monitor to one of them."
+                )
+            metrics = metrics[self.monitor]
+        value = float(metrics)
+        if self.improves(value, state.best_value):
+            new_state = EarlyStoppingState(best_value=value, best_step=int(step), num_bad=0)
+            is_best = True
+        else:
+            new_state = state._replace(num_bad=state.num_bad + 1)
+            is_best = False
+        return new_state, is_best, new_state.num_bad >= self.patience and not is_best
