@@ -17,7 +17,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxdl.nn.layers import ConvBN, LocalResponseNorm, he_normal
+from jaxdl.nn.initializers import he, xavier
+from jaxdl.nn.layers import ConvBN, LocalResponseNorm
 
 __all__ = ["AlexNet", "ZFNet"]
 
@@ -80,7 +81,7 @@ class AlexNet(nn.Module):
 
     def _inits(self, name: str):
         if not self.paper_init:
-            return he_normal, nn.initializers.zeros
+            return he(), nn.initializers.zeros
         bias = nn.initializers.ones if name in self.bias_one else nn.initializers.zeros
         return nn.initializers.normal(0.01), bias
 
@@ -102,7 +103,7 @@ class AlexNet(nn.Module):
     def _dense(self, features, name):
         kinit, binit = self._inits(name)
         if name == "fc8" and not self.paper_init:
-            kinit = nn.initializers.lecun_normal()  # linear output layer: 1/N variance
+            kinit = xavier()  # linear output layer: variance 1/N
         return nn.Dense(features, kernel_init=kinit, bias_init=binit, dtype=self.dtype, name=name)
 
     @nn.compact

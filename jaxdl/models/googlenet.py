@@ -22,6 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxdl.nn.initializers import he, xavier
 from jaxdl.nn.layers import ConvBN, LocalResponseNorm
 
 __all__ = ["AUX_LOSS_WEIGHT", "INCEPTION_TABLE", "GoogLeNet", "Inception", "InceptionAux"]
@@ -105,9 +106,10 @@ class InceptionAux(nn.Module):
         x = nn.avg_pool(x, window, (3, 3))  # [B, 4, 4, C] at 14x14
         x = ConvBN(128, 1, batch_norm=self.batch_norm, dtype=self.dtype, name="conv")(x, train)
         x = x.reshape(x.shape[0], -1)  # [B, 2048]
-        x = nn.relu(nn.Dense(1024, dtype=self.dtype, name="fc1")(x))
+        x = nn.relu(nn.Dense(1024, kernel_init=he(), dtype=self.dtype, name="fc1")(x))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, name="fc2")(x).astype(jnp.float32)
+        fc = nn.Dense(self.num_classes, kernel_init=xavier(), dtype=self.dtype, name="fc2")
+        return fc(x).astype(jnp.float32)
 
 
 class GoogLeNet(nn.Module):
@@ -188,7 +190,8 @@ class GoogLeNet(nn.Module):
         x = inception(inception(x, "5a"), "5b")  # [B, 7, 7, 1024]
         x = jnp.mean(x, axis=(1, 2))  # [B, 1024]
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        logits = nn.Dense(self.num_classes, dtype=dt, name="fc")(x).astype(jnp.float32)
+        logits = nn.Dense(self.num_classes, kernel_init=xavier(), dtype=dt, name="fc")(x)
+        logits = logits.astype(jnp.float32)
         if not self.aux_classifiers or not (train or self.is_initializing()):
             return logits
         aux = tuple(

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxdl.nn.initializers import xavier
 from jaxdl.nn.layers import BasicBlock, BottleneckBlock, ConvBN
 
 __all__ = ["CifarResNet", "ResNet"]
@@ -40,25 +41,26 @@ def _stages(x, block, stage_sizes, widths, train, **block_kwargs):
 
 def _head(x: jax.Array, num_classes: int, dtype: Any) -> jax.Array:
     x = jnp.mean(x, axis=(1, 2))  # [B, C] global average pooling
-    return nn.Dense(num_classes, dtype=dtype, name="fc")(x).astype(jnp.float32)
+    fc = nn.Dense(num_classes, kernel_init=xavier(), dtype=dtype, name="fc")
+    return fc(x).astype(jnp.float32)
 
 
 class ResNet(nn.Module):
     """ImageNet ResNet-18/34/50/101/152 (He et al. 2015, table 1).
 
-    ==========  ===========  ==================  ==================  ================
-    stage       output       18 / 34 (basic)     50 / 101 / 152 (bottleneck, x4)
-    ==========  ===========  ==================  ==================================
-    stem        112 x 112    7x7, 64, stride 2 (+BN, ReLU)
-                56 x 56      3x3 max pool, stride 2
-    stage1      56 x 56      [3x3,64]x2  x 2/3   [1x1,64; 3x3,64; 1x1,256] x 3/3/3
-    stage2      28 x 28      [3x3,128]x2 x 2/4   [1x1,128; 3x3,128; 1x1,512] x 4/4/8
-    stage3      14 x 14      [3x3,256]x2 x 2/6   [1x1,256; ...; 1x1,1024] x 6/23/36
-    stage4      7 x 7        [3x3,512]x2 x 2/3   [1x1,512; ...; 1x1,2048] x 3/3/3
-    head        1 x 1        global average pool, num_classes-way FC
-    ==========  ===========  ==================  ==================================
+    ======  =========  ============================  ======================================
+    stage   output     18 / 34: basic blocks         50 / 101 / 152: bottleneck blocks
+    ======  =========  ============================  ======================================
+    stem    112x112    7x7/2 conv, 64 (+BN, ReLU)    same
+            56x56      3x3/2 max pool                same
+    conv2   56x56      [3x3 64, 3x3 64] x 2 / 3      [1x1 64, 3x3 64, 1x1 256] x 3 / 3 / 3
+    conv3   28x28      [3x3 128, 3x3 128] x 2 / 4    [1x1 128, 3x3 128, 1x1 512] x 4 / 4 / 8
+    conv4   14x14      [3x3 256, 3x3 256] x 2 / 6    [1x1 256, 3x3 256, 1x1 1024] x 6/23/36
+    conv5   7x7        [3x3 512, 3x3 512] x 2 / 3    [1x1 512, 3x3 512, 1x1 2048] x 3 / 3 / 3
+    head    1x1        global average pool, FC       same
+    ======  =========  ============================  ======================================
 
-    Downsampling by the first block of stages 2-4 (stride 2); shortcuts that change
+    Downsampling by the first block of conv3-conv5 (stride 2); shortcuts that change
     shape are 1x1 projections + BN (option B), the others identities. BN after every
     conv, before its ReLU; He init. Parameters (1000 classes; weights, BN scale/bias
     and biases; BN running statistics excluded): ResNet-18 11,689,512; ResNet-34

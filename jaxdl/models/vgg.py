@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxdl.nn.initializers import he, xavier
 from jaxdl.nn.layers import ConvBN
 
 __all__ = ["CONFIGS", "VGG"]
@@ -91,9 +92,13 @@ class VGG(nn.Module):
             x = nn.max_pool(x, (2, 2), (2, 2))  # [B, H/2, W/2, C]
         x = x.reshape(x.shape[0], -1)  # [B, 7*7*512] at 224
         for k, width in enumerate(self.classifier_widths):
-            x = nn.relu(nn.Dense(width, dtype=self.dtype, name=f"fc{k + 1}")(x))
+            x = nn.Dense(width, kernel_init=he(), dtype=self.dtype, name=f"fc{k + 1}")(x)
+            x = nn.relu(x)
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         fc = nn.Dense(
-            self.num_classes, dtype=self.dtype, name=f"fc{len(self.classifier_widths) + 1}"
+            self.num_classes,
+            kernel_init=xavier(),
+            dtype=self.dtype,
+            name=f"fc{len(self.classifier_widths) + 1}",
         )
         return fc(x).astype(jnp.float32)  # [B, num_classes]

@@ -6,12 +6,13 @@
 - ``BasicBlock`` / ``BottleneckBlock``: the residual blocks shared by every
   ResNet-style model (ImageNet ResNets, CIFAR ResNets and their plain counterparts).
 
-All layers are NHWC. Convolutions are He-initialised, ``N(0, 2 / fan_in)`` (the
-course's He init; identical to ``jaxdl.nn.initializers.he('normal')``), with biases
-zero. Batch norm uses momentum 0.9 (Flax's convention: ``ra <- 0.9 ra + 0.1 batch``,
-which is PyTorch's ``momentum=0.1``) and eps 1e-5. Under ``jax.jit`` with the batch
-sharded over a mesh, the BN batch statistics are those of the GLOBAL batch (XLA
-inserts the cross-device reductions), i.e. synchronized BN without an ``axis_name``.
+All layers are NHWC. Convolutions are He-initialised, ``N(0, 2 / fan_in)``
+(``jaxdl.nn.initializers.he()``, untruncated), with biases zero. Batch norm uses
+momentum 0.9 (Flax's convention: ``ra <- 0.9 ra + 0.1 batch``, which is PyTorch's
+``momentum=0.1``; running var from the biased batch variance) and eps 1e-5. Under
+``jax.jit`` with the batch sharded over a mesh, the BN batch statistics are those of
+the GLOBAL batch (XLA inserts the cross-device reductions), i.e. synchronized BN
+without an ``axis_name``.
 
 References:
   LeCun, Bottou, Bengio, Haffner. Gradient-based learning applied to document
@@ -32,6 +33,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxdl.nn.initializers import he
+
 __all__ = [
     "BN_EPSILON",
     "BN_MOMENTUM",
@@ -41,11 +44,8 @@ __all__ = [
     "ConvBN",
     "LocalResponseNorm",
     "RBFOutput",
-    "he_normal",
 ]
 
-# He et al. 2015: N(0, 2 / fan_in), untruncated.
-he_normal = jax.nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 SHORTCUTS = ("projection", "option_a", "none")
@@ -164,7 +164,7 @@ class ConvBN(nn.Module):
     use_bias: bool | None = None
     feature_group_count: int = 1
     zero_init_scale: bool = False
-    kernel_init: Callable = he_normal
+    kernel_init: Callable = he()
     bias_init: Callable = jax.nn.initializers.zeros
     dtype: Any = jnp.float32
 
