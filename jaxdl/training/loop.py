@@ -171,6 +171,7 @@ def fit(
     if restored is not None:
         state, meta = restored
         history = meta.get("history", [])
+        print(f"Resuming from checkpoint step {int(state.step)} in {workdir / 'checkpoints'}")
     step = int(state.step)
     writer = MetricWriter(workdir, resume_step=step)
     first_step = step

@@ -1,0 +1,103 @@
+"""End to end through ``python -m train``: outputs, config errors, SIGKILL and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "--config=train/configs/mnist_mlp.py",
+    "--config.data.train_split=train[:1024]",
+    "--config.data.val_split=train[1024:1280]",
+    "--config.data.test_split=test[:500]",
+    "--config.model.kwargs.width=32",
+    "--config.model.kwargs.dropout_rate=0.0",
+    "--config.train.batch_size=64",
+    "--config.train.eval_batch_size=128",
+    "--config.train.log_every_steps=8",
+    "--config.train.progress=False",
+]
+
+
+def _run(args, workdir, **kw):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)  # the CLI runs on the machine's real devices
+    return subprocess.run(
+        [sys.executable, "-m", "train", f"--workdir={workdir}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
+
+
+def test_tiny_run_writes_every_artifact(tmp_path):
+    proc = _run([*TINY, "--config.train.num_epochs=2"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["finished"] and summary["steps"] == 2 * (1024 // 64)
+    assert summary["test_accuracy"] > 0.6  # a trained 32-unit MLP, not chance (0.1)
+    assert "summary: model=mlp" in proc.stdout
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_accuracy" in r for r in rows) and any("train_loss" in r for r in rows)
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("--config.train.batchsize=32", "batchsize"),
+        ("--config.model.name=lenet6", "Registered models"),
+        ("--config.train.batch_size=-4", "batch_size"),
+        ("--config.optimizer.name=adamm", "adamm"),
+        ("--config.data.name=nosuchset", "nosuchset"),
+    ],
+)
+def test_bad_config_fails_fast_with_a_clear_message(tmp_path, override, message):
+    t0 = time.perf_counter()
+    proc = _run([*TINY, override], tmp_path)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert time.perf_counter() - t0 < 60
+    assert not (tmp_path / "checkpoints").exists()  # failed before training started
+
+
+def test_sigkill_then_rerun_resumes_and_matches_uninterrupted(tmp_path):
+    args = [*TINY, "--config.train.num_epochs=6"]
+    reference = _run(args, tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    work = tmp_path / "killed"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "train", f"--workdir={work}", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ckpts = work / "checkpoints"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if ckpts.exists() and any(p.name.isdigit() for p in ckpts.iterdir()):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed; make it longer"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rerun = _run(args, work)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "Resuming from checkpoint step" in rerun.stdout
+    ref = json.loads((tmp_path / "reference" / "summary.json").read_text())
+    got = json.loads((work / "summary.json").read_text())
+    for key in ("steps", "test_accuracy", "test_loss"):
+        assert got[key] == ref[key], key
