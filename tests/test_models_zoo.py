@@ -365,3 +365,17 @@ def test_googlenet_modes_at_112():
     assert len(tr1) == 3 and all(o.shape == (2, 5) and np.all(np.isfinite(o)) for o in tr1)
     assert not np.allclose(tr1[0], tr2[0]) and not np.allclose(tr1[1], tr2[1])
     np.testing.assert_allclose(tr0[0], ev, rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_compute_tracks_float32():
+    """bf16 compute with the same float32 variables: float32 logits, close to float32's."""
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 32, 32, 3)), jnp.float32)
+    f32 = models.create("resnet20", num_classes=10)
+    v = host_variables(f32, x, seed=3)
+    bf16 = f32.clone(dtype=jnp.bfloat16)
+    run = jax.jit(lambda v, x: (f32.apply(v, x, train=False), bf16.apply(v, x, train=False)))
+    a, b = run(v, x)
+    assert b.dtype == jnp.float32 and np.all(np.isfinite(b))
+    scale = float(jnp.max(jnp.abs(a)))
+    np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=0.05 * scale)
+    assert not np.array_equal(np.asarray(a), np.asarray(b))  # really computed in bf16
