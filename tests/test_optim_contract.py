@@ -90,14 +90,13 @@ NOT_TRANSFORMS = {
 
 
 def _params():
-    k1, k2 = jax.random.split(jax.random.key(42))
+    # Few leaves (compile time grows with them), one of each kind the masks care about.
     return {
-        "conv": {"kernel": jax.random.normal(k1, (2, 2, 1, 3)), "bias": jnp.zeros(3)},  # HWIO
-        "dense": {
-            "kernel": jax.random.normal(k2, (3, 4)),
-            "bias": jnp.full((4,), 0.5, jnp.float32),
+        "conv": {
+            "kernel": jax.random.normal(jax.random.key(42), (2, 2, 1, 3)),  # HWIO
+            "bias": jnp.full((3,), 0.5, jnp.float32),
         },
-        "norm": {"scale": jnp.ones(4), "bias": jnp.zeros(4)},
+        "norm": {"scale": jnp.ones(3)},
     }
 
 
@@ -156,9 +155,10 @@ def test_contract(name):
         return inner(params, opt_state)
 
     step = jax.jit(counted)
-    p, s = params, state0
+    p, s, trajectory = params, state0, []
     for _ in range(4):
         p, s, updates = step(p, s)
+        trajectory.append(p)
         assert jax.tree.structure(updates) == jax.tree.structure(params)
         assert _shapes(updates) == _shapes(params)
         chex.assert_tree_all_finite((p, updates))
@@ -169,27 +169,15 @@ def test_contract(name):
     for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(params)):
         assert not np.allclose(a, b)
 
-
-@pytest.mark.parametrize("name", ["all_together:adaptive", "create:clip"])
-def test_contract_mesh(name):
-    """Replicated params/state on an 8-device mesh: same numbers as one device."""
+    # 8-device mesh, params and state replicated (state built sharded by jit(init,
+    # out_shardings=...)): same numbers as on one device.
     assert jax.device_count() == 8, "conftest.py must force 8 CPU devices"
-    tx = CASES[name]()
-    params = _params()
-    mesh = Mesh(np.array(jax.devices()), ("data",))
-    replicated = NamedSharding(mesh, P())
-
-    init = jax.jit(tx.init, out_shardings=replicated)
-    state = init(jax.device_put(params, replicated))
-    step = jax.jit(_train_step(tx), out_shardings=replicated)
-    p, s = jax.device_put(params, replicated), state
-    for _ in range(3):
-        p, s, _ = step(p, s)
-    for leaf in jax.tree.leaves(p):
+    replicated = NamedSharding(Mesh(np.array(jax.devices()), ("data",)), P())
+    p = jax.device_put(params, replicated)
+    s = jax.jit(tx.init, out_shardings=replicated)(p)
+    mesh_step = jax.jit(_train_step(tx), out_shardings=replicated)
+    for _ in range(2):
+        p, s, _ = mesh_step(p, s)
+    for leaf in jax.tree.leaves((p, s)):
         assert leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == 8
-
-    ref_step = jax.jit(_train_step(tx))
-    rp, rs = params, tx.init(params)
-    for _ in range(3):
-        rp, rs, _ = ref_step(rp, rs)
-    chex.assert_trees_all_close(p, rp, atol=1e-6)
+    chex.assert_trees_all_close(p, trajectory[1], atol=1e-6)
