@@ -9,6 +9,8 @@ import ml_collections
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxdl.data import augment as aug
 
@@ -102,6 +104,7 @@ def test_integer_and_bfloat16_pipelines_keep_dtype(dtype):
         ("translate", {"max_shift": 0}),
         ("rotate", {"degrees": 0.0}),
         ("rotate", {"degrees": (0.0, 0.0)}),
+        ("rotate", {"degrees": np.int64(0)}),
         ("zoom", {"min_scale": 1.0, "max_scale": 1.0}),
         ("brightness", {"max_delta": 0.0}),
         ("contrast", {"max_delta": 0.0}),
@@ -345,6 +348,33 @@ def test_build_augment_formats_and_composition():
     np.testing.assert_allclose(np.asarray(ym), np.asarray(ref), atol=1e-6)
     assert m.shape == masks.shape
     np.testing.assert_array_equal(np.asarray(aug.build_augment([])(KEY, x)), np.asarray(x))
+
+
+@pytest.mark.parametrize("axis_type", ["auto", "explicit"])
+def test_same_result_on_1_and_8_devices(axis_type):
+    assert jax.device_count() == 8, "tests/conftest.py must force 8 CPU devices"
+    spec = [
+        ("random_crop", {"padding": 2, "mode": "reflect"}),
+        ("horizontal_flip", {}),
+        ("rotate", {"degrees": 20.0}),
+        ("brightness", {}),
+        ("cutout", {"size": 3}),
+    ]
+    fn = jax.jit(aug.build_augment(spec))
+    x = _images(shape=(16, H, W, C))
+    masks = jnp.asarray(np.random.default_rng(1).integers(0, 3, (16, H, W)), jnp.int32)
+    y1, m1 = fn(KEY, jax.device_put(x, jax.devices()[0]), masks)
+    # The project's meshes (jaxdl.training.parallel) have auto axes; jax.make_mesh's
+    # default is explicit axes (sharding in types), which vmap checks strictly.
+    if axis_type == "auto":
+        mesh = Mesh(np.asarray(jax.devices()), ("data",))
+    else:
+        mesh = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Explicit,))
+    shard = NamedSharding(mesh, P("data"))
+    y8, m8 = fn(KEY, jax.device_put(x, shard), jax.device_put(masks, shard))
+    assert len(y8.sharding.device_set) == 8
+    np.testing.assert_allclose(np.asarray(y8), np.asarray(y1), atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(m8), np.asarray(m1))
 
 
 def test_build_augment_errors():

@@ -35,11 +35,14 @@ References:
 
 import inspect
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 __all__ = [
     "AUGMENTATIONS",
@@ -97,9 +100,19 @@ def _restore(y: jax.Array, dtype) -> jax.Array:
     return y.astype(dtype)
 
 
-def _per_example(key: jax.Array, batch: int, sample: Callable[[jax.Array], Any]) -> Any:
-    """One key per example, split from the batch key; ``sample(key_i)`` -> params of i."""
-    return jax.vmap(sample)(jax.random.split(key, batch))
+def _per_example(key: jax.Array, images: jax.Array, sample: Callable[[jax.Array], Any]) -> Any:
+    """One key per example, split from the batch key; ``sample(key_i)`` -> params of i.
+
+    Under a mesh with explicit axis types (``jax.make_mesh``'s default) the params are
+    resharded along the images' batch axis, as vmap and elementwise ops require.
+    """
+    params = jax.vmap(sample)(jax.random.split(key, images.shape[0]))
+    sharding = jax.typeof(images).sharding
+    spec = getattr(sharding, "spec", None)
+    if not spec or spec[0] is None:  # unsharded, or sharding not in types (auto axes)
+        return params
+    batch_sharding = NamedSharding(sharding.mesh, P(spec[0]))
+    return jax.tree.map(lambda a: jax.sharding.reshard(a, batch_sharding), params)
 
 
 def _on_masks(fn: Callable[[jax.Array], jax.Array], masks: jax.Array) -> jax.Array:
@@ -122,10 +135,9 @@ def horizontal_flip(key: jax.Array, images: jax.Array, p: float = 0.5, *, masks=
     """Mirror each image left-right with probability ``p``.
 
     Args:
-      key: batch PRNG key.
-      images: ``[B, H, W, C]``.
+      key, images: batch PRNG key, ``[B, H, W, C]`` images.
       p: flip probability in [0, 1].
-      masks: optional ``[B, H, W(, K)]`` flipped together with their images.
+      masks: optional ``[B, H, W(, K)]`` masks, flipped with their images.
 
     Returns:
       Flipped images (and masks when given), same shape and dtype.
@@ -136,7 +148,7 @@ def horizontal_flip(key: jax.Array, images: jax.Array, p: float = 0.5, *, masks=
     _check(images, masks, "horizontal_flip")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"horizontal_flip: p must be in [0, 1], got {p}")
-    flip = _per_example(key, images.shape[0], lambda k: jax.random.bernoulli(k, p))  # [B]
+    flip = _per_example(key, images, lambda k: jax.random.bernoulli(k, p))  # [B]
     sel = flip[:, None, None, None]
     images = jnp.where(sel, _flip(images), images)
     if masks is not None:
@@ -171,13 +183,12 @@ def random_crop(
     ``size`` is the ImageNet-style random crop (e.g. 224 from 256).
 
     Args:
-      key: batch PRNG key.
-      images: ``[B, H, W, C]``.
+      key, images: batch PRNG key, ``[B, H, W, C]`` images.
       padding: pixels added on each side (>= 0).
       mode: ``'constant'`` (zeros) or ``'reflect'`` (mirror without repeating the edge,
         like ``numpy.pad``; needs ``padding < H, W``).
       size: output ``(h, w)`` or an int; default the input ``(H, W)``.
-      masks: optional masks cropped at the same positions (zero or reflect padded alike).
+      masks: optional masks, cropped at the same positions (padded alike).
 
     Returns:
       ``[B, h, w, C]`` images (and masks), input dtype.
@@ -196,7 +207,7 @@ def random_crop(
     if not (0 < h <= H + 2 * padding and 0 < w <= W + 2 * padding):
         raise ValueError(f"random_crop: size {(h, w)} larger than the padded image")
     span = jnp.array([H + 2 * padding - h + 1, W + 2 * padding - w + 1])
-    offsets = _per_example(key, B, lambda k: jax.random.randint(k, (2,), 0, span))  # [B, 2]
+    offsets = _per_example(key, images, lambda k: jax.random.randint(k, (2,), 0, span))  # [B, 2]
     images = _crop_padded(images, padding, mode, offsets, (h, w))
     if masks is not None:
         masks = _on_masks(lambda m: _crop_padded(m, padding, mode, offsets, (h, w)), masks)
@@ -209,8 +220,7 @@ def translate(key: jax.Array, images: jax.Array, max_shift: int = 4, *, masks=No
     Uncovered pixels become 0: ``out[y, x] = in[y - dy, x - dx]``.
 
     Args:
-      key: batch PRNG key.
-      images: ``[B, H, W, C]``.
+      key, images: batch PRNG key, ``[B, H, W, C]`` images.
       max_shift: largest shift in pixels along each axis (>= 0).
       masks: optional masks shifted alike.
 
@@ -223,7 +233,7 @@ def translate(key: jax.Array, images: jax.Array, max_shift: int = 4, *, masks=No
     _check(images, masks, "translate")
     m = _positive_int(max_shift, "max_shift", "translate")
     shifts = _per_example(
-        key, images.shape[0], lambda k: jax.random.randint(k, (2,), -m, m + 1)
+        key, images, lambda k: jax.random.randint(k, (2,), -m, m + 1)
     )  # [B, 2] = (dy, dx)
     # Shifting by d is cropping the zero-padded image at offset m - d.
     offsets, size = m - shifts, images.shape[1:3]
@@ -286,8 +296,7 @@ def rotate(
     +90 degrees equals ``numpy.rot90(image)``.
 
     Args:
-      key: batch PRNG key.
-      images: ``[B, H, W, C]``.
+      key, images: batch PRNG key, ``[B, H, W, C]`` images.
       degrees: ``d`` for angles uniform in [-d, d], or ``(lo, hi)`` for [lo, hi]
         (``(90, 90)`` is a fixed quarter turn).
       masks: optional masks rotated by the same angles (nearest neighbour).
@@ -299,12 +308,12 @@ def rotate(
       >>> x = rotate(key, x, degrees=10.0)
     """
     _check(images, masks, "rotate")
-    lo, hi = (-degrees, degrees) if isinstance(degrees, int | float) else tuple(degrees)
+    lo, hi = (-degrees, degrees) if isinstance(degrees, numbers.Real) else tuple(degrees)
     if not lo <= hi:
         raise ValueError(f"rotate: degrees must be d >= 0 or (lo, hi) with lo <= hi, got {degrees}")
     lo, hi = math.radians(lo), math.radians(hi)
     theta = _per_example(
-        key, images.shape[0], lambda k: jax.random.uniform(k, (), jnp.float32, lo, hi)
+        key, images, lambda k: jax.random.uniform(k, (), jnp.float32, lo, hi)
     )  # [B]
     c, s = jnp.cos(theta), jnp.sin(theta)
     # Output offset (dy, dx) reads input (c dy + s dx, -s dy + c dx): inverse of the turn.
@@ -326,8 +335,7 @@ def zoom(
     out (the image shrinks, borders are zero). Bilinear interpolation, same output size.
 
     Args:
-      key: batch PRNG key.
-      images: ``[B, H, W, C]``.
+      key, images: batch PRNG key, ``[B, H, W, C]`` images.
       min_scale: smallest factor (> 0).
       max_scale: largest factor (>= min_scale).
       masks: optional masks rescaled by the same factors (nearest neighbour).
@@ -343,7 +351,7 @@ def zoom(
         raise ValueError(f"zoom: need 0 < min_scale <= max_scale, got {min_scale}, {max_scale}")
     scale = _per_example(
         key,
-        images.shape[0],
+        images,
         lambda k: jax.random.uniform(k, (), jnp.float32, min_scale, max_scale),
     )  # [B]
     mats = jnp.eye(2, dtype=jnp.float32) / scale[:, None, None]  # [B, 2, 2]
@@ -353,17 +361,17 @@ def zoom(
 # ---------------------------------------------------------------------------- photometric
 
 
-def _uniform(key, batch, lo, hi):
-    return _per_example(key, batch, lambda k: jax.random.uniform(k, (), jnp.float32, lo, hi))
+def _uniform(key, images, lo, hi):
+    return _per_example(key, images, lambda k: jax.random.uniform(k, (), jnp.float32, lo, hi))
 
 
 def brightness(key: jax.Array, images: jax.Array, max_delta: float = 0.1, *, masks=None):
     """Add a per-image offset uniform in [-max_delta, max_delta] times the full range.
 
     Args:
-      key: batch PRNG key.
-      images: ``[B, H, W, C]``; the offset is ``delta`` for floats, ``255 delta`` for uint8.
-      max_delta: largest offset as a fraction of the range (>= 0).
+      key, images: batch PRNG key, ``[B, H, W, C]`` images.
+      max_delta: largest offset as a fraction of the range (>= 0): the offset is ``delta``
+        for floats, ``255 delta`` for uint8.
       masks: passed through unchanged.
 
     Returns:
@@ -375,7 +383,7 @@ def brightness(key: jax.Array, images: jax.Array, max_delta: float = 0.1, *, mas
     _check(images, masks, "brightness")
     if not max_delta >= 0:
         raise ValueError(f"brightness: max_delta must be >= 0, got {max_delta}")
-    delta = _uniform(key, images.shape[0], -max_delta, max_delta)  # [B]
+    delta = _uniform(key, images, -max_delta, max_delta)  # [B]
     scale = _range_scale(images.dtype)
     out = _to_float(images) + (scale * delta)[:, None, None, None]
     return _out(_restore(out, images.dtype), masks)
@@ -388,8 +396,7 @@ def contrast(key: jax.Array, images: jax.Array, max_delta: float = 0.2, *, masks
     (``tf.image.adjust_contrast``'s rule).
 
     Args:
-      key: batch PRNG key.
-      images: ``[B, H, W, C]``.
+      key, images: batch PRNG key, ``[B, H, W, C]`` images.
       max_delta: d, in [0, 1].
       masks: passed through unchanged.
 
@@ -402,7 +409,7 @@ def contrast(key: jax.Array, images: jax.Array, max_delta: float = 0.2, *, masks
     _check(images, masks, "contrast")
     if not 0 <= max_delta <= 1:
         raise ValueError(f"contrast: max_delta must be in [0, 1], got {max_delta}")
-    f = _uniform(key, images.shape[0], 1.0 - max_delta, 1.0 + max_delta)[:, None, None, None]
+    f = _uniform(key, images, 1.0 - max_delta, 1.0 + max_delta)[:, None, None, None]
     x = _to_float(images)
     mean = x.mean(axis=(1, 2), keepdims=True)  # [B, 1, 1, C]
     return _out(_restore(mean + f * (x - mean), images.dtype), masks)
@@ -412,9 +419,9 @@ def gaussian_noise(key: jax.Array, images: jax.Array, sigma: float = 0.05, *, ma
     """Add i.i.d. N(0, (sigma * range)^2) noise to every pixel.
 
     Args:
-      key: batch PRNG key.
-      images: ``[B, H, W, C]``; the std is ``sigma`` for floats, ``255 sigma`` for uint8.
-      sigma: noise std as a fraction of the range (>= 0).
+      key, images: batch PRNG key, ``[B, H, W, C]`` images.
+      sigma: noise std as a fraction of the range (>= 0): ``sigma`` for floats,
+        ``255 sigma`` for uint8.
       masks: passed through unchanged.
 
     Returns:
@@ -427,7 +434,7 @@ def gaussian_noise(key: jax.Array, images: jax.Array, sigma: float = 0.05, *, ma
     if not sigma >= 0:
         raise ValueError(f"gaussian_noise: sigma must be >= 0, got {sigma}")
     noise = _per_example(
-        key, images.shape[0], lambda k: jax.random.normal(k, images.shape[1:], jnp.float32)
+        key, images, lambda k: jax.random.normal(k, images.shape[1:], jnp.float32)
     )  # [B, H, W, C]
     out = _to_float(images) + (sigma * _range_scale(images.dtype)) * noise
     return _out(_restore(out, images.dtype), masks)
@@ -437,8 +444,7 @@ def cutout(key: jax.Array, images: jax.Array, size: int = 8, *, masks=None):
     """Zero a ``size`` x ``size`` square at a uniformly random centre (may leave the frame).
 
     Args:
-      key: batch PRNG key.
-      images: ``[B, H, W, C]``.
+      key, images: batch PRNG key, ``[B, H, W, C]`` images.
       size: side of the square in pixels (>= 1).
       masks: passed through unchanged (labels under the patch stay valid).
 
@@ -452,7 +458,7 @@ def cutout(key: jax.Array, images: jax.Array, size: int = 8, *, masks=None):
     _positive_int(size, "size", "cutout", allow_zero=False)
     B, H, W = images.shape[:3]
     centre = _per_example(
-        key, B, lambda k: jax.random.randint(k, (2,), 0, jnp.array([H, W]))
+        key, images, lambda k: jax.random.randint(k, (2,), 0, jnp.array([H, W]))
     )  # [B, 2]
     top = (centre[:, 0] - size // 2)[:, None]  # [B, 1]
     left = (centre[:, 1] - size // 2)[:, None]
