@@ -18,15 +18,15 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from train.validate import validate
+    import importlib
+
+    from train.validate import TASKS, validate
 
     if flags.FLAGS["verbosity"].using_default_value:
         logging.set_verbosity(logging.WARNING)  # Orbax logs every file at INFO
     config = _CONFIG.value
     validate(config)
-    from train import classification
-
-    classification.run(config, _WORKDIR.value)
+    importlib.import_module(TASKS[config.task]).run(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ from train.configs import defaults
 
 # Sub-dicts whose keys are free-form (forwarded as keyword arguments and checked by
 # the function that receives them).
+# task name -> module under train/ whose ``run(config, workdir)`` trains it.
+TASKS = {"classification": "train.classification"}
+
 FREE_FORM = {
     "model.kwargs",
     "optimizer.kwargs",
@@ -82,5 +85,3 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if given.get("task") not in TASKS:
         raise ConfigError(f"task must be one of {sorted(TASKS)}, got {given.get('task')!r}.")
 
-
-TASKS = {"classification"}
