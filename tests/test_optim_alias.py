@@ -164,3 +164,16 @@ def test_create_matches_factories():
 def test_create_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_all_together_under_inject_hyperparams():
+    """Hyperparameters can live in the state (e.g. to decay the rate on a restart)."""
+    direct = run(jo.all_together(0.05, weight_decay=KAPPA, noise_sigma0=SIGMA0, key=3))
+    inject = optax.inject_hyperparams(jo.all_together, static_args=("key", "mask"))
+    injected = inject(learning_rate=0.05, weight_decay=KAPPA, noise_sigma0=SIGMA0, key=3)
+    np.testing.assert_allclose(run(injected)[-1]["kernel"], direct[-1]["kernel"], rtol=1e-5)
+    # Forgetting "mask" in static_args would make optax call the mask with the step
+    # count (it takes callables for schedules) and silently drop the decay: an error.
+    forgot = optax.inject_hyperparams(jo.all_together, static_args=("key",))(0.05, key=3)
+    with pytest.raises(TypeError, match="static_args"):
+        forgot.init(INIT)

@@ -89,7 +89,9 @@ def all_together(
        reformulated ``optax.trace(rho, nesterov=True)``, a drop-in optimizer whose
        parameters are ``U_t`` (same trajectory; see `jaxdl.optim.nesterov`).
 
-    Terms with a zero coefficient are left out of the chain.
+    Terms with a zero coefficient are left out of the chain. Under
+    ``optax.inject_hyperparams``, list ``key`` and ``mask`` in ``static_args`` (optax
+    would treat the callable mask as a schedule; `decay_mask` raises if it is).
 
     Defaults: ``rho=0.9`` (the course); ``weight_decay=5e-4`` (Krizhevsky et al. 2012,
     Simonyan & Zisserman 2015, for SGD with momentum 0.9; biases/normalization are
@@ -133,9 +135,9 @@ def all_together(
     if not isinstance(adaptive, bool) or not isinstance(lookahead, bool):
         raise TypeError("adaptive and lookahead must be bools.")
     parts = []
-    if weight_decay != 0:
+    if not _is_zero(weight_decay):
         parts.append(add_weight_decay(weight_decay, mask))
-    if noise_sigma0 != 0:
+    if not _is_zero(noise_sigma0):
         if key is None:
             raise ValueError(
                 f"all_together adds gradient noise (noise_sigma0={noise_sigma0}): pass "
@@ -151,8 +153,13 @@ def all_together(
     return optax.chain(inner, optax.trace(decay=_check_rho(rho), nesterov=True))
 
 
+def _is_zero(value: Any) -> bool:
+    # Only a Python zero drops a term: arrays (optax.inject_hyperparams) keep it.
+    return isinstance(value, numbers.Real) and value == 0
+
+
 def _with_decay(tx, weight_decay, mask):
-    return tx if weight_decay == 0 else optax.chain(add_weight_decay(weight_decay, mask), tx)
+    return tx if _is_zero(weight_decay) else optax.chain(add_weight_decay(weight_decay, mask), tx)
 
 
 def _sgd(learning_rate, *, weight_decay=0.0, mask=decay_mask):
@@ -169,7 +176,7 @@ def _nesterov(learning_rate, *, rho=0.9, weight_decay=0.0, mask=decay_mask):
 
 
 def _nesterov_lookahead(learning_rate, *, rho=0.9, weight_decay=0.0, mask=decay_mask):
-    if weight_decay == 0:
+    if _is_zero(weight_decay):
         return nesterov_lookahead(learning_rate, rho)
     _check_learning_rate(learning_rate)
     inner = optax.chain(

@@ -54,10 +54,12 @@ def add_gradient_noise(
         Networks", 2015, arXiv:1511.06807.
     """
     for name, value in (("sigma0", sigma0), ("kappa", kappa)):
+        if isinstance(value, jax.Array):
+            continue  # traced hyperparameter (optax.inject_hyperparams)
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a real number, got {type(value).__name__}.")
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be finite and >= 0, got {value}.")
     if key is None:
         raise ValueError("add_gradient_noise needs key=jax.random.key(seed) or an int seed.")
-    return optax.add_noise(eta=float(sigma0) ** 2, gamma=2.0 * float(kappa), key=key)
+    return optax.add_noise(eta=sigma0**2, gamma=2.0 * kappa, key=key)

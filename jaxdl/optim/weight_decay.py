@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 
 __all__ = ["NO_DECAY_NAMES", "adamw", "add_weight_decay", "decay_mask"]
@@ -68,6 +69,15 @@ def decay_mask(params: optax.Params) -> Any:
         >>> decay_mask({"Dense_0": {"kernel": jnp.ones((3, 4)), "bias": jnp.ones(4)}})
         {'Dense_0': {'bias': False, 'kernel': True}}
     """
+    dtype = getattr(params, "dtype", None)
+    is_int = dtype is not None and jnp.ndim(params) == 0 and jnp.issubdtype(dtype, jnp.integer)
+    if isinstance(params, numbers.Integral) or is_int:
+        # optax.inject_hyperparams treats every callable argument as a schedule and
+        # would call the mask with the step count, silently disabling the decay.
+        raise TypeError(
+            "decay_mask was called with an integer scalar (a step count?), not params. "
+            "Under optax.inject_hyperparams, list 'mask' in static_args."
+        )
     return jax.tree_util.tree_map_with_path(
         lambda path, leaf: len(leaf.shape) >= 2 and _leaf_name(path) not in NO_DECAY_NAMES,
         params,
