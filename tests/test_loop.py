@@ -11,7 +11,8 @@ import pytest
 
 from jaxdl import data, models
 from jaxdl.data import loader, preprocess
-from jaxdl.training import checkpoint, loop, parallel, steps
+from jaxdl.training import checkpoint, loop, parallel, restarts, steps
+from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.state import TrainState
 
 B = 64
@@ -40,7 +41,7 @@ def _setup(mnist_small, mesh, tx=None, model=None):
     return state, train_step, eval_step, splits
 
 
-def _fit(mnist_small, mesh, workdir, epochs=2, max_steps=None, train_step=None, **kw):
+def _fit(mnist_small, mesh, workdir, epochs=2, max_steps=None, train_step=None, loop_kw=None, **kw):
     state, ts, es, splits = _setup(mnist_small, mesh, **kw)
     return loop.fit(
         state=state,
@@ -50,7 +51,12 @@ def _fit(mnist_small, mesh, workdir, epochs=2, max_steps=None, train_step=None, 
         evals={"val": splits["val"]},
         final_evals={"test": splits["val"]},
         options=loop.LoopOptions(
-            batch_size=B, num_epochs=epochs, log_every_steps=4, max_steps=max_steps, progress=False
+            batch_size=B,
+            num_epochs=epochs,
+            log_every_steps=4,
+            max_steps=max_steps,
+            progress=False,
+            **(loop_kw or {}),
         ),
         workdir=workdir,
         data_key=jax.random.PRNGKey(1),
@@ -122,3 +128,55 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(mnist_small, tmp_path):
     assert int(restored.step) == 10
     chex.assert_tree_all_finite(restored.params)
     assert len(meta["history"]) == 1
+
+
+def _impossible_to_improve(patience):
+    # min_delta = 1 on accuracy: no evaluation after the first can count as better.
+    return EarlyStopping(monitor="val_accuracy", mode="max", patience=patience, min_delta=1.0)
+
+
+def test_early_stopping_stops_keeps_best_and_stays_stopped(mnist_small, tmp_path):
+    mesh = parallel.make_mesh()
+    kw = {"early_stopping": _impossible_to_improve(1), "final_from_best": True}
+    result = _fit(mnist_small, mesh, tmp_path, epochs=5, loop_kw=kw)
+    assert result.finished and len(result.history) == 2  # best at epoch 1, stop at epoch 2
+    assert int(result.state.step) == 20 and result.final_metrics["best_step"] == 10
+    # The final test metrics are those of the best (epoch-1) weights.
+    state, _, es, splits = _setup(mnist_small, mesh)
+    best, _ = checkpoint.Checkpointer(tmp_path / "checkpoints").restore(state, 10)
+    expected = loop.evaluate(best, es, splits["val"], B, mesh, "test")
+    assert result.final_metrics["test_accuracy"] == expected["test_accuracy"]
+    again = _fit(mnist_small, mesh, tmp_path, epochs=5, loop_kw=kw)  # rerun: nothing to do
+    assert int(again.state.step) == 20 and len(again.history) == 2
+
+
+def test_restart_from_best_restores_weights_and_optimizer_and_decays_rate(mnist_small, tmp_path):
+    mesh = parallel.make_mesh()
+    kw = {
+        "early_stopping": _impossible_to_improve(2),
+        "restart_patience": 1,
+        "max_restarts": 1,
+        "restart_decay": 0.25,
+    }
+    tx = restarts.with_restarts(optax.sgd(0.1, momentum=0.9))
+    result = _fit(mnist_small, mesh, tmp_path, epochs=6, loop_kw=kw, tx=tx)
+    # eval 1 best; eval 2 plateau -> restart from step 10; eval 3, 4 plateau -> stop.
+    assert [r.get("restart_from_step") for r in result.history] == [None, 10, None, None]
+    assert int(result.state.step) == 40
+    state, _, _, _ = _setup(mnist_small, mesh, tx=tx)
+    ckpt = checkpoint.Checkpointer(tmp_path / "checkpoints")
+    at_best, _ = ckpt.restore(state, 10)
+    after_restart, meta = ckpt.restore(state, 20)
+    for a, b in zip(_leaves(at_best), _leaves(after_restart)):
+        np.testing.assert_array_equal(a, b)
+    chex.assert_trees_all_equal(at_best.opt_state.inner, after_restart.opt_state.inner)
+    assert float(after_restart.opt_state.scale) == 0.25 and meta["restarts"] == 1
+    assert int(after_restart.step) == 20  # the step (and data order) keeps going forward
+
+
+def test_loop_options_reject_inconsistent_early_stopping():
+    es = EarlyStopping(monitor="val_loss", mode="min", patience=2)
+    with pytest.raises(ValueError, match="set best_metric and best_mode"):
+        loop.LoopOptions(batch_size=8, num_epochs=1, early_stopping=es)
+    with pytest.raises(ValueError, match="needs early_stopping"):
+        loop.LoopOptions(batch_size=8, num_epochs=1, restart_patience=1)

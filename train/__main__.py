@@ -5,6 +5,8 @@ Thin entry point: parse flags and the ml_collections config (overrides such as
 restarted with the same workdir resumes from its last checkpoint.
 """
 
+import sys
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -22,11 +24,12 @@ def main(argv: list[str]) -> None:
 
     from train.validate import TASKS, validate
 
-    if flags.FLAGS["verbosity"].using_default_value:
-        logging.set_verbosity(logging.WARNING)  # Orbax logs every file at INFO
     config = _CONFIG.value
     validate(config)
-    importlib.import_module(TASKS[config.task]).run(config, _WORKDIR.value)
+    task = importlib.import_module(TASKS[config.task])
+    if not any(a.startswith(("--verbosity", "-v")) for a in sys.argv[1:]):
+        logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO
+    task.run(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

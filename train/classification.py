@@ -14,7 +14,8 @@ from jaxdl import data as jdata
 from jaxdl import models, optim
 from jaxdl.data import loader, preprocess
 from jaxdl.nn import regularizers
-from jaxdl.training import loop, parallel, steps
+from jaxdl.training import loop, parallel, restarts, steps
+from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.state import TrainState
 from train import augment_spec
 
@@ -35,8 +36,10 @@ def load_splits(cfg: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[
     return splits, names
 
 
-def build_optimizer(cfg: ml_collections.ConfigDict, steps_per_epoch: int):
-    """The optax optimizer of the config (schedule, clipping, accumulation included)."""
+def build_optimizer(
+    cfg: ml_collections.ConfigDict, steps_per_epoch: int, with_restarts: bool = False
+):
+    """The optax optimizer of the config (schedule, clipping, accumulation, restarts)."""
     schedule = optim.create_schedule(
         cfg.schedule, cfg.learning_rate, steps_per_epoch, **cfg.schedule_kwargs.to_dict()
     )
@@ -50,7 +53,7 @@ def build_optimizer(cfg: ml_collections.ConfigDict, steps_per_epoch: int):
     every = steps_per_epoch if cfg.accumulate_steps == 0 else cfg.accumulate_steps
     if every > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=every)
-    return tx
+    return restarts.with_restarts(tx) if with_restarts else tx
 
 
 def build_penalty(cfg: ml_collections.ConfigDict):
@@ -62,6 +65,30 @@ def build_penalty(cfg: ml_collections.ConfigDict):
         return cfg.l1 * regularizers.l1_penalty(params) + cfg.l2 * regularizers.l2_penalty(params)
 
     return penalty
+
+
+def loop_recipes(cfg: ml_collections.ConfigDict) -> dict:
+    """Early stopping / restart-from-best / best-weights options of ``LoopOptions``."""
+    if cfg.early_stopping_patience < 0:
+        if cfg.restart_patience:
+            raise ValueError(
+                "train.restart_patience needs early stopping: set "
+                "train.early_stopping_patience >= 0 (e.g. a large value to only restart)."
+            )
+        return {"final_from_best": cfg.final_from_best}
+    rule = EarlyStopping(
+        monitor=cfg.best_metric,
+        mode=cfg.best_mode,
+        patience=cfg.early_stopping_patience,
+        min_delta=cfg.early_stopping_min_delta,
+    )
+    return {
+        "early_stopping": rule,
+        "restart_patience": cfg.restart_patience,
+        "max_restarts": cfg.max_restarts,
+        "restart_decay": cfg.restart_decay,
+        "final_from_best": cfg.final_from_best,
+    }
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResult:
@@ -81,7 +108,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
     )
     train_np = splits["train"]
     spe = loader.steps_per_epoch(len(train_np["label"]), config.train.batch_size)
-    tx = build_optimizer(config.optimizer, spe)
+    tx = build_optimizer(config.optimizer, spe, with_restarts=config.train.restart_patience > 0)
     augment = augment_spec.from_config(config.data.augment)
     pre = preprocess.image_preprocess(*preprocess.channel_stats(train_np["image"]), augment, dtype)
     train_step, eval_step = steps.classification_steps(
@@ -108,6 +135,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         best_mode=config.train.best_mode,
         max_steps=None if config.train.max_steps < 0 else config.train.max_steps,
         progress=config.train.progress,
+        **loop_recipes(config.train),
     )
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))

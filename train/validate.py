@@ -84,4 +84,3 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     if given.get("task") not in TASKS:
         raise ConfigError(f"task must be one of {sorted(TASKS)}, got {given.get('task')!r}.")
-

@@ -7,11 +7,13 @@ is also where divergence (NaN/inf loss) is detected. At each evaluation (every
 ``eval_every_epochs`` and at the end) the state is checkpointed, so a run killed
 at any point and restarted with the same workdir resumes from the last checkpoint
 and reaches exactly the parameters of an uninterrupted run.
+
+Early stopping and restart-from-best act at evaluations (``LoopOptions``); their
+state is checkpointed with the run, so they too survive a restart.
 """
 
 import dataclasses
 import functools
-import math
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,6 +34,8 @@ from jaxdl.data.loader import (
     train_batch,
 )
 from jaxdl.training.checkpoint import Checkpointer
+from jaxdl.training.early_stopping import EarlyStopping, EarlyStoppingState
+from jaxdl.training.restarts import restart_from
 from jaxdl.training.state import TrainState
 from jaxdl.training.writers import MetricWriter, read_jsonl
 from jaxdl.viz.plots import plot_curves
@@ -58,6 +62,17 @@ class LoopOptions:
         to split a long run over time-limited jobs; None: run all epochs.
       progress: show a tqdm progress bar.
       async_checkpoints: write checkpoints in the background.
+      early_stopping: stop when its monitored metric stalls for ``patience``
+        evaluations; its ``monitor`` must be ``best_metric`` (the best checkpoint is
+        the early-stopping optimum).
+      restart_patience: after this many evaluations without improvement, go back to
+        the best checkpoint (weights AND optimizer state) and multiply the learning
+        rate by ``restart_decay`` (needs ``early_stopping`` for the bookkeeping and an
+        optimizer wrapped by ``restarts.with_restarts``); 0 disables restarts.
+      max_restarts: bound on the number of restarts.
+      restart_decay: learning-rate factor applied at each restart.
+      final_from_best: evaluate ``final_evals`` with the best checkpoint's weights
+        instead of the last ones (the course's "keep the best weights").
     """
 
     batch_size: int
@@ -71,11 +86,29 @@ class LoopOptions:
     max_steps: int | None = None
     progress: bool = True
     async_checkpoints: bool = True
+    early_stopping: EarlyStopping | None = None
+    restart_patience: int = 0
+    max_restarts: int = 0
+    restart_decay: float = 0.5
+    final_from_best: bool = False
 
     def __post_init__(self):
         for name in ("batch_size", "num_epochs", "log_every_steps", "eval_every_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"LoopOptions.{name} must be >= 1, got {getattr(self, name)}.")
+        es = self.early_stopping
+        if es is not None:
+            es.validate()
+            if (es.monitor, es.mode) != (self.best_metric, self.best_mode):
+                raise ValueError(
+                    f"early_stopping monitors {es.monitor!r} ({es.mode}) but checkpoints are "
+                    f"ranked by {self.best_metric!r} ({self.best_mode}); set best_metric and "
+                    "best_mode to the monitored metric so the best weights are kept."
+                )
+        if self.restart_patience and es is None:
+            raise ValueError("restart_patience needs early_stopping (it tracks the best step).")
+        if not 0 < self.restart_decay <= 1:
+            raise ValueError(f"restart_decay must be in (0, 1], got {self.restart_decay}.")
 
 
 @dataclasses.dataclass
@@ -98,7 +131,11 @@ def evaluate(
     mesh: Mesh | None,
     prefix: str,
 ) -> dict[str, float]:
-    """Averages ``eval_step``'s sums over every example of ``split`` (one host fetch)."""
+    """Averages ``eval_step``'s sums over every example of ``split`` (one host fetch).
+
+    ``eval_step`` returns sums over the real examples of a batch plus their ``count``;
+    each metric is its total divided by the total count.
+    """
     fn = _eval_fn(eval_step, batch_size, split.size, mesh)
     totals = None
     for i in range(num_eval_batches(split.size, batch_size)):
@@ -117,6 +154,40 @@ def _eval_fn(eval_step, batch_size, size, mesh):
     return jax.jit(fn)
 
 
+class _Progress:
+    """Host-side bookkeeping of the metrics window between two fetches."""
+
+    def __init__(self, writer: MetricWriter, bar, batch_size: int):
+        self.writer, self.bar, self.batch_size = writer, bar, batch_size
+        self.pending: list[dict[str, jax.Array]] = []
+        self.t0 = time.perf_counter()
+
+    def add(self, metrics: dict[str, jax.Array]) -> None:
+        self.pending.append(metrics)
+        self.bar.update(1)
+
+    def flush(self, step: int) -> float | None:
+        """Writes the window's means; returns the first non-finite loss' step, if any."""
+        if not self.pending:
+            return None
+        n = len(self.pending)
+        stacked = jax.device_get(jax.tree.map(lambda *xs: jnp.stack(xs), *self.pending))
+        means = {f"train_{k}": float(np.mean(v)) for k, v in stacked.items()}
+        dt = time.perf_counter() - self.t0
+        means["images_per_second"] = n * self.batch_size / dt if dt > 0 else 0.0
+        self.writer.write(step, means)
+        self.pending, self.t0 = [], time.perf_counter()
+        finite = np.isfinite(stacked["loss"])
+        if not finite.all():
+            return step - n + int(np.argmin(finite)) + 1
+        self.bar.set_postfix(
+            loss=f"{means['train_loss']:.4f}",
+            acc=f"{means.get('train_accuracy', float('nan')):.4f}",
+            img_s=f"{means['images_per_second']:.0f}",
+        )
+        return None
+
+
 def fit(
     *,
     state: TrainState,
@@ -129,14 +200,13 @@ def fit(
     workdir: str | Path,
     data_key: jax.Array,
     mesh: Mesh | None = None,
-    on_evaluation: Callable[[dict[str, Any]], bool] | None = None,
 ) -> FitResult:
     """Trains ``state`` with ``train_step`` over ``train``, resuming from ``workdir``.
 
     Args:
       state: freshly initialised (and sharded) state; replaced by the latest checkpoint
         in ``workdir/checkpoints`` when one exists.
-      train_step: pure ``(state, batch) -> (state, metrics)``.
+      train_step: pure ``(state, batch) -> (state, metrics)``; metrics include ``loss``.
       eval_step: pure ``(state, batch) -> sums`` with a ``count`` entry (see steps.py).
       train: device-resident training split.
       evals: splits evaluated every ``eval_every_epochs`` (e.g. ``{"val": ...}``).
@@ -145,127 +215,146 @@ def fit(
       workdir: run directory (checkpoints, metrics.jsonl, tensorboard, curves.png).
       data_key: PRNG key of the data order (permutation of epoch e uses fold_in(key, e)).
       mesh: device mesh; batches are sharded on its ``'data'`` axis.
-      on_evaluation: optional callback given each evaluation record; returning True stops
-        training (early stopping).
 
     Returns:
       A ``FitResult``.
 
     Raises:
       DivergenceError: the training loss became NaN/inf (the last checkpoint is intact).
+
+    Example:
+      >>> result = fit(state=state, train_step=ts, eval_step=es, train=train,
+      ...              evals={"val": val}, final_evals={"test": test},
+      ...              options=LoopOptions(batch_size=128, num_epochs=10),
+      ...              workdir="runs/x", data_key=jax.random.PRNGKey(1), mesh=mesh)
     """
     workdir = Path(workdir)
-    B = options.batch_size
-    EB = options.eval_batch_size or B
+    opts = options
+    B, EB = opts.batch_size, opts.eval_batch_size or opts.batch_size
     spe = steps_per_epoch(train.size, B)
-    total_steps = options.num_epochs * spe
+    total_steps = opts.num_epochs * spe
     ckpt = Checkpointer(
         workdir / "checkpoints",
-        max_to_keep=options.max_to_keep,
-        best_metric=options.best_metric if evals else None,
-        best_mode=options.best_mode,
-        async_save=options.async_checkpoints,
+        max_to_keep=opts.max_to_keep,
+        best_metric=opts.best_metric if evals else None,
+        best_mode=opts.best_mode,
+        async_save=opts.async_checkpoints,
     )
-    history: list[dict[str, Any]] = []
+    es = opts.early_stopping
+    meta: dict[str, Any] = {"history": [], "stopped": False, "restarts": 0}
+    if es is not None:
+        meta["early_stopping"] = es.init().to_dict()
+    # Structure + shardings only: the live buffers are donated to the first step.
+    template = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state
+    )
     restored = ckpt.restore_latest(state)
     if restored is not None:
-        state, meta = restored
-        history = meta.get("history", [])
+        state, saved = restored
+        meta.update(saved)
         print(f"Resuming from checkpoint step {int(state.step)} in {workdir / 'checkpoints'}")
-    step = int(state.step)
+    step = first_step = int(state.step)
     writer = MetricWriter(workdir, resume_step=step)
-    first_step = step
 
     def one_step(s, arrays, perm, i):
         return train_step(s, train_batch(arrays, perm, i, B, mesh))
 
     jit_step = jax.jit(one_step, donate_argnums=0)
-
-    bar = tqdm(total=total_steps, initial=step, disable=not options.progress, unit="step")
-    pending: list[dict[str, jax.Array]] = []
-    t_window, n_window = time.perf_counter(), 0
+    bar = tqdm(total=total_steps, initial=step, disable=not opts.progress, unit="step")
+    progress = _Progress(writer, bar, B)
     t_start = time.perf_counter()
-    stop = False
+    stop = meta["stopped"]
 
-    def flush():
-        nonlocal pending, t_window, n_window
-        if not pending:
-            return
-        stacked = jax.device_get(jax.tree.map(lambda *xs: jnp.stack(xs), *pending))
-        means = {f"train_{k}": float(np.mean(v)) for k, v in stacked.items()}
-        if not all(math.isfinite(v) for v in stacked["loss"].ravel()):
-            bad = step - len(pending) + int(np.argmin(np.isfinite(stacked["loss"])))
-            writer.write(step, means)
-            writer.close()
-            bar.close()
-            ckpt.wait_until_finished()
+    def check(step):
+        bad = progress.flush(step)
+        if bad is not None:
             raise DivergenceError(
-                f"Training loss became {stacked['loss'][bad - step + len(pending)]} at step "
-                f"{bad + 1}. The last good checkpoint is step {ckpt.latest_step()} in "
-                f"{workdir / 'checkpoints'} (untouched). Likely causes: a learning rate too "
-                "high for this model/batch size, unnormalised inputs, or a loss without a "
-                "stable log-softmax. Lower optimizer.learning_rate or add gradient clipping."
+                f"Training loss became NaN/inf at step {bad}. The last good checkpoint is "
+                f"step {ckpt.latest_step()} in {workdir / 'checkpoints'} (untouched). Likely "
+                "causes: a learning rate too high for this model/batch size, unnormalised "
+                "inputs, or a loss without a stable log-softmax. Lower "
+                "optimizer.learning_rate or add gradient clipping (optimizer.clip)."
             )
-        dt = time.perf_counter() - t_window
-        means["images_per_second"] = n_window * B / dt if dt > 0 else 0.0
-        writer.write(step, means)
-        bar.set_postfix(
-            loss=f"{means['train_loss']:.4f}",
-            acc=f"{means.get('train_accuracy', float('nan')):.4f}",
-            img_s=f"{means['images_per_second']:.0f}",
-        )
-        pending, t_window, n_window = [], time.perf_counter(), 0
 
     try:
         while step < total_steps and not stop:
-            epoch = step // spe
-            perm = epoch_permutation(data_key, epoch, train.size)
+            perm = epoch_permutation(data_key, step // spe, train.size)
             for i in range(step % spe, spe):
                 state, metrics = jit_step(state, train.arrays, perm, jnp.asarray(i, jnp.int32))
-                pending.append(metrics)
+                progress.add(metrics)
                 step += 1
-                n_window += 1
-                bar.update(1)
-                if step % options.log_every_steps == 0:
-                    flush()
-                if options.max_steps is not None and step >= options.max_steps:
+                if step % opts.log_every_steps == 0:
+                    check(step)
+                if opts.max_steps is not None and step >= opts.max_steps:
                     stop = True
                     break
-            flush()
-            epoch_done = step % spe == 0
-            if epoch_done and (
-                (step // spe) % options.eval_every_epochs == 0 or step == total_steps
-            ):
-                record = {"step": step, "epoch": step // spe}
+            check(step)
+            epoch = step // spe
+            if step % spe == 0 and (epoch % opts.eval_every_epochs == 0 or step == total_steps):
+                record = {"step": step, "epoch": epoch}
                 for name, split in evals.items():
                     record.update(evaluate(state, eval_step, split, EB, mesh, name))
-                history.append(record)
-                writer.write(step, {k: v for k, v in record.items() if k != "step"})
                 scores = {k: v for k, v in record.items() if k != "step"} if evals else None
-                ckpt.save(step, state, {"history": history}, scores)
-                if on_evaluation is not None and on_evaluation(record):
-                    stop = True
+                if es is not None:
+                    state, scores, stop = _early_stop_or_restart(
+                        state, template, record, meta, ckpt, opts
+                    )
+                meta["history"].append(record)
+                meta["stopped"] = stop and opts.max_steps is None
+                writer.write(step, {k: v for k, v in record.items() if k != "step"})
+                ckpt.save(step, state, meta, scores)
             elif stop:  # max_steps reached mid-epoch: save where we are
-                ckpt.save(step, state, {"history": history}, None)
+                ckpt.save(step, state, meta, None)
     finally:
         bar.close()
         ckpt.wait_until_finished()
 
     wall = time.perf_counter() - t_start
-    final = {}
-    finished = step >= total_steps or (stop and options.max_steps is None)
-    if finished:
+    finished = step >= total_steps or meta["stopped"]
+    final: dict[str, float] = {}
+    if finished and final_evals:
+        evaluated = state
+        best = ckpt.best_step()
+        if opts.final_from_best and best is not None and best != step:
+            evaluated, _ = ckpt.restore(template, best)
+            final["best_step"] = best
         for name, split in final_evals.items():
-            final.update(evaluate(state, eval_step, split, EB, mesh, name))
+            final.update(evaluate(evaluated, eval_step, split, EB, mesh, name))
         writer.write(step, final)
     writer.close()
     ckpt.close()
     plot_curves(read_jsonl(workdir / "metrics.jsonl"), workdir / "curves.png", title=workdir.name)
     return FitResult(
         state=state,
-        history=history,
+        history=meta["history"],
         final_metrics=final,
         wall_time=wall,
         steps_per_second=(step - first_step) / wall if wall > 0 else 0.0,
         finished=finished,
     )
+
+
+def _early_stop_or_restart(state, template, record, meta, ckpt, opts):
+    """Applies early stopping / restart-from-best after one evaluation.
+
+    Returns ``(state, scores, stop)``; ``scores`` (the checkpoint's ranking metrics) is
+    None unless this evaluation is the new early-stopping best.
+    """
+    es = opts.early_stopping
+    es_state, is_best, stop = es.update(
+        EarlyStoppingState.from_dict(meta["early_stopping"]), record, record["step"]
+    )
+    # Only early-stopping improvements are ranked, so the checkpoint kept as "best" is
+    # the early-stopping optimum (min_delta included), not merely the highest score.
+    scores = {k: v for k, v in record.items() if k != "step"} if is_best else None
+    can_restart = opts.restart_patience and meta["restarts"] < opts.max_restarts
+    if can_restart and not is_best and es_state.num_bad >= opts.restart_patience:
+        best, _ = ckpt.restore(template, es_state.best_step)
+        state = restart_from(best, state, opts.restart_decay)
+        es_state = es_state._replace(num_bad=0)
+        meta["restarts"] += 1
+        record["restart_from_step"] = es_state.best_step
+        scores, stop = None, False
+    meta["early_stopping"] = es_state.to_dict()
+    record["best_step"] = es_state.best_step
+    return state, scores, stop

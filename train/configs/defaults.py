@@ -54,5 +54,13 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.best_metric = "val_accuracy"
     c.train.best_mode = "max"
     c.train.max_steps = -1  # stop after this many steps in total (-1 = all epochs)
+    # Early stopping on train.best_metric (mode train.best_mode); -1 disables it.
+    c.train.early_stopping_patience = -1
+    c.train.early_stopping_min_delta = 0.0
+    # Restart from the best checkpoint after this many stalled evaluations (0 = off).
+    c.train.restart_patience = 0
+    c.train.max_restarts = 3
+    c.train.restart_decay = 0.5
+    c.train.final_from_best = False  # test with the best checkpoint's weights
     c.train.progress = True
     return c
