@@ -50,7 +50,7 @@ def _bn(a, mean, var, params):
 
 @jax.jit
 def _train_step(params, state, x, rng):
-    return norm.apply_model(_Net(), params, state, x, train=True, rng=rng)
+    return norm.apply_model(_Net().apply, params, state, x, train=True, rng=rng)
 
 
 def test_train_mode_matches_numpy_and_is_inverted_dropout():
@@ -73,9 +73,9 @@ def test_train_mode_matches_numpy_and_is_inverted_dropout():
 def test_eval_mode_uses_running_stats_and_no_dropout():
     x, params, state = _setup()
     _, state = _train_step(params, state, x, jax.random.key(7))  # non-trivial running stats
-    y1, s1 = norm.apply_model(_Net(), params, state, x, train=False, rng=jax.random.key(1))
-    y2, _ = norm.apply_model(_Net(), params, state, x, train=False, rng=jax.random.key(2))
-    y3, _ = jax.jit(lambda p, s, x: norm.apply_model(_Net(), p, s, x, train=False))(
+    y1, s1 = norm.apply_model(_Net().apply, params, state, x, train=False, rng=jax.random.key(1))
+    y2, _ = norm.apply_model(_Net().apply, params, state, x, train=False, rng=jax.random.key(2))
+    y3, _ = jax.jit(lambda p, s, x: norm.apply_model(_Net().apply, p, s, x, train=False))(
         params, state, x
     )
     np.testing.assert_array_equal(np.asarray(y1), np.asarray(y2))
@@ -122,5 +122,5 @@ def test_apply_model_without_state_and_errors():
     params, state = norm.split_variables(NoBN().init(jax.random.key(0), jnp.ones(4), train=False))
     assert state == {}
     rng = jax.random.key(0)
-    y, s = norm.apply_model(NoBN(), params, state, jnp.ones(1000), train=True, rng=rng)
+    y, s = norm.apply_model(NoBN().apply, params, state, jnp.ones(1000), train=True, rng=rng)
     assert params == {} and s == {} and set(np.unique(np.asarray(y))) == {0.0, 2.0}

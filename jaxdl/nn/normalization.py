@@ -30,9 +30,9 @@ References:
   prevent neural networks from overfitting. JMLR 2014.
 """
 
+from collections.abc import Callable
 from typing import Any
 
-import flax.linen as nn
 import jax
 
 __all__ = ["apply_model", "split_variables"]
@@ -58,7 +58,7 @@ def split_variables(variables: Any) -> tuple[Any, dict]:
 
 
 def apply_model(
-    model: nn.Module,
+    apply_fn: Callable[..., Any],
     params: Any,
     model_state: dict,
     *args: Any,
@@ -74,7 +74,8 @@ def apply_model(
     so evaluation is deterministic.
 
     Args:
-      model: a Flax module whose ``__call__`` takes a ``train: bool`` keyword.
+      apply_fn: a Flax module's ``apply`` (e.g. ``model.apply`` or ``TrainState.apply_fn``);
+        the module's ``__call__`` takes a ``train: bool`` keyword.
       params: the ``'params'`` collection.
       model_state: the other collections (e.g. ``{'batch_stats': ...}``), possibly ``{}``.
       *args: model inputs, e.g. the image batch ``# [B, H, W, C]``.
@@ -87,16 +88,16 @@ def apply_model(
       ``(outputs, new_model_state)``.
 
     Example:
-      >>> logits, model_state = apply_model(model, params, model_state, x, train=True,
+      >>> logits, model_state = apply_model(model.apply, params, model_state, x, train=True,
       ...                                   rng=jax.random.fold_in(key, step))
     """
     variables = {"params": params, **model_state}
     if not train:
-        return model.apply(variables, *args, train=False, **kwargs), model_state
+        return apply_fn(variables, *args, train=False, **kwargs), model_state
     rngs = {} if rng is None else {"dropout": rng}
     if not model_state:
-        return model.apply(variables, *args, train=True, rngs=rngs, **kwargs), model_state
-    outputs, updates = model.apply(
+        return apply_fn(variables, *args, train=True, rngs=rngs, **kwargs), model_state
+    outputs, updates = apply_fn(
         variables, *args, train=True, rngs=rngs, mutable=list(model_state), **kwargs
     )
     return outputs, {**model_state, **updates}

@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from jaxdl.nn.normalization import split_variables
+
 
 class TrainState(struct.PyTreeNode):
     """Pure training state (see module docstring)."""
@@ -55,12 +57,11 @@ class TrainState(struct.PyTreeNode):
         variables = model.init(
             {"params": init_key, "dropout": dropout_key}, example_input, train=False
         )
-        variables = dict(variables)
-        params = variables.pop("params")
+        params, model_state = split_variables(variables)
         return cls(
             step=jnp.zeros((), jnp.int32),
             params=params,
-            model_state=variables,
+            model_state=model_state,
             opt_state=tx.init(params),
             rng=step_key,
             apply_fn=model.apply,

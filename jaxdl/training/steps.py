@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxdl.nn import normalization
 from jaxdl.optim import evaluation_point
 from jaxdl.training.metrics import top_k_accuracy
 from jaxdl.training.state import TrainState
@@ -29,15 +30,10 @@ Preprocess = Callable[[Batch, jax.Array, bool], Batch]
 def apply_model(
     state: TrainState, params: Any, images: jax.Array, train: bool, rng: jax.Array
 ) -> tuple[Any, Any]:
-    """Runs the model; in training, returns the updated non-trainable collections too."""
-    variables = {"params": params, **state.model_state}
-    if train:
-        mutable = list(state.model_state)
-        out, new_model_state = state.apply_fn(
-            variables, images, train=True, rngs={"dropout": rng}, mutable=mutable
-        )
-        return out, dict(new_model_state)
-    return state.apply_fn(variables, images, train=False), state.model_state
+    """``jaxdl.nn.apply_model`` with the state's ``apply_fn`` and model state."""
+    return normalization.apply_model(
+        state.apply_fn, params, state.model_state, images, train=train, rng=rng
+    )
 
 
 def split_outputs(outputs: Any) -> tuple[jax.Array, tuple[jax.Array, ...]]:
