@@ -11,7 +11,7 @@ import pytest
 
 from jaxdl import data, models
 from jaxdl.data import loader, preprocess
-from jaxdl.training import checkpoint, loop, parallel, restarts, steps
+from jaxdl.training import checkpoint, guards, loop, parallel, restarts, steps
 from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.state import TrainState
 
@@ -180,3 +180,33 @@ def test_loop_options_reject_inconsistent_early_stopping():
         loop.LoopOptions(batch_size=8, num_epochs=1, early_stopping=es)
     with pytest.raises(ValueError, match="needs early_stopping"):
         loop.LoopOptions(batch_size=8, num_epochs=1, restart_patience=1)
+
+
+def test_skip_nonfinite_keeps_state_counts_and_bounds_skips(mnist_small, tmp_path):
+    mesh = parallel.make_mesh()
+    _, ts, _, _ = _setup(mnist_small, mesh)
+
+    def poisoned(state, batch):  # gradients blow up at steps 13 and 14 only
+        new_state, metrics = ts(state, batch)
+        bad = (state.step == 12) | (state.step == 13)
+        metrics["grad_norm"] = jnp.where(bad, jnp.inf, metrics["grad_norm"])
+        params = jax.tree.map(lambda p: jnp.where(bad, jnp.nan, p), new_state.params)
+        return new_state.replace(params=params), metrics
+
+    guarded = guards.skip_nonfinite(poisoned)
+    result = _fit(
+        mnist_small, mesh, tmp_path / "ok", 3, train_step=guarded, loop_kw={"max_skipped_steps": 2}
+    )
+    assert result.finished
+    chex.assert_tree_all_finite(result.state.params)
+    rows = [json.loads(x) for x in (tmp_path / "ok" / "metrics.jsonl").read_text().splitlines()]
+    assert sum(r.get("train_skipped_steps", 0) for r in rows) == 2
+    with pytest.raises(loop.DivergenceError, match="2 updates were skipped"):
+        _fit(
+            mnist_small,
+            mesh,
+            tmp_path / "no",
+            3,
+            train_step=guarded,
+            loop_kw={"max_skipped_steps": 1},
+        )

@@ -6,19 +6,22 @@ dict written by the loop (epoch, metric history, early-stopping state). The data
 position needs no saving: it is a function of the step (see ``jaxdl.data.loader``).
 
 Orbax writes each checkpoint to a temporary directory and renames it when complete,
-so a process killed mid-write never leaves a checkpoint that is picked up. A
-checkpoint that exists but cannot be read (truncated or corrupted file) is skipped
-with a warning naming its step, and the previous one is used.
+so a process killed mid-write never leaves a checkpoint that is picked up. Each
+checkpoint's meta also records a SHA-256 digest of the saved state, recomputed at
+restore: a checkpoint that cannot be read (truncated file) or whose bytes changed
+(flipped bit) is skipped with a warning naming its step, and the previous one is used.
 
 References:
   Orbax CheckpointManager documentation (orbax-checkpoint >= 0.11).
 """
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from flax import serialization
 
@@ -29,6 +32,26 @@ log = logging.getLogger(__name__)
 
 class CheckpointError(RuntimeError):
     """Raised when checkpoints exist but none of them can be restored."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A checkpoint's content does not match the digest recorded when it was saved."""
+
+
+def tree_digest(tree: Any) -> str | None:
+    """SHA-256 over every leaf's path, dtype, shape and bytes (None if not addressable here).
+
+    Example:
+      >>> tree_digest({"w": np.zeros(3)})[:8]
+    """
+    h = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return None  # multi-host sharded state: Orbax's own checks only
+        arr = np.asarray(leaf)
+        h.update(f"{jax.tree_util.keystr(path)}|{arr.dtype}|{arr.shape}|".encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
 
 
 def _abstract(tree: Any) -> Any:
@@ -114,17 +137,23 @@ class Checkpointer:
         ``metrics`` (e.g. validation scores) rank it for ``best_metric``; a checkpoint
         saved without them is kept only while it is among the most recent ones.
         """
+        state_dict = serialization.to_state_dict(state)
+        meta = {**meta, "state_sha256": tree_digest(state_dict)}
         self._manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(serialization.to_state_dict(state)),
+                state=ocp.args.StandardSave(state_dict),
                 meta=ocp.args.JsonSave(meta),
             ),
             metrics=metrics,
         )
 
     def restore(self, target: TrainState, step: int) -> tuple[TrainState, dict[str, Any]]:
-        """Restores checkpoint ``step`` into the structure and shardings of ``target``."""
+        """Restores checkpoint ``step`` into the structure and shardings of ``target``.
+
+        Raises:
+          CorruptCheckpointError: the content differs from the digest saved with it.
+        """
         restored = self._manager.restore(
             step,
             args=ocp.args.Composite(
@@ -132,8 +161,15 @@ class Checkpointer:
                 meta=ocp.args.JsonRestore(),
             ),
         )
+        meta = dict(restored["meta"])
+        expected = meta.pop("state_sha256", None)
+        if expected is not None and tree_digest(restored["state"]) != expected:
+            raise CorruptCheckpointError(
+                f"checkpoint step {step}: the restored state does not match the SHA-256 "
+                "digest recorded when it was saved (the files changed on disk)."
+            )
         state = serialization.from_state_dict(target, restored["state"])
-        return state, dict(restored["meta"])
+        return state, meta
 
     def restore_latest(self, target: TrainState) -> tuple[TrainState, dict[str, Any]] | None:
         """Restores the newest readable checkpoint; None when there is none.

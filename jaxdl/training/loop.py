@@ -35,6 +35,7 @@ from jaxdl.data.loader import (
 )
 from jaxdl.training.checkpoint import Checkpointer
 from jaxdl.training.early_stopping import EarlyStopping, EarlyStoppingState
+from jaxdl.training.guards import FINITE_KEYS
 from jaxdl.training.restarts import restart_from
 from jaxdl.training.state import TrainState
 from jaxdl.training.writers import MetricWriter, read_jsonl
@@ -73,6 +74,8 @@ class LoopOptions:
       restart_decay: learning-rate factor applied at each restart.
       final_from_best: evaluate ``final_evals`` with the best checkpoint's weights
         instead of the last ones (the course's "keep the best weights").
+      max_skipped_steps: with a ``guards.skip_nonfinite`` train step, how many skipped
+        (NaN/inf) updates are tolerated in total before the run stops.
     """
 
     batch_size: int
@@ -91,6 +94,7 @@ class LoopOptions:
     max_restarts: int = 0
     restart_decay: float = 0.5
     final_from_best: bool = False
+    max_skipped_steps: int = 0
 
     def __post_init__(self):
         for name in ("batch_size", "num_epochs", "log_every_steps", "eval_every_epochs"):
@@ -166,26 +170,38 @@ class _Progress:
         self.pending.append(metrics)
         self.bar.update(1)
 
-    def flush(self, step: int) -> float | None:
-        """Writes the window's means; returns the first non-finite loss' step, if any."""
+    def flush(self, step: int) -> tuple[int | None, int]:
+        """Writes the window's means.
+
+        Returns:
+          ``(first_bad_step, skipped)``: the first step whose loss or gradient norm was not
+          finite and was not skipped by a guard (None if none), and how many were skipped.
+        """
         if not self.pending:
-            return None
+            return None, 0
         n = len(self.pending)
         stacked = jax.device_get(jax.tree.map(lambda *xs: jnp.stack(xs), *self.pending))
-        means = {f"train_{k}": float(np.mean(v)) for k, v in stacked.items()}
+        skipped = stacked.pop("skipped", np.zeros(n, np.int32)).astype(bool)
+        finite = np.ones(n, bool)
+        for k in FINITE_KEYS:
+            if k in stacked:
+                finite &= np.isfinite(stacked[k])
+        means = {f"train_{k}": float(np.mean(v[~skipped])) for k, v in stacked.items()}
         dt = time.perf_counter() - self.t0
         means["images_per_second"] = n * self.batch_size / dt if dt > 0 else 0.0
+        if skipped.any():
+            means["train_skipped_steps"] = int(skipped.sum())
         self.writer.write(step, means)
         self.pending, self.t0 = [], time.perf_counter()
-        finite = np.isfinite(stacked["loss"])
-        if not finite.all():
-            return step - n + int(np.argmin(finite)) + 1
+        bad = ~finite & ~skipped
+        if bad.any():
+            return step - n + int(np.argmax(bad)) + 1, int(skipped.sum())
         self.bar.set_postfix(
-            loss=f"{means['train_loss']:.4f}",
+            loss=f"{means.get('train_loss', float('nan')):.4f}",
             acc=f"{means.get('train_accuracy', float('nan')):.4f}",
             img_s=f"{means['images_per_second']:.0f}",
         )
-        return None
+        return None, int(skipped.sum())
 
 
 def fit(
@@ -266,14 +282,24 @@ def fit(
     stop = meta["stopped"]
 
     def check(step):
-        bad = progress.flush(step)
+        bad, skipped = progress.flush(step)
+        meta["skipped_steps"] = meta.get("skipped_steps", 0) + skipped
+        where = (
+            f"The last good checkpoint is step {ckpt.latest_step()} in {workdir / 'checkpoints'}"
+        )
         if bad is not None:
             raise DivergenceError(
-                f"Training loss became NaN/inf at step {bad}. The last good checkpoint is "
-                f"step {ckpt.latest_step()} in {workdir / 'checkpoints'} (untouched). Likely "
-                "causes: a learning rate too high for this model/batch size, unnormalised "
-                "inputs, or a loss without a stable log-softmax. Lower "
-                "optimizer.learning_rate or add gradient clipping (optimizer.clip)."
+                f"Training loss or gradient norm became NaN/inf at step {bad}. {where} "
+                "(untouched). Likely causes: a learning rate too high for this model/batch "
+                "size, unnormalised inputs, or a loss without a stable log-softmax. Lower "
+                "optimizer.learning_rate, add gradient clipping (optimizer.clip), or skip such "
+                "steps (train.on_nonfinite='skip')."
+            )
+        if meta["skipped_steps"] > opts.max_skipped_steps:
+            raise DivergenceError(
+                f"{meta['skipped_steps']} updates were skipped for NaN/inf (more than "
+                f"max_skipped_steps={opts.max_skipped_steps}) by step {step}. {where}. "
+                "The run is diverging: lower optimizer.learning_rate or add clipping."
             )
 
     try:
