@@ -60,6 +60,11 @@ def test_tiny_run_writes_every_artifact(tmp_path):
         ("--config.train.batch_size=-4", "batch_size"),
         ("--config.optimizer.name=adamm", "adamm"),
         ("--config.data.name=nosuchset", "nosuchset"),
+        ("--config.optimizer.learning_rate=0", "learning_rate must be > 0"),
+        ("--config.model.kwargs.dropout_rate=1.5", "dropout_rate must be in [0, 1)"),
+        ("--config.data.augment=random_crop(size=64)", "random_crop"),
+        ("--config.data.augment=spin()", "unknown op 'spin'"),
+        ("--config.train.on_nonfinite=ignore", "on_nonfinite"),
     ],
 )
 def test_bad_config_fails_fast_with_a_clear_message(tmp_path, override, message):
@@ -67,6 +72,7 @@ def test_bad_config_fails_fast_with_a_clear_message(tmp_path, override, message)
     proc = _run([*TINY, override], tmp_path)
     assert proc.returncode != 0
     assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert time.perf_counter() - t0 < 60
     assert not (tmp_path / "checkpoints").exists()  # failed before training started
 
@@ -101,3 +107,27 @@ def test_sigkill_then_rerun_resumes_and_matches_uninterrupted(tmp_path):
     got = json.loads((work / "summary.json").read_text())
     for key in ("steps", "test_accuracy", "test_loss"):
         assert got[key] == ref[key], key
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    proc = _run([*TINY, "--config.model.name=lenet6", "--debug"], tmp_path)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_same_seed_is_bitwise_reproducible_and_workdirs_are_not_mixed(tmp_path):
+    args = [*TINY, "--config.train.num_epochs=1"]
+    a, b = _run(args, tmp_path / "a"), _run(args, tmp_path / "b")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr[-2000:] + b.stderr[-2000:]
+    sa = json.loads((tmp_path / "a" / "summary.json").read_text())
+    sb = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert sa["params_sha256"] == sb["params_sha256"]
+    other = _run([*args, "--config.optimizer.learning_rate=0.01"], tmp_path / "a")
+    assert other.returncode == 2 and "holds a run of a different config" in other.stderr
+    assert "optimizer.learning_rate: 0.05 -> 0.01" in other.stderr
+    assert json.loads((tmp_path / "a" / "summary.json").read_text()) == sa  # untouched
+    forced = _run([*args, "--config.optimizer.learning_rate=0.01", "--overwrite"], tmp_path / "a")
+    assert forced.returncode == 0
+    assert (
+        json.loads((tmp_path / "a" / "summary.json").read_text())["params_sha256"]
+        != sa["params_sha256"]
+    )

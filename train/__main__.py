@@ -1,10 +1,14 @@
 """``python -m train --config train/configs/<task>.py --workdir runs/<name>``.
 
 Thin entry point: parse flags and the ml_collections config (overrides such as
-``--config.optimizer.learning_rate=0.05``), validate it, and run the task. A run
-restarted with the same workdir resumes from its last checkpoint.
+``--config.optimizer.learning_rate=0.05``), validate it, check the workdir, and run
+the task. A run restarted with the same workdir resumes from its last checkpoint.
+User errors (bad config, missing or corrupted data, unreadable checkpoints,
+divergence) print one paragraph naming the problem and the fix, without a traceback
+unless ``--debug`` is given.
 """
 
+import importlib
 import sys
 
 from absl import app, flags, logging
@@ -14,23 +18,56 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file.", lock_config=True
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, metrics, plots).")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Delete a different config's run found in --workdir and start afresh."
+)
+_DEBUG = flags.DEFINE_bool("debug", False, "Show full tracebacks for errors.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+# Errors that describe a problem with the user's input or run, not a bug.
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, RuntimeError, FloatingPointError)
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    import importlib
-
+    from train import workdir
     from train.validate import TASKS, validate
 
-    config = _CONFIG.value
-    validate(config)
-    task = importlib.import_module(TASKS[config.task])
-    if not any(a.startswith(("--verbosity", "-v")) for a in sys.argv[1:]):
-        logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO
-    task.run(config, _WORKDIR.value)
+    try:
+        config = _CONFIG.value
+        validate(config)
+        task = importlib.import_module(TASKS[config.task])
+        if not any(a.startswith(("--verbosity", "-v")) for a in sys.argv[1:]):
+            logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO
+        path = workdir.prepare(_WORKDIR.value, config, _OVERWRITE.value)
+        task.run(config, path)
+    except USER_ERRORS as e:
+        if _DEBUG.value:
+            raise
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(
+            f"error ({type(e).__name__}): {message}\n(--debug shows the traceback)", file=sys.stderr
+        )
+        sys.exit(1 if isinstance(e, FloatingPointError) else 2)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl flag parsing with config-override errors (unknown keys, bad values) as one line."""
+    try:
+        return flags.FLAGS(argv)
+    except (flags.Error, AttributeError, KeyError, ValueError, TypeError) as e:
+        if "--debug" in argv:
+            raise
+        text = str(e.args[0] if e.args else e).replace("\\'", "'").replace("\\n", " ")
+        text = " ".join(text.split())
+        print(
+            f"error: bad flag or config override ({type(e).__name__}: {text}). Valid config "
+            "keys are listed in train/configs/defaults.py.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -14,7 +14,7 @@ from jaxdl import data as jdata
 from jaxdl import models, optim
 from jaxdl.data import loader, preprocess
 from jaxdl.nn import regularizers
-from jaxdl.training import loop, parallel, restarts, steps
+from jaxdl.training import checkpoint, guards, loop, parallel, restarts, steps
 from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.state import TrainState
 from train import augment_spec
@@ -94,6 +94,7 @@ def loop_recipes(cfg: ml_collections.ConfigDict) -> dict:
 def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResult:
     """Trains and evaluates the classifier described by ``config`` in ``workdir``."""
     workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     mesh = parallel.make_mesh()
     parallel.check_batch_size(config.train.batch_size, mesh)
@@ -110,6 +111,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
     spe = loader.steps_per_epoch(len(train_np["label"]), config.train.batch_size)
     tx = build_optimizer(config.optimizer, spe, with_restarts=config.train.restart_patience > 0)
     augment = augment_spec.from_config(config.data.augment)
+    if augment is not None:  # trace once on shapes only: bad sizes fail before compiling
+        images = jax.ShapeDtypeStruct((2, *train_np["image"].shape[1:]), jnp.float32)
+        jax.eval_shape(augment, jax.random.PRNGKey(0), images)
     pre = preprocess.image_preprocess(*preprocess.channel_stats(train_np["image"]), augment, dtype)
     train_step, eval_step = steps.classification_steps(
         pre,
@@ -117,6 +121,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         aux_loss_weight=config.loss.aux_loss_weight,
         label_smoothing=config.loss.label_smoothing,
     )
+    if config.train.on_nonfinite == "skip":
+        train_step = guards.skip_nonfinite(train_step)
     root = jax.random.PRNGKey(config.seed)
     init_key, data_key = jax.random.split(root)
     example = jnp.zeros((1, *train_np["image"].shape[1:]), dtype)
@@ -135,10 +141,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         best_mode=config.train.best_mode,
         max_steps=None if config.train.max_steps < 0 else config.train.max_steps,
         progress=config.train.progress,
+        max_skipped_steps=config.train.max_skipped_steps,
         **loop_recipes(config.train),
     )
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
     result = loop.fit(
         state=state,
         train_step=train_step,
@@ -155,6 +160,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         "model": config.model.name,
         "dataset": config.data.name,
         "params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(result.state.params))),
+        "params_sha256": checkpoint.tree_digest(result.state.params),
         "steps": int(result.state.step),
         "finished": result.finished,
         "steps_per_second": round(result.steps_per_second, 2),

@@ -82,5 +82,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"train.best_mode must be 'max' or 'min', got {given['train.best_mode']!r}."
         )
+    if given.get("train.on_nonfinite") not in ("stop", "skip"):
+        raise ConfigError(
+            f"train.on_nonfinite must be 'stop' or 'skip', got {given['train.on_nonfinite']!r}."
+        )
+    model_kwargs = config.model.kwargs.to_dict()
+    for key, value in model_kwargs.items():
+        if key.endswith("dropout_rate") and not 0 <= value < 1:
+            raise ConfigError(
+                f"model.kwargs.{key} must be in [0, 1) (it is the DROP probability; the "
+                f"course's keep probability p is 1 - rate), got {value}."
+            )
+    if "num_classes" in model_kwargs:
+        raise ConfigError(
+            "model.kwargs.num_classes must not be set: the class count comes from the "
+            "dataset's class names (remove the key, or choose another data.name)."
+        )
     if given.get("task") not in TASKS:
         raise ConfigError(f"task must be one of {sorted(TASKS)}, got {given.get('task')!r}.")

@@ -62,5 +62,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.max_restarts = 3
     c.train.restart_decay = 0.5
     c.train.final_from_best = False  # test with the best checkpoint's weights
+    c.train.on_nonfinite = "stop"  # NaN/inf loss or gradients: stop | skip (the update)
+    c.train.max_skipped_steps = 10  # with on_nonfinite='skip': stop after this many
     c.train.progress = True
     return c

@@ -59,3 +59,59 @@ def fmt(value: float, digits: int = 3) -> str:
     if value != 0 and not 1e-3 <= abs(value) < 1e4:
         return f"{value:.{max(digits - 1, 1)}e}"
     return f"{value:.{digits}g}"
+
+
+Series = tuple[str, Sequence[float], Sequence[float]]  # (label, x, y)
+
+
+def plot_panels(
+    panels: dict[str, list[Series]],
+    path: str | Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    logx: bool = False,
+    logy: bool = False,
+    ylim: tuple[float, float] | None = None,
+) -> Path:
+    """A row of panels (one per key), each with labelled lines; saved as a small PNG.
+
+    Args:
+      panels: panel title -> list of ``(label, x, y)``; NaN points are left out.
+      path: PNG file (its folder is created).
+      xlabel, ylabel: axis labels (the y label on the first panel only).
+      logx, logy: logarithmic axes.
+      ylim: y limits shared by every panel.
+
+    Returns:
+      The path written.
+
+    Example:
+      >>> plot_panels({"tanh": [("xavier", [1, 2], [1.0, 0.5])]}, "f.png", xlabel="l",
+      ...             ylabel="Var")
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(3.3 * n + 0.5, 3.4), sharey=True, squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels.items()):
+        for label, x, y in series:
+            ax.plot(x, y, label=label, lw=1.3, marker="o" if len(x) < 12 else None, ms=3)
+        ax.set_xscale("log" if logx else "linear")
+        ax.set_yscale("log" if logy else "linear")
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+    return path
