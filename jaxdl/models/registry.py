@@ -30,6 +30,11 @@ _REGISTRY: dict[str, Entry] = {
     "alexnet": Entry("jaxdl.models.alexnet", "AlexNet", {}, (227, 227, 3)),
     "zfnet": Entry("jaxdl.models.alexnet", "ZFNet", {}, _IMAGENET),
     "googlenet": Entry("jaxdl.models.googlenet", "GoogLeNet", {}, _IMAGENET),
+    # Segmentation (per-pixel logits [B, H, W, num_classes]): the paper's valid U-Net
+    # (572 -> 388 with one grey channel), the padded one, and the plain-CNN baseline.
+    "unet": Entry("jaxdl.models.unet", "UNet", {"padding": "valid"}, (572, 572, 1)),
+    "unet_padded": Entry("jaxdl.models.unet", "UNet", {"padding": "same"}, (256, 256, 3)),
+    "seg_plain_cnn": Entry("jaxdl.models.unet", "PlainSegCNN", {}, (64, 64, 1)),
 }
 for _depth in (11, 13, 16, 19):
     _REGISTRY[f"vgg{_depth}"] = Entry("jaxdl.models.vgg", "VGG", {"depth": _depth}, _IMAGENET)
