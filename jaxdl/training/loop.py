@@ -14,6 +14,7 @@ state is checkpointed with the run, so they too survive a restart.
 
 import dataclasses
 import functools
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -40,6 +41,14 @@ from jaxdl.training.restarts import restart_from
 from jaxdl.training.state import TrainState
 from jaxdl.training.writers import MetricWriter, read_jsonl
 from jaxdl.viz.plots import plot_curves
+
+
+def _mark(phase: str, step: int) -> None:
+    """Records the loop's phase in $JAXDL_PHASE_FILE, if set (fault-injection tests read it)."""
+    path = os.environ.get("JAXDL_PHASE_FILE")
+    if path:
+        with open(path, "w") as f:
+            f.write(f"{phase} {step}\n")
 
 
 class DivergenceError(FloatingPointError):
@@ -304,6 +313,7 @@ def fit(
 
     try:
         while step < total_steps and not stop:
+            _mark("train", step)
             perm = epoch_permutation(data_key, step // spe, train.size)
             for i in range(step % spe, spe):
                 state, metrics = jit_step(state, train.arrays, perm, jnp.asarray(i, jnp.int32))
@@ -317,6 +327,7 @@ def fit(
             check(step)
             epoch = step // spe
             if step % spe == 0 and (epoch % opts.eval_every_epochs == 0 or step == total_steps):
+                _mark("eval", step)
                 record = {"step": step, "epoch": epoch}
                 for name, split in evals.items():
                     record.update(evaluate(state, eval_step, split, EB, mesh, name))
@@ -328,6 +339,7 @@ def fit(
                 meta["history"].append(record)
                 meta["stopped"] = stop and opts.max_steps is None
                 writer.write(step, {k: v for k, v in record.items() if k != "step"})
+                _mark("checkpoint", step)
                 ckpt.save(step, state, meta, scores)
             elif stop:  # max_steps reached mid-epoch: save where we are
                 ckpt.save(step, state, meta, None)
@@ -335,6 +347,7 @@ def fit(
         bar.close()
         ckpt.wait_until_finished()
 
+    _mark("final", step)
     wall = time.perf_counter() - t_start
     finished = step >= total_steps or meta["stopped"]
     final: dict[str, float] = {}

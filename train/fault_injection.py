@@ -1,0 +1,187 @@
+"""Fault injection: SIGKILL ``python -m train`` again and again, resume, compare.
+
+  python -m train.fault_injection --workdir runs/fault_injection --kills 10 \\
+      [--config train/configs/mnist_mlp.py] [--override --config.train.num_epochs=12 ...]
+
+First an uninterrupted reference run; then the same command is started, killed with
+SIGKILL at a chosen point, and restarted, ``--kills`` times in a row, cycling the
+kill point through the loop's phases (read from $JAXDL_PHASE_FILE, which the loop
+writes): during training steps, during evaluation, and right after a checkpoint
+save started (the write is then in flight in Orbax's background thread). The last
+restart runs to completion. Pass when the final parameters are bitwise identical
+(SHA-256 of every parameter) to the reference, test metrics are equal, every
+restart resumed from a committed checkpoint step, and no partial checkpoint was ever
+picked up. A summary table and a JSON report are written to the workdir.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PHASES = ("train", "eval", "checkpoint")
+TINY = [
+    "--config.data.train_split=train[:2048]",
+    "--config.data.val_split=train[2048:2560]",
+    "--config.data.test_split=test[:1000]",
+    "--config.model.kwargs.width=64",
+    "--config.model.kwargs.dropout_rate=0.0",
+    "--config.train.batch_size=64",
+    "--config.train.eval_batch_size=256",
+    "--config.train.num_epochs=12",
+    "--config.train.log_every_steps=8",
+    "--config.train.progress=False",
+]
+
+
+def _command(config: str, overrides: list[str], workdir: Path) -> list[str]:
+    return [sys.executable, "-m", "train", f"--config={config}", f"--workdir={workdir}", *overrides]
+
+
+def _env(phase_file: Path | None) -> dict[str, str]:
+    env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+    env["PYTHONUNBUFFERED"] = "1"  # the "Resuming from" line must survive a SIGKILL
+    env.pop("XLA_FLAGS", None)
+    if phase_file is not None:
+        env["JAXDL_PHASE_FILE"] = str(phase_file)
+    return env
+
+
+def _committed_steps(ckpt_dir: Path) -> set[int]:
+    if not ckpt_dir.exists():
+        return set()
+    return {int(p.name) for p in ckpt_dir.iterdir() if p.name.isdigit()}
+
+
+def _kill_at(cmd, phase_file: Path, target: str, rng: random.Random, min_step: int, timeout=300):
+    """Starts ``cmd``, SIGKILLs it once the loop is in ``target`` past ``min_step``."""
+    phase_file.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=_env(phase_file), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + timeout
+    seen = None
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            phase, step = phase_file.read_text().split()
+            seen = (phase, int(step))
+        except (OSError, ValueError):
+            seen = None
+        if seen and seen[0] == target and seen[1] >= min_step:
+            # train: somewhere inside the epoch; eval/checkpoint: right inside the phase.
+            time.sleep(rng.uniform(0.05, 0.6) if target == "train" else rng.uniform(0, 0.02))
+            break
+        time.sleep(0.002)
+    if proc.poll() is not None:
+        out = proc.stdout.read().decode()
+        return {"target": target, "killed": False, "exit": proc.returncode, "stdout": out}
+    in_flight = any(".orbax-checkpoint-tmp" in p.name for p in phase_file.parent.rglob("*"))
+    proc.send_signal(signal.SIGKILL)
+    out = proc.communicate()[0].decode()
+    return {
+        "target": target,
+        "killed": True,
+        "phase_at_kill": seen[0] if seen else None,
+        "step_at_kill": seen[1] if seen else None,
+        "checkpoint_write_in_flight": in_flight,
+        "resumed_from": _resumed_step(out),
+    }
+
+
+def _resumed_step(stdout: str) -> int | None:
+    m = re.search(r"Resuming from checkpoint step (\d+)", stdout)
+    return int(m.group(1)) if m else None
+
+
+def run(config: str, overrides: list[str], workdir: Path, kills: int, seed: int = 0) -> dict:
+    """Runs the experiment; returns the report (also written to workdir/report.json)."""
+    rng = random.Random(seed)
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    ref_dir, run_dir = workdir / "reference", workdir / "killed"
+    ref = subprocess.run(
+        _command(config, overrides, ref_dir), cwd=ROOT, env=_env(None), capture_output=True
+    )
+    if ref.returncode:
+        raise RuntimeError(f"reference run failed:\n{ref.stderr.decode()[-3000:]}")
+    reference = json.loads((ref_dir / "summary.json").read_text())
+    cmd = _command(config, overrides, run_dir)
+    events, min_step = [], 0
+    for i in range(kills):
+        committed_before = _committed_steps(run_dir / "checkpoints")
+        event = _kill_at(cmd, run_dir / "phase.txt", PHASES[i % len(PHASES)], rng, min_step)
+        event["committed_before"] = max(committed_before, default=None)
+        event["resume_was_committed"] = (
+            event.get("resumed_from") is None or event["resumed_from"] in committed_before
+        )
+        events.append(event)
+        if not event["killed"]:
+            break  # the run finished before this kill point: nothing left to kill
+        min_step = max(min_step, event["step_at_kill"] or 0)
+    final = subprocess.run(cmd, cwd=ROOT, env=_env(None), capture_output=True)
+    final_resumed = _resumed_step(final.stdout.decode())
+    got = json.loads((run_dir / "summary.json").read_text()) if final.returncode == 0 else {}
+    report = {
+        "kills": sum(e["killed"] for e in events),
+        "by_phase": {p: sum(e.get("phase_at_kill") == p for e in events) for p in PHASES},
+        "kills_during_checkpoint_write": sum(
+            bool(e.get("checkpoint_write_in_flight")) for e in events
+        ),
+        "resumes_from_committed_checkpoints": sum(e["resume_was_committed"] for e in events)
+        + int(final_resumed is not None),
+        "final_exit_code": final.returncode,
+        "identical_params": got.get("params_sha256") == reference["params_sha256"],
+        "identical_test_metrics": all(
+            got.get(k) == v for k, v in reference.items() if k.startswith("test_")
+        ),
+        "reference": {k: reference[k] for k in ("steps", "params_sha256", "test_accuracy")},
+        "events": events,
+    }
+    report["passed"] = (
+        report["final_exit_code"] == 0
+        and report["identical_params"]
+        and report["identical_test_metrics"]
+        and all(e["resume_was_committed"] for e in events)
+    )
+    (workdir / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="train/configs/mnist_mlp.py")
+    parser.add_argument("--workdir", default="runs/fault_injection", type=Path)
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--override", action="append", default=[], help="extra config flags")
+    args = parser.parse_args()
+    report = run(args.config, TINY + args.override, args.workdir, args.kills, args.seed)
+    print("phase at kill     | step | ckpt write in flight | resumed from")
+    for e in report["events"]:
+        if e["killed"]:
+            print(
+                f"{e['phase_at_kill'] or '?':17s} | {e['step_at_kill']!s:4s} | "
+                f"{e['checkpoint_write_in_flight']!s:20s} | {e['resumed_from']}"
+            )
+    print(
+        f"runs killed: {report['kills']} ({report['by_phase']}; "
+        f"{report['kills_during_checkpoint_write']} during a checkpoint write) | resumed from "
+        f"committed checkpoints: {report['resumes_from_committed_checkpoints']} | final params "
+        f"identical to the uninterrupted run: {report['identical_params']} | test metrics "
+        f"identical: {report['identical_test_metrics']} | "
+        f"{'PASSED' if report['passed'] else 'FAILED'}"
+    )
+    sys.exit(0 if report["passed"] else 1)
+
+
+if __name__ == "__main__":
+    main()
