@@ -3,19 +3,26 @@
 import logging
 from pathlib import Path
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from jaxdl import models
 from jaxdl.training import checkpoint
 from jaxdl.training.state import TrainState
 
 
+class _BNNet(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.Dense(64)(x.reshape((x.shape[0], -1)))
+        return nn.BatchNorm(use_running_average=not train)(x)
+
+
 def _state(seed=0):
-    model = models.create("mlp", depth=1, width=64)
+    model = _BNNet()
     return TrainState.create(
         model=model,
         tx=optax.adam(1e-3),
@@ -28,7 +35,9 @@ def _saved(tmp_path, steps=(1, 2, 3)):
     ckpt = checkpoint.Checkpointer(tmp_path, max_to_keep=5)
     states = {}
     for s in steps:
-        states[s] = _state(s).replace(step=jnp.asarray(s, jnp.int32))
+        state = _state(s)
+        stats = jax.tree.map(lambda x, s=s: x + s, state.model_state)  # non-trivial BN stats
+        states[s] = state.replace(step=jnp.asarray(s, jnp.int32), model_state=stats)
         ckpt.save(s, states[s], {"history": [s]})
     ckpt.wait_until_finished()
     return ckpt, states
@@ -49,7 +58,8 @@ def test_round_trip_restores_every_field(tmp_path):
     restored, meta = ckpt.restore_latest(_state(99))
     assert int(restored.step) == 3 and meta["history"] == [3]
     for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(states[3])):
-        np.testing.assert_array_equal(got, want)  # params, opt state (Adam moments), rng
+        np.testing.assert_array_equal(got, want)  # params, BN stats, Adam moments, rng
+    assert float(restored.model_state["batch_stats"]["BatchNorm_0"]["mean"][0]) == 3.0
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
