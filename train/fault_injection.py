@@ -8,10 +8,12 @@ SIGKILL at a chosen point, and restarted, ``--kills`` times in a row, cycling th
 kill point through the loop's phases (read from $JAXDL_PHASE_FILE, which the loop
 writes): during training steps, during evaluation, and right after a checkpoint
 save started (the write is then in flight in Orbax's background thread). The last
-restart runs to completion. Pass when the final parameters are bitwise identical
+restart runs to completion. After every third kill the newest checkpoint is also
+damaged (a flipped byte or a truncated file). Pass when the final parameters are bitwise identical
 (SHA-256 of every parameter) to the reference, test metrics are equal, every
 restart resumed from a committed checkpoint step, and no partial checkpoint was ever
-picked up. A summary table and a JSON report are written to the workdir.
+picked up, and every damaged checkpoint was reported by step and skipped. A summary
+table and a JSON report are written to the workdir.
 """
 
 import argparse
@@ -61,11 +63,28 @@ def _committed_steps(ckpt_dir: Path) -> set[int]:
     return {int(p.name) for p in ckpt_dir.iterdir() if p.name.isdigit()}
 
 
+def _corrupt_latest(ckpt_dir: Path, how: str) -> int | None:
+    """Flips a byte in (or truncates) the largest state file of the newest checkpoint."""
+    steps = sorted(_committed_steps(ckpt_dir))
+    if not steps:
+        return None
+    files = [p for p in (ckpt_dir / str(steps[-1]) / "state").rglob("*") if p.is_file()]
+    victim = max(files, key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0x01
+    else:
+        data = data[: len(data) // 2]
+    victim.write_bytes(bytes(data))
+    return steps[-1]
+
+
 def _kill_at(cmd, phase_file: Path, target: str, rng: random.Random, min_step: int, timeout=300):
     """Starts ``cmd``, SIGKILLs it once the loop is in ``target`` past ``min_step``."""
     phase_file.unlink(missing_ok=True)
+    stderr = phase_file.with_name(f"stderr_{time.time_ns()}.txt").open("w")
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=_env(phase_file), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        cmd, cwd=ROOT, env=_env(phase_file), stdout=subprocess.PIPE, stderr=stderr
     )
     deadline = time.time() + timeout
     seen = None
@@ -75,7 +94,10 @@ def _kill_at(cmd, phase_file: Path, target: str, rng: random.Random, min_step: i
             seen = (phase, int(step))
         except (OSError, ValueError):
             seen = None
-        if seen and seen[0] == target and seen[1] >= min_step:
+        # A "train" kill after progress waits for a later epoch, so the run moves on.
+        if seen and seen[0] == target and (
+            seen[1] > min_step if (target == "train" and min_step) else seen[1] >= min_step
+        ):
             # train: somewhere inside the epoch; eval/checkpoint: right inside the phase.
             time.sleep(rng.uniform(0.05, 0.6) if target == "train" else rng.uniform(0, 0.02))
             break
@@ -101,8 +123,20 @@ def _resumed_step(stdout: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def run(config: str, overrides: list[str], workdir: Path, kills: int, seed: int = 0) -> dict:
-    """Runs the experiment; returns the report (also written to workdir/report.json)."""
+def run(
+    config: str,
+    overrides: list[str],
+    workdir: Path,
+    kills: int,
+    seed: int = 0,
+    corrupt_every: int = 3,
+) -> dict:
+    """Runs the experiment; returns the report (also written to workdir/report.json).
+
+    After every ``corrupt_every``-th kill the newest checkpoint is damaged (a flipped
+    byte or a truncated file, alternately); a later restart must report it unreadable
+    by step and fall back to an older one, and the final parameters must still match.
+    """
     rng = random.Random(seed)
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -115,7 +149,8 @@ def run(config: str, overrides: list[str], workdir: Path, kills: int, seed: int 
         raise RuntimeError(f"reference run failed:\n{ref.stderr.decode()[-3000:]}")
     reference = json.loads((ref_dir / "summary.json").read_text())
     cmd = _command(config, overrides, run_dir)
-    events, min_step = [], 0
+    run_dir.mkdir()  # holds the phase file and each attempt's stderr
+    events, min_step, corruptions, due = [], 0, [], False
     for i in range(kills):
         committed_before = _committed_steps(run_dir / "checkpoints")
         event = _kill_at(cmd, run_dir / "phase.txt", PHASES[i % len(PHASES)], rng, min_step)
@@ -127,7 +162,17 @@ def run(config: str, overrides: list[str], workdir: Path, kills: int, seed: int 
         if not event["killed"]:
             break  # the run finished before this kill point: nothing left to kill
         min_step = max(min_step, event["step_at_kill"] or 0)
+        # Due every corrupt_every kills; deferred until a committed checkpoint exists.
+        due = due or bool(corrupt_every and (i + 1) % corrupt_every == 0)
+        how = ("flip", "truncate")[len(corruptions) % 2]
+        if due and (step := _corrupt_latest(run_dir / "checkpoints", how)) is not None:
+            corruptions.append({"step": step, "how": how})
+            due = False
     final = subprocess.run(cmd, cwd=ROOT, env=_env(None), capture_output=True)
+    logs = "".join(p.read_text() for p in sorted(run_dir.glob("stderr_*.txt")))
+    logs += final.stderr.decode()
+    for c in corruptions:
+        c["detected"] = f"Checkpoint at step {c['step']} is unreadable" in logs
     final_resumed = _resumed_step(final.stdout.decode())
     got = json.loads((run_dir / "summary.json").read_text()) if final.returncode == 0 else {}
     report = {
@@ -138,6 +183,9 @@ def run(config: str, overrides: list[str], workdir: Path, kills: int, seed: int 
         ),
         "resumes_from_committed_checkpoints": sum(e["resume_was_committed"] for e in events)
         + int(final_resumed is not None),
+        "corruptions_injected": len(corruptions),
+        "corruptions_detected": sum(c["detected"] for c in corruptions),
+        "corruptions": corruptions,
         "final_exit_code": final.returncode,
         "identical_params": got.get("params_sha256") == reference["params_sha256"],
         "identical_test_metrics": all(
@@ -151,6 +199,7 @@ def run(config: str, overrides: list[str], workdir: Path, kills: int, seed: int 
         and report["identical_params"]
         and report["identical_test_metrics"]
         and all(e["resume_was_committed"] for e in events)
+        and all(c["detected"] for c in corruptions)
     )
     (workdir / "report.json").write_text(json.dumps(report, indent=2))
     return report
@@ -162,9 +211,12 @@ def main() -> None:
     parser.add_argument("--workdir", default="runs/fault_injection", type=Path)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corrupt_every", type=int, default=3, help="0: never corrupt")
     parser.add_argument("--override", action="append", default=[], help="extra config flags")
     args = parser.parse_args()
-    report = run(args.config, TINY + args.override, args.workdir, args.kills, args.seed)
+    report = run(
+        args.config, TINY + args.override, args.workdir, args.kills, args.seed, args.corrupt_every
+    )
     print("phase at kill     | step | ckpt write in flight | resumed from")
     for e in report["events"]:
         if e["killed"]:
@@ -175,7 +227,9 @@ def main() -> None:
     print(
         f"runs killed: {report['kills']} ({report['by_phase']}; "
         f"{report['kills_during_checkpoint_write']} during a checkpoint write) | resumed from "
-        f"committed checkpoints: {report['resumes_from_committed_checkpoints']} | final params "
+        f"committed checkpoints: {report['resumes_from_committed_checkpoints']} | corruptions "
+        f"injected/detected: {report['corruptions_injected']}/{report['corruptions_detected']}"
+        f" | final params "
         f"identical to the uninterrupted run: {report['identical_params']} | test metrics "
         f"identical: {report['identical_test_metrics']} | "
         f"{'PASSED' if report['passed'] else 'FAILED'}"
