@@ -13,8 +13,9 @@ error: the test split is only reported).
 
 Writes ``<workdir>/sweep.md`` (markdown table, also printed), ``sweep.json`` and
 ``sweep.png`` (final train loss and validation/test error against the rate, log x).
-Re-running with the same workdir resumes/reuses each rate's run (use a fresh workdir
-after changing the config).
+Re-running with the same workdir resumes/reuses each rate's run; a rate directory
+holding another config's run is refused unless ``--overwrite`` (``train.workdir``).
+Bad flags, config or data print one paragraph and exit with status 2.
 """
 
 import dataclasses
@@ -33,8 +34,11 @@ from ml_collections import config_flags
 from jaxdl.training.loop import DivergenceError
 from jaxdl.training.writers import read_jsonl
 from train.validate import TASKS, validate
+from train.workdir import prepare
 
 COURSE_RATES = (0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+# Errors that describe the user's input (as in ``python -m train``), not a bug.
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, RuntimeError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,13 +111,17 @@ def rate_dirname(rate: float) -> str:
     return f"lr_{rate:g}"
 
 
-def run_one(config: ml_collections.ConfigDict, rate: float, workdir: str | Path) -> RateResult:
+def run_one(
+    config: ml_collections.ConfigDict, rate: float, workdir: str | Path, overwrite: bool = False
+) -> RateResult:
     """Trains ``config`` with ``optimizer.learning_rate = rate`` in ``workdir``.
 
     Args:
       config: a full trainer config (``train/configs``); not modified.
       rate: the learning rate.
-      workdir: the run directory.
+      workdir: the run directory; a run of the same config there is resumed, one of
+        another config is refused (``train.workdir.prepare``) unless ``overwrite``.
+      overwrite: delete another config's run found in ``workdir``.
 
     Returns:
       A `RateResult` (``diverged=True`` when the loss became NaN/inf).
@@ -124,7 +132,7 @@ def run_one(config: ml_collections.ConfigDict, rate: float, workdir: str | Path)
     cfg = config.copy_and_resolve_references()
     cfg.optimizer.learning_rate = float(rate)
     validate(cfg)
-    workdir = Path(workdir)
+    workdir = prepare(workdir, cfg, overwrite)
     t0 = time.perf_counter()
     nan = float("nan")
     try:
@@ -228,6 +236,7 @@ def sweep(
     learning_rates: Sequence[float],
     workdir: str | Path,
     title: str = "",
+    overwrite: bool = False,
 ) -> list[RateResult]:
     """Runs one training per rate and writes ``sweep.md``, ``sweep.json``, ``sweep.png``.
 
@@ -236,6 +245,7 @@ def sweep(
       learning_rates: the rates (e.g. `COURSE_RATES`).
       workdir: the sweep directory; rate ``r`` trains in ``workdir/lr_<r>``.
       title: plot title (default: model and dataset of the config).
+      overwrite: replace runs of another config found in the rate directories.
 
     Returns:
       One `RateResult` per rate, in the given order.
@@ -249,7 +259,7 @@ def sweep(
     workdir.mkdir(parents=True, exist_ok=True)
     results = []
     for rate in rates:
-        r = run_one(config, rate, workdir / rate_dirname(rate))
+        r = run_one(config, rate, workdir / rate_dirname(rate), overwrite)
         outcome = "diverged" if r.diverged else f"val_error={r.val_error:.4f}"
         print(f"sweep: lr={rate:g} {outcome}", flush=True)
         results.append(r)
@@ -272,6 +282,8 @@ def _define_flags() -> None:
         "Comma-separated learning rates.",
     )
     flags.DEFINE_string("workdir", None, "Sweep directory (one run per rate inside).")
+    flags.DEFINE_bool("overwrite", False, "Replace another config's runs found in --workdir.")
+    flags.DEFINE_bool("debug", False, "Show full tracebacks for errors.")
     flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -284,9 +296,14 @@ def main(argv: list[str]) -> None:
         logging.set_verbosity(logging.WARNING)  # Orbax logs every file at INFO
     try:
         rates = parse_learning_rates(FLAGS.learning_rates)
-    except ValueError as err:
-        raise app.UsageError(str(err)) from None
-    results = sweep(FLAGS.config, rates, FLAGS.workdir)
+        results = sweep(FLAGS.config, rates, FLAGS.workdir, overwrite=FLAGS.overwrite)
+    except USER_ERRORS as err:  # bad rates/config/data/workdir: one paragraph, no traceback
+        if FLAGS.debug:
+            raise
+        print(
+            f"error ({type(err).__name__}): {err}\n(--debug shows the traceback)", file=sys.stderr
+        )
+        sys.exit(2)
     print(markdown_table(results), end="")
 
 
