@@ -10,13 +10,15 @@ from train.configs import defaults
 # Sub-dicts whose keys are free-form (forwarded as keyword arguments and checked by
 # the function that receives them).
 # task name -> module under train/ whose ``run(config, workdir)`` trains it.
-TASKS = {"classification": "train.classification"}
+TASKS = {"classification": "train.classification", "gan": "train.gan"}
 
 FREE_FORM = {
     "model.kwargs",
     "optimizer.kwargs",
     "optimizer.schedule_kwargs",
     "optimizer.clip_kwargs",
+    "gan.generator",
+    "gan.discriminator",
 }
 
 

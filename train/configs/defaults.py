@@ -65,4 +65,28 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.on_nonfinite = "stop"  # NaN/inf loss or gradients: stop | skip (the update)
     c.train.max_skipped_steps = 10  # with on_nonfinite='skip': stop after this many
     c.train.progress = True
+
+    # Image generation (task 'gan', train/gan.py). The gan task uses its own two Adam
+    # optimizers below and ignores c.optimizer; model.name is a GAN of
+    # jaxdl.models.gan.GAN_MODELS or 'gaussian'.
+    c.gan = ml_collections.ConfigDict()
+    c.gan.latent_dim = 100
+    c.gan.loss = "non_saturating"  # generator loss: non_saturating | minimax
+    c.gan.d_steps = 1  # discriminator updates per generator update (Goodfellow's k)
+    c.gan.g_learning_rate = 2e-4  # Adam, Radford et al.
+    c.gan.d_learning_rate = 2e-4
+    c.gan.beta1 = 0.5
+    c.gan.beta2 = 0.999
+    c.gan.l1_weight = 0.0  # pix2pix: 100
+    c.gan.condition = ""  # '' (unconditional) | sobel_edges (pix2pix edges -> image)
+    c.gan.edge_threshold = 0.25  # Sobel magnitude threshold, fraction of each image's max
+    c.gan.generator = ml_collections.ConfigDict()  # extra generator fields
+    c.gan.discriminator = ml_collections.ConfigDict()  # extra discriminator fields
+    c.gan.gaussian_components = 0  # model 'gaussian': top-k eigen-images (0 = all)
+    c.gan.num_samples = 64  # images in the sample grid
+    c.gan.fid_classifier = ""  # train/configs module of the FID classifier ('' = no FID)
+    c.gan.fid_workdir = ""  # its run directory ('' = <workdir>/../fid_<fid_classifier>)
+    c.gan.fid_layer = "F6"  # the classifier layer whose output is the feature
+    c.gan.fid_samples = 5000  # generated images per classifier-FID estimate
+    c.gan.fid_seeds = 3  # independent sample sets (mean +- std reported)
     return c
