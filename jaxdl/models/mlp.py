@@ -1,7 +1,13 @@
 """Multilayer perceptron: the course's fully connected network.
 
 ``depth`` hidden layers of ``width`` units, an activation from ``jaxdl.nn`` by name,
-optional (inverted) dropout on the input and hidden layers, and a linear output.
+optional batch normalization between each hidden layer's weighted sum and its
+activation, optional (inverted) dropout on the input and hidden layers, and a linear
+output.
+
+References:
+  Ioffe, Szegedy. Batch normalization: accelerating deep network training by reducing
+  internal covariate shift. ICML 2015 (BN before the nonlinearity).
 """
 
 from collections.abc import Callable
@@ -12,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxdl.nn import activations
+from jaxdl.nn.layers import BN_EPSILON, BN_MOMENTUM
 
 ACTIVATIONS: dict[str, Callable] = {
     name: getattr(activations, name) for name in activations.__all__
@@ -26,7 +33,7 @@ def get_activation(name: str) -> Callable:
 
 
 class MLP(nn.Module):
-    """Fully connected classifier ``x -> [Dense(width) -> g -> Dropout] * depth -> Dense(K)``.
+    """Fully connected classifier ``x -> [Dense -> (BN) -> g -> Dropout] * depth -> Dense(K)``.
 
     Attributes:
       num_classes: output size K.
@@ -36,6 +43,9 @@ class MLP(nn.Module):
       dropout_rate: drop probability on hidden units (keep p = 1 - rate; the course's
         p = .5 for hidden units is ``dropout_rate=0.5``).
       input_dropout_rate: drop probability on the input (course: keep p ~ 1, e.g. 0.2).
+      batch_norm: batch-normalize each hidden layer's weighted sum before the
+        activation (the Dense then has no bias: BN's beta replaces it). Statistics live
+        in the ``batch_stats`` collection. Default False (the plain MLP).
       kernel_init: initializer of every kernel.
       dtype: compute dtype (parameters stay float32).
 
@@ -49,6 +59,7 @@ class MLP(nn.Module):
     activation: str = "relu"
     dropout_rate: float = 0.0
     input_dropout_rate: float = 0.0
+    batch_norm: bool = False
     kernel_init: Callable = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
     dtype: Any = jnp.float32
 
@@ -58,6 +69,19 @@ class MLP(nn.Module):
         x = x.reshape((x.shape[0], -1)).astype(self.dtype)  # [B, H*W*C]
         x = nn.Dropout(self.input_dropout_rate, deterministic=not train)(x)
         for _ in range(self.depth):
-            x = g(nn.Dense(self.width, dtype=self.dtype, kernel_init=self.kernel_init)(x))
+            x = nn.Dense(
+                self.width,
+                use_bias=not self.batch_norm,
+                dtype=self.dtype,
+                kernel_init=self.kernel_init,
+            )(x)  # [B, width]
+            if self.batch_norm:
+                x = nn.BatchNorm(
+                    use_running_average=not train,
+                    momentum=BN_MOMENTUM,
+                    epsilon=BN_EPSILON,
+                    dtype=self.dtype,
+                )(x)
+            x = g(x)
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         return nn.Dense(self.num_classes, dtype=self.dtype, kernel_init=self.kernel_init)(x)

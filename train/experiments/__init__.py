@@ -73,6 +73,8 @@ def plot_panels(
     logx: bool = False,
     logy: bool = False,
     ylim: tuple[float, float] | None = None,
+    legend: str = "last",
+    panel_width: float = 3.3,
 ) -> Path:
     """A row of panels (one per key), each with labelled lines; saved as a small PNG.
 
@@ -82,6 +84,8 @@ def plot_panels(
       xlabel, ylabel: axis labels (the y label on the first panel only).
       logx, logy: logarithmic axes.
       ylim: y limits shared by every panel.
+      legend: ``'last'`` (same labels in every panel) or ``'all'`` (labels differ).
+      panel_width: inches per panel.
 
     Returns:
       The path written.
@@ -96,7 +100,7 @@ def plot_panels(
     import matplotlib.pyplot as plt
 
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(3.3 * n + 0.5, 3.4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(panel_width * n + 0.5, 3.4), sharey=True, squeeze=False)
     for ax, (title, series) in zip(axes[0], panels.items()):
         for label, x, y in series:
             ax.plot(x, y, label=label, lw=1.3, marker="o" if len(x) < 12 else None, ms=3)
@@ -107,8 +111,11 @@ def plot_panels(
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
+        if legend == "all":
+            ax.legend(fontsize=6)
     axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(fontsize=7)
+    if legend == "last":
+        axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

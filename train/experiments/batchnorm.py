@@ -195,12 +195,12 @@ def main(argv: list[str] | None = None) -> None:
         errors = [100 * r.test_error for r in rs]  # NaN (diverged) points are left out
         sweep.append(("with BN" if bn else "without BN", [r.learning_rate for r in rs], errors))
     ex.plot_panels(
-        {"final test error": sweep},
+        {"final test error (diverged runs not drawn)": sweep},
         figures / "bn_lr_sweep.png",
         xlabel="initial learning rate",
         ylabel="test error (%)",
         logx=True,
-        logy=True,
+        panel_width=5.0,
     )
     curves = {
         title: [
@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         xlabel="step",
         ylabel="minibatch cross-entropy",
         ylim=(0, 2.5),
+        panel_width=4.5,
     )
     text = report(results, make_config(False, 0.0, **sizes), time.perf_counter() - t0)
     print(ex.write_generated(args.docs / "batchnorm.md", text, SKELETON))

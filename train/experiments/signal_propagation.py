@@ -10,7 +10,7 @@ in a fixed budget of SGD steps (same optimizer and rate for every cell).
 Kumar's rule needs g differentiable at 0; ReLU is not, so ``kumar`` raises for it and
 that cell uses He (Kumar's paper derives 2/N for ReLU separately) and is labelled so.
 
-Run (about 5 minutes on 2 CPU cores)::
+Run (8 to 10 minutes on 2 shared CPU cores)::
 
   python -m train.experiments.signal_propagation
 
@@ -151,10 +151,11 @@ def _statistics_fn(model: MLP):
 
 
 @functools.cache
-def _train_fn(model: MLP, learning_rate: float, momentum: float):
-    tx = optax.sgd(learning_rate, momentum=momentum)
+def _train_fn(model: MLP, momentum: float):
+    def train(params, images, labels, index, learning_rate):  # index [steps, B]
+        # The rate is traced, so every rate shares one compilation.
+        tx = optax.sgd(learning_rate, momentum=momentum)
 
-    def train(params, images, labels, index):  # index [steps, B]
         def step(carry, idx):  # idx [B]
             params, opt_state = carry
             loss, grads = jax.value_and_grad(
@@ -248,8 +249,8 @@ def run_cell(
     evaluate = _eval_fn(model)
     runs = []
     for lr in learning_rates:
-        params, losses = _train_fn(model, lr, momentum)(
-            params0, data["x_train"], data["y_train"], index
+        params, losses = _train_fn(model, momentum)(
+            params0, data["x_train"], data["y_train"], index, jnp.float32(lr)
         )
         train_loss, train_acc = evaluate(params, data["x_train"], data["y_train"])
         _, test_acc = evaluate(params, data["x_test"], data["y_test"])
@@ -292,7 +293,8 @@ def training_panels(cells: list[Cell]) -> dict[str, list[ex.Series]]:
     for c in cells:
         run = best_run(c)
         steps = np.arange(1, len(run.losses) + 1)
-        panels[c.activation].append((f"{c.init}, lr {run.learning_rate:g}", steps, run.losses))
+        label = c.init + (f" ({c.note})" if c.note else "") + f", lr {run.learning_rate:g}"
+        panels[c.activation].append((label, steps, run.losses))
     return panels
 
 
@@ -386,6 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         xlabel="SGD step",
         ylabel="minibatch cross-entropy",
         ylim=(0, 3.5),
+        legend="all",
     )
     text = report(cells, settings, time.perf_counter() - t0)
     print(ex.write_generated(args.docs / "units_and_init.md", text, SKELETON))
