@@ -20,14 +20,19 @@ import argparse
 import json
 import pathlib
 import statistics
-import subprocess
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.data.augment import build_augment
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import common  # noqa: E402
+from jaxdl.data.augment import build_augment  # noqa: E402
 
 PIPELINES = {
     # Standard CIFAR recipe: 4-pixel reflect-padded crop, flip, 8x8 cutout.
@@ -48,25 +53,6 @@ PIPELINES = {
         ("cutout", {"size": 8}),
     ],
 }
-
-
-def git_sha() -> str:
-    """Commit of the working tree, with ``-dirty`` when it has local changes."""
-    root = pathlib.Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + ("-dirty" if dirty else "")
 
 
 def measure(batch: int, size: int, dtype: str, pipeline: str, runs: int, seed: int = 0) -> dict:
@@ -100,13 +86,11 @@ def measure(batch: int, size: int, dtype: str, pipeline: str, runs: int, seed: i
         fn(k, images).block_until_ready()
         times.append(time.perf_counter() - t)
     median = statistics.median(times)
-    device = jax.devices()[0]
     return {
         "benchmark": "augment_throughput",
-        "device_kind": device.device_kind,
-        "platform": device.platform,
-        "jax_version": jax.__version__,
-        "git_sha": git_sha(),
+        **common.jax_device_info(),
+        "versions": common.package_versions(),
+        "git_sha": common.git_sha(),
         "config": {
             "batch": batch,
             "image_shape": [size, size, 3],

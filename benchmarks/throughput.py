@@ -169,7 +169,7 @@ def jaxdl_row(
     )
     stats = common.summarize(samples)
     final_loss = float(step()["loss"])
-    flops = common.xla_flops(compiled)
+    flops = common.xla_flops(lowered, len(devs))
     peaks = [common.jax_peak_memory(d) for d in devs]
     return {
         "impl": f"jaxdl.models.create({name!r})",

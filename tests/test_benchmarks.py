@@ -63,8 +63,9 @@ def test_xla_flops_are_per_device_matmul_flops():
     mesh = parallel.make_mesh()
     x = jax.device_put(jnp.ones((64, 256)), parallel.data_sharding(mesh))
     w = jax.device_put(jnp.ones((256, 128)), parallel.replicated(mesh))
-    compiled = jax.jit(jnp.matmul).lower(x, w).compile()
-    assert common.xla_flops(compiled) == 2 * 64 * 256 * 128 / len(jax.devices())
+    lowered = jax.jit(jnp.matmul).lower(x, w)
+    compiled = lowered.compile()
+    assert common.xla_flops(lowered, len(jax.devices())) == 2 * 64 * 256 * 128 / 8
     assert common.xla_memory_bytes(compiled) > 0
     peaks = common.measure_peaks(n=64)
     assert peaks["device"]["device_count"] == len(jax.devices())
