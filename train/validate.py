@@ -10,7 +10,11 @@ from train.configs import defaults
 # Sub-dicts whose keys are free-form (forwarded as keyword arguments and checked by
 # the function that receives them).
 # task name -> module under train/ whose ``run(config, workdir)`` trains it.
-TASKS = {"classification": "train.classification", "gan": "train.gan"}
+TASKS = {
+    "classification": "train.classification",
+    "gan": "train.gan",
+    "segmentation": "train.segmentation",
+}
 
 FREE_FORM = {
     "model.kwargs",

@@ -89,4 +89,17 @@ def get_config() -> ml_collections.ConfigDict:
     c.gan.fid_layer = "F6"  # the classifier layer whose output is the feature
     c.gan.fid_samples = 5000  # generated images per classifier-FID estimate
     c.gan.fid_seeds = 3  # independent sample sets (mean +- std reported)
+
+    # Segmentation (task 'segmentation', train/segmentation.py). data.name is 'cracks'
+    # (procedural, offline; splits 'train' / 'val' / 'test') or 'seg_folder:<path>'.
+    # model.name is a segmentation model (unet, unet_padded, seg_plain_cnn).
+    c.segmentation = ml_collections.ConfigDict()
+    c.segmentation.image_size = 64  # cracks: generated side; seg_folder: resize to (0 = keep)
+    c.segmentation.data_seed = 0  # cracks: dataset seed (independent of the training seed)
+    c.segmentation.loss = "softmax_ce"  # softmax_ce | binary_ce (one sigmoid logit)
+    c.segmentation.class_weights = ()  # per-class cross-entropy weights (() = equal)
+    c.segmentation.ce_weight = 1.0  # weight of the cross-entropy term
+    c.segmentation.dice_weight = 0.0  # weight of the soft Dice term
+    c.segmentation.num_pictures = 6  # examples drawn at every evaluation (0 = none)
+    c.segmentation.threshold_baseline = True  # report the tuned intensity threshold
     return c
