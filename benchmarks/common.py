@@ -230,18 +230,25 @@ def measure_peaks(n: int | None = None, device_count: int = 0) -> dict[str, Any]
     return {"device": info, "peak_flops": peaks}
 
 
-def xla_flops(lowered: Any, num_devices: int) -> float | None:
-    """Model FLOPs of one call, per device, from XLA's cost analysis.
+def xla_flops(fn: Any, *args: Any, num_devices: int = 1) -> float | None:
+    """Model FLOPs of one call of ``fn(*args)``, per device, from XLA's cost analysis.
 
-    The analysed program is the LOWERED one (global, before backend passes), divided by
-    the device count: after compilation for GPU, convolutions become cuDNN custom calls
-    that the compiled module's cost analysis does not count (on an H100 it under-read
-    ResNet-50's FLOPs about 30-fold), while the lowered HLO still holds them as
-    convolutions and dots.
+    The program is lowered FOR THE CPU from abstract (shape/dtype only) arguments, so
+    the count is the program's, whatever device runs it: on a GPU, the compiled
+    module's cost analysis misses convolutions (they become cuDNN custom calls; it
+    under-read ResNet-50 about 30-fold on an H100) and jax 0.11's GPU ``Lowered``
+    reports none. The global count is divided by ``num_devices`` (data parallelism).
+
+    Example:
+      >>> xla_flops(jnp.matmul, jnp.ones((64, 256)), jnp.ones((256, 128)))  # 4194304.0
     """
+    import jax
+
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), args)
     try:
+        lowered = jax.jit(fn).trace(*abstract).lower(lowering_platforms=("cpu",))
         analysis = lowered.cost_analysis()
-    except Exception:  # some backends do not implement it
+    except Exception:  # an older jax without trace()/lowering_platforms
         return None
     if isinstance(analysis, list | tuple):  # older jax: one dict per program
         analysis = analysis[0] if analysis else None
