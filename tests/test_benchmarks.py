@@ -63,9 +63,8 @@ def test_xla_flops_are_per_device_matmul_flops():
     mesh = parallel.make_mesh()
     x = jax.device_put(jnp.ones((64, 256)), parallel.data_sharding(mesh))
     w = jax.device_put(jnp.ones((256, 128)), parallel.replicated(mesh))
-    lowered = jax.jit(jnp.matmul).lower(x, w)
-    compiled = lowered.compile()
-    assert common.xla_flops(lowered, len(jax.devices())) == 2 * 64 * 256 * 128 / 8
+    compiled = jax.jit(jnp.matmul).lower(x, w).compile()
+    assert common.xla_flops(jnp.matmul, x, w, num_devices=8) == 2 * 64 * 256 * 128 / 8
     assert common.xla_memory_bytes(compiled) > 0
     peaks = common.measure_peaks(n=64)
     assert peaks["device"]["device_count"] == len(jax.devices())
@@ -172,3 +171,14 @@ def test_cli_isolated_keeps_going_after_a_failed_row(tmp_path):
     ours, peer = _check_result(out, 2)["rows"]
     assert "multiple of the 8 devices" in ours["error"] and ours["ratio_vs_torch_eager"] is None
     assert "error" not in peer and peer["images_per_s"] > 0 and peer["mfu"] is None
+
+
+def test_xla_flops_count_convolutions():
+    # A VALID 3x3 conv, 8 -> 16 channels on [2, 10, 10, 8]: 2 * B*H'*W'*Cout*k*k*Cin FLOPs.
+    import flax.linen as nn
+
+    conv = nn.Conv(16, (3, 3), padding="VALID", use_bias=False)
+    x = jnp.ones((2, 10, 10, 8))
+    variables = conv.init(jax.random.PRNGKey(0), x)
+    expected = 2 * 2 * 8 * 8 * 16 * 3 * 3 * 8
+    assert common.xla_flops(conv.apply, variables, x) == pytest.approx(expected, rel=0.01)
