@@ -167,12 +167,6 @@ def test_batch_size_one_on_eight_devices_is_refused_clearly():
         parallel.check_batch_size(1, parallel.make_mesh())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="build_optimizer gives the schedule the loop's steps per epoch, but inside "
-    "optax.MultiSteps the schedule counts accumulated updates (one per epoch in batch GD), "
-    "so per-epoch decay is spe times too slow; it should get steps_per_epoch // every.",
-)
 def test_batch_gd_schedule_decays_once_per_epoch():
     data, gamma, kappa = _data(), 0.5, 0.5
     cfg = _optimizer_config("sgd", gamma, 0)

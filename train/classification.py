@@ -39,9 +39,25 @@ def load_splits(cfg: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[
 def build_optimizer(
     cfg: ml_collections.ConfigDict, steps_per_epoch: int, with_restarts: bool = False
 ):
-    """The optax optimizer of the config (schedule, clipping, accumulation, restarts)."""
+    """The optax optimizer of the config (schedule, clipping, accumulation, restarts).
+
+    With gradient accumulation over ``every`` steps (``accumulate_steps``; 0 = a whole
+    epoch, i.e. batch gradient descent) the inner optimizer and its schedule see one
+    update per ``every`` loop steps, so the schedule's epoch is ``steps_per_epoch //
+    every`` updates long.
+    """
+    every = steps_per_epoch if cfg.accumulate_steps == 0 else cfg.accumulate_steps
+    if every < 1 or steps_per_epoch % every:
+        raise ValueError(
+            f"optimizer.accumulate_steps={cfg.accumulate_steps} must divide the "
+            f"{steps_per_epoch} steps of an epoch (0 = the whole epoch: batch gradient "
+            "descent), so that per-epoch schedules stay exact."
+        )
     schedule = optim.create_schedule(
-        cfg.schedule, cfg.learning_rate, steps_per_epoch, **cfg.schedule_kwargs.to_dict()
+        cfg.schedule,
+        cfg.learning_rate,
+        steps_per_epoch // every,
+        **cfg.schedule_kwargs.to_dict(),
     )
     tx = optim.create(
         cfg.name,
@@ -50,7 +66,6 @@ def build_optimizer(
         clipping_kwargs=cfg.clip_kwargs.to_dict(),
         **cfg.kwargs.to_dict(),
     )
-    every = steps_per_epoch if cfg.accumulate_steps == 0 else cfg.accumulate_steps
     if every > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=every)
     return restarts.with_restarts(tx) if with_restarts else tx
