@@ -210,7 +210,7 @@ def test_fit_trains_a_gan_on_8_devices_and_evaluates_like_1_device(tmp_path):
     )
     assert int(res.state.step) == 4
     rec = res.history[-1]
-    for k in ("val_loss", "val_g_loss", "val_accuracy"):
+    for k in ("val_loss", "val_g_loss", "val_d_accuracy"):
         assert np.isfinite(rec[k]), k
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert any("train_g_loss" in r and "train_d_real" in r for r in rows)

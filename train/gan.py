@@ -290,6 +290,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
         progress=config.train.progress,
         max_skipped_steps=config.train.max_skipped_steps,
     )
+    resumed = (workdir / "checkpoints").exists() and any(
+        p.name.isdigit() for p in (workdir / "checkpoints").iterdir()
+    )
     result = loop.fit(
         state=state,
         train_step=train_step,
@@ -303,6 +306,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
         mesh=mesh,
     )
     state = result.state
+    # Training time over every call that trained this run (a resumed finished run adds ~0).
+    timing_path = workdir / "train_time.json"
+    spent = result.wall_time
+    if resumed and timing_path.exists():
+        spent += json.loads(timing_path.read_text())["train_wall_s"]
+    timing_path.write_text(json.dumps({"train_wall_s": spent}))
     summary: dict[str, Any] = {
         "model": name,
         "dataset": config.data.name,
@@ -310,8 +319,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
         "d_params": _count(state.d_params),
         "steps": int(state.step),
         "finished": result.finished,
-        "steps_per_second": round(result.steps_per_second, 2),
-        "train_wall_s": round(result.wall_time, 1),
+        "train_wall_s": round(spent, 1),
+        "steps_per_second": round(int(state.step) / spent, 2) if spent > 0 else 0.0,
         **{k: round(v, 5) for k, v in result.final_metrics.items()},
     }
     ref = splits.get("test", train_np)

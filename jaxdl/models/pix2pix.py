@@ -145,8 +145,9 @@ def sobel_edges(images: np.ndarray, threshold: float = 0.25) -> np.ndarray:
 
     The grey image (channel mean) is filtered with the Sobel kernels
     ``Gx = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]`` and ``Gy = Gx^T`` (the border pixels
-    replicated outward, so the image frame itself is no edge); a pixel is an edge where ``sqrt(Gx^2 + Gy^2)`` exceeds ``threshold`` times the image's
-    largest magnitude (blank images give blank maps).
+    replicated outward, so the image frame itself is no edge); a pixel is an edge where
+    ``sqrt(Gx^2 + Gy^2)`` exceeds ``threshold`` times the image's largest magnitude
+    (blank images give blank maps).
 
     Example:
       >>> edges = sobel_edges(train_images)  # pix2pix input for edges -> image

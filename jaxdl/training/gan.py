@@ -274,7 +274,7 @@ def gan_steps(
     Returns:
       ``(train_step, eval_step)``. Training metrics: ``loss`` (D's loss), ``g_loss``
       (adversarial part), ``l1`` (conditional), ``d_real``/``d_fake`` (mean D output) and
-      ``accuracy`` (D's accuracy on real+fake). Evaluation sums the same per example.
+      ``d_accuracy`` (D's accuracy on real+fake). Evaluation sums the same per example.
 
     Example:
       >>> train_step, eval_step = gan_steps(latent_dim=64, loss="non_saturating")
@@ -366,7 +366,7 @@ def gan_steps(
             "g_loss": g_adv,
             "d_real": jnp.mean(jax.nn.sigmoid(lr.astype(jnp.float32))),
             "d_fake": jnp.mean(jax.nn.sigmoid(lf.astype(jnp.float32))),
-            "accuracy": 0.5 * (jnp.mean(lr > 0) + jnp.mean(lf < 0)),
+            "d_accuracy": 0.5 * (jnp.mean(lr > 0) + jnp.mean(lf < 0)),
             "g_grad_norm": optax.global_norm(g_grads),
             "d_grad_norm": optax.global_norm(d_grads),
             # The loop stops on a non-finite loss or grad_norm (jaxdl.training.guards).
@@ -400,7 +400,7 @@ def gan_steps(
         sums = {
             "loss": jnp.sum(_d_terms(lr, lf) * mask),
             "g_loss": jnp.sum(_g_terms(g_loss_fn, lf) * mask),
-            "accuracy": jnp.sum(acc * mask),
+            "d_accuracy": jnp.sum(acc * mask),
             "count": jnp.sum(mask),
         }
         if conditional:

@@ -1,16 +1,17 @@
-"""DCGAN (Radford et al. 2016) on Fashion-MNIST at 32x32 (images zero-padded 28 -> 32).
+"""DCGAN (Radford et al. 2016) on Fashion-MNIST at 28x28.
 
-CPU-sized: base width 32 in both players (G: 4x4x128 -> 8x8x64 -> 16x16x32 -> 32x32x1;
-D mirrors it), batch 64, Adam 2e-4 / beta1 0.5, non-saturating loss. Scored by
-classifier-FID with the LeNet-5 of ``fashion_mnist_fid_lenet5``.
+CPU-sized: base width 32 in both players (G: z -> 7x7x64 -> 14x14x32 -> 28x28x1 with
+4x4 stride-2 transposed convs; D mirrors it with strided convs), batch 64, Adam 2e-4 /
+beta1 0.5, non-saturating loss, 2 epochs. Scored by classifier-FID with the LeNet-5 of
+``fashion_mnist_fid_lenet5`` (which pads images to 32x32 itself).
 
   python -m train --config train/configs/fashion_mnist_dcgan.py --workdir runs/fmnist_dcgan \
       --config.data.data_dir=../shared/data
 
-Larger settings for a GPU (the paper's widths at 64x64 need 64x64 data, e.g. CelebA via
-an image folder): ``--config.gan.generator.base_width=128
---config.gan.discriminator.base_width=64 --config.train.batch_size=128
---config.train.num_epochs=25``.
+Larger settings for a GPU: 32x32 with the paper's depth (``--config.data.pad_to=32
+--config.gan.generator.base_width=64 --config.gan.discriminator.base_width=64
+--config.train.batch_size=128 --config.train.num_epochs=25``); the paper's 64x64 model
+(``base_width=128``) needs 64x64 data, e.g. an ``image_folder:`` dataset.
 """
 
 import ml_collections
@@ -26,7 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.train_split = "train"
     c.data.val_split = ""  # a GAN has no validation metric to select on
     c.data.test_split = "test"
-    c.data.pad_to = 32
+    c.data.pad_to = 0  # 28x28
     c.model.name = "dcgan"
     c.gan.latent_dim = 100
     c.gan.generator = ml_collections.ConfigDict({"base_width": 32})

@@ -1,4 +1,4 @@
-"""The Gaussian model of Fashion-MNIST (32x32, padded): mean, covariance, all components.
+"""The Gaussian model of Fashion-MNIST (28x28): mean, covariance, all components.
 
 Fitted in closed form (no training loop): eigen-images, samples ``mu + E Lambda^1/2 z``,
 held-out log-likelihood (probabilistic PCA) and classifier-FID.

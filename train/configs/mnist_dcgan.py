@@ -1,4 +1,4 @@
-"""DCGAN on MNIST at 32x32 (padded), the Fashion-MNIST recipe.
+"""DCGAN on MNIST at 28x28, the Fashion-MNIST recipe.
 
 python -m train --config train/configs/mnist_dcgan.py --workdir runs/mnist_dcgan
 """

@@ -1,4 +1,4 @@
-"""Goodfellow et al.'s MLP GAN on MNIST (32x32, padded): the paper's setting, CPU-sized.
+"""Goodfellow et al.'s MLP GAN on MNIST (28x28): the paper's setting, CPU-sized.
 
   python -m train --config train/configs/mnist_gan.py --workdir runs/mnist_gan
 

@@ -1,4 +1,4 @@
-"""The Gaussian model of MNIST (32x32, padded).
+"""The Gaussian model of MNIST (28x28).
 
 python -m train --config train/configs/mnist_gaussian.py --workdir runs/mnist_gauss
 """
