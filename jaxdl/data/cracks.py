@@ -9,12 +9,16 @@ What an image holds (grey, ``size`` x ``size``):
 
 - a surface: base grey level, multi-scale smooth noise (aggregate texture) and fine
   grain, under an illumination gradient of random direction and strength;
-- distractors that are NOT cracks: a few large soft stains (dark or light blotches)
-  and several small dark pits (which look like a crack's cross-section locally);
+- distractors that are NOT cracks: a few large soft stains (dark or light blotches),
+  several small dark pits (which look like a crack's cross-section locally) and up to
+  three scratches: short (0.15 to 0.35 of the side), nearly straight dark strokes with
+  the width and contrast of cracks, so that only their length, seen in context, tells
+  them apart;
 - 0, 1 or 2 cracks (probabilities 0.15 / 0.5 / 0.35): random-walk polylines of
-  ``_SEGMENTS`` segments with a smoothly turning direction, of varying width (about
-  1 to 3.5 pixels at size 64, changing along the crack) and varying contrast; a second
-  crack branches off the first one half of the time;
+  ``_SEGMENTS`` segments, 0.6 to 1.4 times the side long, centred in the middle half
+  of the image, of varying width (about 1 to 3.5 pixels at size 64, changing along the
+  crack) and varying contrast; a second crack branches off the first one half of the
+  time;
 - pixel noise of random strength, then quantisation to uint8.
 
 The label is 1 where a pixel centre lies within half the local width of a crack's
@@ -48,9 +52,11 @@ _SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 _SEGMENTS = 16  # polyline segments per crack
 _STAINS = 3
 _PITS = 8
+_SCRATCHES = 3
+_CLEARANCE = 4.0  # pixels (at size 64) kept free between a scratch and other strokes
 _OCTAVES = (3, 6, 12, 24)  # coarse-grid sides of the texture's noise octaves
 _N_UNIFORM = 128  # scalars drawn per image (see _Draws)
-_N_NORMAL = 1024
+_N_NORMAL = 1280
 _CHUNK = 256  # images generated per jitted call (bounds the memory of the distance maps)
 
 
@@ -113,13 +119,18 @@ def _smooth_noise(draws: _Draws, size: int, cells: int) -> jax.Array:
     return m @ draws.normal((cells, cells)) @ m.T
 
 
-def _polyline(draws: _Draws, size: int, start: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Vertices [_SEGMENTS + 1, 2] of a crack grown both ways from ``start``, and widths."""
+def _polyline(
+    draws: _Draws, size: int, start: jax.Array, lengths=(0.8, 1.4), turn: float = 0.3
+) -> tuple[jax.Array, jax.Array]:
+    """Vertices [_SEGMENTS + 1, 2] of a stroke grown both ways from ``start``, and widths.
+
+    The length is ``size`` times a uniform draw in ``lengths``; the heading is a random
+    walk with steps of std ``turn`` (a jagged path with a persistent overall direction).
+    """
     n = _SEGMENTS + 1
     theta0 = draws.uniform((), 0.0, 2 * np.pi)
-    # The heading is a random walk: a jagged path with a persistent overall direction.
-    theta = theta0 + jnp.cumsum(0.3 * draws.normal((n,)))  # [n]
-    length = size * draws.uniform((), 0.5, 1.4)
+    theta = theta0 + jnp.cumsum(turn * draws.normal((n,)))  # [n]
+    length = size * draws.uniform((), *lengths)
     steps = (length / _SEGMENTS) * jnp.stack([jnp.sin(theta), jnp.cos(theta)], -1)  # [n, 2]
     pts = jnp.cumsum(steps, axis=0)
     pts = pts - pts[n // 2] + start  # the middle vertex sits at ``start``
@@ -184,28 +195,37 @@ def _one(key: jax.Array, size: int) -> tuple[jax.Array, jax.Array]:
     # of the time.
     r = draws.uniform()
     n_cracks = (r >= 0.15).astype(jnp.int32) + (r >= 0.65).astype(jnp.int32)
-    pts1, w1 = _polyline(draws, size, draws.uniform((2,), 0.15 * size, 0.85 * size))
+    pts1, w1 = _polyline(draws, size, draws.uniform((2,), 0.25 * size, 0.75 * size))
     branch = draws.uniform() < 0.5
     vertex = pts1[(2 + draws.uniform() * (_SEGMENTS - 3)).astype(jnp.int32)]
-    start2 = jnp.where(branch, vertex, draws.uniform((2,), 0.1 * size, 0.9 * size))
+    start2 = jnp.where(branch, vertex, draws.uniform((2,), 0.25 * size, 0.75 * size))
     pts2, w2 = _polyline(draws, size, start2)
     m1 = jnp.where(n_cracks >= 1, _margin(pts1, w1, yy, xx), -jnp.inf)
     m2 = jnp.where(n_cracks >= 2, _margin(pts2, w2, yy, xx), -jnp.inf)
     contrast = draws.uniform((2,), 0.15, 0.55)
-    # Saw-cut joint (w.p. 0.5): a straight dark line across the whole image, NOT a crack.
-    # Locally it looks like a crack; only its straightness over a long range tells.
-    angle = draws.uniform((), 0.0, np.pi)
-    centre = draws.uniform((2,), 0.2 * size, 0.8 * size)
-    normal = jnp.stack([jnp.cos(angle), jnp.sin(angle)])
-    dist = jnp.abs((yy - centre[0]) * normal[0] + (xx - centre[1]) * normal[1])
-    joint_w = size / 64.0 * draws.uniform((), 1.2, 2.6)
-    joint_on = (draws.uniform() < 0.5).astype(jnp.float32)
-    joint = joint_on * draws.uniform((), 0.15, 0.45) * jnp.clip(0.5 * joint_w - dist + 0.5, 0, 1)
+    # Scratches: up to 3 short strokes (19-32 px at size 64) that look like a piece of
+    # crack but are NOT cracks: only their length, seen in context, tells them apart (a
+    # crack is at least 0.8 * size long, so it mostly leaves the image). A scratch that would come
+    # within _CLEARANCE pixels of a crack or of another scratch is left out: touching,
+    # it would read as a crack's branch or extend another stroke (an ambiguous label).
+    scratch = jnp.zeros((size, size))
+    occupied = jnp.maximum(m1, m2)  # margin map of everything drawn so far
+    clearance = _CLEARANCE * size / 64.0
+    for _ in range(_SCRATCHES):
+        start = draws.uniform((2,), 0.2 * size, 0.8 * size)
+        # The heading wanders as much per pixel as a crack's: locally the same look.
+        pts, w = _polyline(draws, size, start, (0.3, 0.5), turn=0.19)
+        m = _margin(pts, w, yy, xx)
+        clash = jnp.any((m > -0.5) & (occupied > -clearance))
+        on = (draws.uniform() < 0.6) & ~clash
+        m = jnp.where(on, m, -jnp.inf)
+        occupied = jnp.maximum(occupied, m)
+        scratch = jnp.maximum(scratch, draws.uniform((), 0.15, 0.55) * jnp.clip(m + 0.5, 0, 1))
     # Area coverage of the pixel by the crack line (anti-aliasing): clip(margin + 1/2).
     cov1, cov2 = jnp.clip(m1 + 0.5, 0.0, 1.0), jnp.clip(m2 + 0.5, 0.0, 1.0)
     crack_dark = jnp.maximum(contrast[0] * cov1, contrast[1] * cov2)
     label = (jnp.maximum(m1, m2) >= 0).astype(jnp.uint8)
-    img = base * light * surface * (1.0 - stains) * (1.0 - pits) * (1.0 - joint)
+    img = base * light * surface * (1.0 - stains) * (1.0 - pits) * (1.0 - scratch)
     img = img * (1.0 - crack_dark)
     img = img + draws.uniform((), 0.01, 0.035) * draws.pixels[1]
     img = jnp.clip(jnp.round(img * 255.0), 0, 255).astype(jnp.uint8)

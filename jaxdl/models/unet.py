@@ -225,9 +225,9 @@ class UNet(nn.Module):
             skip = center_crop_to(skips[level], *x.shape[1:3])  # "crop and copy"
             x = jnp.concatenate([skip, x], axis=-1)  # [B, 2h, 2w, 2 width]
             x = self._double_conv(x, width, train, f"up{level}")
-        logits = nn.Conv(
-            self.num_classes, (1, 1), kernel_init=he(), dtype=self.dtype, name="head"
-        )(x)
+        logits = nn.Conv(self.num_classes, (1, 1), kernel_init=he(), dtype=self.dtype, name="head")(
+            x
+        )
         if self.padding == "same":
             logits = logits[:, :H, :W]
         return logits.astype(jnp.float32)  # [B, H', W', num_classes]
@@ -268,7 +268,7 @@ class PlainSegCNN(nn.Module):
             x = ConvBN(
                 self.width, 3, batch_norm=self.batch_norm, dtype=self.dtype, name=f"conv{i}"
             )(x, train)
-        logits = nn.Conv(
-            self.num_classes, (1, 1), kernel_init=he(), dtype=self.dtype, name="head"
-        )(x)
+        logits = nn.Conv(self.num_classes, (1, 1), kernel_init=he(), dtype=self.dtype, name="head")(
+            x
+        )
         return logits.astype(jnp.float32)  # [B, H, W, num_classes]
