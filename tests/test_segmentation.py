@@ -281,7 +281,9 @@ def test_overlay_colours_and_grid(tmp_path):
 # ----------------------------------------------------------------------------------- CLI
 
 
-def test_tiny_cli_run(tmp_path):
+@pytest.mark.parametrize("model", ["unet_padded", "unet"])
+def test_tiny_cli_run(tmp_path, model):
+    """The shipped config, shrunk; 'unet' is the valid variant (overlap-tile inputs)."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     env.pop("XLA_FLAGS", None)
     args = [
@@ -291,6 +293,7 @@ def test_tiny_cli_run(tmp_path):
         "--config.data.test_split=test[:8]",
         "--config.segmentation.image_size=16",
         "--config.segmentation.num_pictures=2",
+        f"--config.model.name={model}",
         "--config.model.kwargs.depth=1",
         "--config.model.kwargs.base_width=4",
         "--config.train.batch_size=16",
