@@ -170,6 +170,12 @@ def test_set_iou_through_the_loops_padded_sharded_evaluation(tmp_path):
     batch = {"image": jnp.asarray(images[:8]), "label": jnp.asarray(labels[:8])}
     new_state, metrics = jax.jit(train_step)(state, batch)
     assert int(new_state.step) == 1 and set(metrics) == {"loss", "accuracy", "iou", "grad_norm"}
+    # With a Dice term, 'loss' is still the cross-entropy; the Dice term is reported apart.
+    dice_step, _ = seg.segmentation_steps(pre, ("a", "b", "c"), dice_weight=0.5)
+    _, dice_metrics = jax.jit(dice_step)(state, batch)
+    assert set(dice_metrics) == {"loss", "dice_loss", "accuracy", "iou", "grad_norm"}
+    np.testing.assert_allclose(dice_metrics["loss"], metrics["loss"], rtol=1e-6)
+    assert 0 < float(dice_metrics["dice_loss"]) < 1
 
 
 def test_threshold_baseline_is_the_best_of_all_levels():

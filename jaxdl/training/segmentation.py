@@ -258,9 +258,12 @@ def segmentation_steps(
         draws pictures at every evaluation with it).
 
     Returns:
-      ``(train_step, eval_step)``; ``eval_step`` returns sums (``loss``, ``accuracy``: per
-      image means summed; ``intersection_<class>``, ``predicted_<class>``,
-      ``true_<class>``: pixel counts; ``count``: images) for ``segmentation_scores``.
+      ``(train_step, eval_step)``. ``train_step``'s metrics: ``loss`` (the cross-entropy,
+      without Dice or penalty terms), ``dice_loss`` (when ``dice_weight > 0``),
+      ``accuracy`` (pixel accuracy), ``iou`` (last class, this batch), ``grad_norm``.
+      ``eval_step`` returns sums (``loss``, ``accuracy``: per image means summed;
+      ``intersection_<class>``, ``predicted_<class>``, ``true_<class>``: pixel counts;
+      ``count``: images) for ``segmentation_scores``.
 
     Example:
       >>> train_step, eval_step = segmentation_steps(pre, ("background", "crack"))
@@ -279,32 +282,33 @@ def segmentation_steps(
     pixel_ce = binary_cross_entropy if loss == "binary_ce" else softmax_cross_entropy
 
     def objective(logits, labels, mask=None):
-        """(total loss, per-image weighted CE [B], probs, 0/1 valid pixels)."""
+        """(total loss, {'loss': CE, 'dice_loss': ...}, per-image CE [B], probs, valid)."""
         valid = _weights(labels, C, None, mask)
         w = _weights(labels, C, class_weights, mask)
         ce_px = pixel_ce(logits, labels)  # [B, H, W]
         ce = jnp.sum(w * ce_px) / jnp.maximum(jnp.sum(w), 1e-12)
         ce_img = jnp.sum(w * ce_px, (1, 2)) / jnp.maximum(jnp.sum(w, (1, 2)), 1e-12)
         probs = class_probabilities(logits)
+        terms = {"loss": ce}  # the cross-entropy, reported like the eval step's
         total = ce_weight * ce
         if dice_weight:
-            total = total + dice_weight * dice_loss(probs, labels, valid)
-        return total, ce_img, probs, valid
+            terms["dice_loss"] = dice_loss(probs, labels, valid)
+            total = total + dice_weight * terms["dice_loss"]
+        return total, terms, ce_img, probs, valid
 
     def loss_fn(params, state, batch, key):
         logits, new_model_state = apply_model(state, params, batch["image"], True, key)
         logits, labels = _align(logits, batch["label"])
-        total, _, probs, valid = objective(logits, labels)
-        reported = total
+        total, terms, _, probs, valid = objective(logits, labels)
         if penalty is not None:
             total = total + penalty(params)
-        return total, (reported, probs, labels, valid, new_model_state)
+        return total, (terms, probs, labels, valid, new_model_state)
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         aug_key, model_key = jax.random.split(state.step_key())
         batch = preprocess(batch, aug_key, True)
         at = evaluation_point(state.opt_state, state.params)
-        grads, (reported, probs, labels, valid, new_model_state) = jax.grad(loss_fn, has_aux=True)(
+        grads, (terms, probs, labels, valid, new_model_state) = jax.grad(loss_fn, has_aux=True)(
             at, state, batch, model_key
         )
         updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
@@ -316,7 +320,7 @@ def segmentation_steps(
         )
         inter, pred, true = confusion_counts(probs.argmax(-1), labels, C, valid)
         metrics = {
-            "loss": reported,
+            **terms,
             "accuracy": jnp.sum(inter) / jnp.maximum(jnp.sum(true), 1.0),
             # Batch IoU of the last class (the foreground of a binary task), for monitoring.
             "iou": inter[-1] / jnp.maximum(pred[-1] + true[-1] - inter[-1], 1.0),
@@ -330,7 +334,7 @@ def segmentation_steps(
         logits, _ = apply_model(state, state.params, batch["image"], False, state.rng)
         logits, labels = _align(logits, batch["label"])
         mask = batch["mask"]  # [B]: 0 for the padding of the last batch
-        _, ce_img, probs, valid = objective(logits, labels, mask)
+        _, _, ce_img, probs, valid = objective(logits, labels, mask)
         pred = probs.argmax(-1)  # [B, H, W]
         inter, predicted, true = confusion_counts(pred, labels, C, valid)
         correct = jnp.sum((pred == labels) * valid, (1, 2))
