@@ -10,6 +10,7 @@ import numpy as np
 import optax
 import pytest
 
+from jaxdl import optim
 from jaxdl.training import checkpoint
 from jaxdl.training.state import TrainState
 
@@ -108,3 +109,24 @@ def test_digest_detects_any_change():
     changed["a"][1, 2] = np.nextafter(changed["a"][1, 2], 10)
     assert checkpoint.tree_digest(changed) != d
     assert checkpoint.tree_digest({**tree, "b": tree["b"].astype(np.int64)}) != d
+
+
+def test_digest_of_typed_prng_keys_hashes_their_key_data():
+    """Optimizer states hold typed keys (gradient noise); they have no numpy buffer."""
+    a = {"rng": jax.random.key(0), "w": np.ones(2)}
+    digest = checkpoint.tree_digest(a)
+    assert digest == checkpoint.tree_digest({"rng": jax.random.key(0), "w": np.ones(2)})
+    assert digest != checkpoint.tree_digest({"rng": jax.random.key(1), "w": np.ones(2)})
+
+
+def test_gradient_noise_state_checkpoints_and_restores(tmp_path: Path):
+    tx = optax.chain(optim.add_gradient_noise(0.1, key=jax.random.key(3)), optax.sgd(0.1))
+    state = TrainState.create(
+        model=_BNNet(), tx=tx, rng=jax.random.PRNGKey(0), example_input=jnp.ones((1, 8, 8, 1))
+    )
+    ckpt = checkpoint.Checkpointer(tmp_path / "ckpt")
+    ckpt.save(1, state, {})
+    ckpt.wait_until_finished()
+    restored, _ = ckpt.restore(state, 1)
+    ckpt.close()
+    assert checkpoint.tree_digest(restored) == checkpoint.tree_digest(state)
