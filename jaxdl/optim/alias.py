@@ -270,13 +270,13 @@ def _call(kind: str, table: dict, name: str, args: tuple, kwargs: dict):
         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
     ][len(args) :]
     try:
-        bound = sig.bind(*args, **kwargs)
+        sig.bind(*args, **kwargs)
     except TypeError as err:
         raise ValueError(
             f"Bad arguments {sorted(kwargs)} for {kind} {name!r} ({err}); "
             f"valid keyword arguments: {keyword_only}."
         ) from None
-    return builder(*bound.args, **bound.kwargs)
+    return builder(*args, **kwargs)
 
 
 def create(
