@@ -2,7 +2,9 @@
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -106,6 +108,55 @@ def loop_recipes(cfg: ml_collections.ConfigDict) -> dict:
     }
 
 
+def fit_from_config(
+    config: ml_collections.ConfigDict,
+    state: Any,
+    train_step: Callable,
+    eval_step: Callable,
+    device: dict[str, Any],
+    workdir: Path,
+    data_key: jax.Array,
+    mesh: jax.sharding.Mesh,
+    *,
+    ranked: bool = True,
+) -> loop.FitResult:
+    """``loop.fit`` with the loop options of ``config.train`` (shared by every task's runner).
+
+    ``device`` maps split roles to device-resident arrays: 'train', and optionally 'val'
+    (evaluated every ``eval_every_epochs``) and 'test' (evaluated once, at the end).
+    ``ranked=False`` (GANs: their losses do not rank checkpoints) keeps only the latest
+    checkpoints and turns off the recipes that need a validation metric.
+    """
+    cfg = config.train
+    ranked = ranked and "val" in device
+    options = loop.LoopOptions(
+        batch_size=cfg.batch_size,
+        num_epochs=cfg.num_epochs,
+        eval_batch_size=cfg.eval_batch_size,
+        log_every_steps=cfg.log_every_steps,
+        eval_every_epochs=cfg.eval_every_epochs,
+        max_to_keep=cfg.max_to_keep,
+        best_metric=cfg.best_metric if ranked else None,
+        best_mode=cfg.best_mode,
+        max_steps=None if cfg.max_steps < 0 else cfg.max_steps,
+        progress=cfg.progress,
+        max_skipped_steps=cfg.max_skipped_steps,
+        **(loop_recipes(cfg) if ranked else {}),
+    )
+    return loop.fit(
+        state=state,
+        train_step=train_step,
+        eval_step=eval_step,
+        train=device["train"],
+        evals={"val": device["val"]} if "val" in device else {},
+        final_evals={"test": device["test"]} if "test" in device else {},
+        options=options,
+        workdir=workdir,
+        data_key=data_key,
+        mesh=mesh,
+    )
+
+
 def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResult:
     """Trains and evaluates the classifier described by ``config`` in ``workdir``."""
     workdir = Path(workdir)
@@ -145,32 +196,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         lambda: TrainState.create(model=model, tx=tx, rng=init_key, example_input=example), mesh
     )
     device = {role: loader.to_device(arrays, mesh) for role, arrays in splits.items()}
-    options = loop.LoopOptions(
-        batch_size=config.train.batch_size,
-        num_epochs=config.train.num_epochs,
-        eval_batch_size=config.train.eval_batch_size,
-        log_every_steps=config.train.log_every_steps,
-        eval_every_epochs=config.train.eval_every_epochs,
-        max_to_keep=config.train.max_to_keep,
-        best_metric=config.train.best_metric if "val" in device else None,
-        best_mode=config.train.best_mode,
-        max_steps=None if config.train.max_steps < 0 else config.train.max_steps,
-        progress=config.train.progress,
-        max_skipped_steps=config.train.max_skipped_steps,
-        **loop_recipes(config.train),
-    )
-    result = loop.fit(
-        state=state,
-        train_step=train_step,
-        eval_step=eval_step,
-        train=device["train"],
-        evals={"val": device["val"]} if "val" in device else {},
-        final_evals={"test": device["test"]} if "test" in device else {},
-        options=options,
-        workdir=workdir,
-        data_key=data_key,
-        mesh=mesh,
-    )
+    result = fit_from_config(config, state, train_step, eval_step, device, workdir, data_key, mesh)
     summary = {
         "model": config.model.name,
         "dataset": config.data.name,

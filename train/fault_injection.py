@@ -95,8 +95,10 @@ def _kill_at(cmd, phase_file: Path, target: str, rng: random.Random, min_step: i
         except (OSError, ValueError):
             seen = None
         # A "train" kill after progress waits for a later epoch, so the run moves on.
-        if seen and seen[0] == target and (
-            seen[1] > min_step if (target == "train" and min_step) else seen[1] >= min_step
+        if (
+            seen
+            and seen[0] == target
+            and (seen[1] > min_step if (target == "train" and min_step) else seen[1] >= min_step)
         ):
             # train: somewhere inside the epoch; eval/checkpoint: right inside the phase.
             time.sleep(rng.uniform(0.05, 0.6) if target == "train" else rng.uniform(0, 0.02))

@@ -35,7 +35,7 @@ from jaxdl.data import loader, preprocess
 from jaxdl.models import gaussian
 from jaxdl.models.gan import GAN_MODELS, create_gan
 from jaxdl.models.pix2pix import sobel_edges
-from jaxdl.training import fid, guards, loop, parallel
+from jaxdl.training import fid, guards, parallel
 from jaxdl.training.gan import GANState, gan_steps, generate, to_uint8
 from jaxdl.viz import samples as viz
 from train import classification
@@ -278,32 +278,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
         if role != "train":  # per-example evaluation latents (see gan_steps)
             kept["index"] = np.arange(len(arrays["image"]), dtype=np.int32)
         device[role] = loader.to_device(kept, mesh)
-    options = loop.LoopOptions(
-        batch_size=config.train.batch_size,
-        num_epochs=config.train.num_epochs,
-        eval_batch_size=config.train.eval_batch_size,
-        log_every_steps=config.train.log_every_steps,
-        eval_every_epochs=config.train.eval_every_epochs,
-        max_to_keep=config.train.max_to_keep,
-        best_metric=None,  # a GAN's losses do not rank checkpoints: keep the latest
-        max_steps=None if config.train.max_steps < 0 else config.train.max_steps,
-        progress=config.train.progress,
-        max_skipped_steps=config.train.max_skipped_steps,
-    )
     resumed = (workdir / "checkpoints").exists() and any(
         p.name.isdigit() for p in (workdir / "checkpoints").iterdir()
     )
-    result = loop.fit(
-        state=state,
-        train_step=train_step,
-        eval_step=eval_step,
-        train=device["train"],
-        evals={"val": device["val"]} if "val" in device else {},
-        final_evals={"test": device["test"]} if "test" in device else {},
-        options=options,
-        workdir=workdir,
-        data_key=data_key,
-        mesh=mesh,
+    result = classification.fit_from_config(
+        config, state, train_step, eval_step, device, workdir, data_key, mesh, ranked=False
     )
     state = result.state
     # Training time over every call that trained this run (a resumed finished run adds ~0).

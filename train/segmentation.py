@@ -30,7 +30,7 @@ from jaxdl.training import segmentation as seg
 from jaxdl.training.state import TrainState
 from jaxdl.viz.segmentation import PredictionProbe, save_prediction_grid
 from train import augment_spec
-from train.classification import build_optimizer, build_penalty, loop_recipes
+from train.classification import build_optimizer, build_penalty, fit_from_config
 
 _FOLDER = "seg_folder:"
 _EVAL_SPLITS = ("val", "test")
@@ -158,32 +158,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
             arrays = {**arrays, "index": np.arange(n, dtype=np.int32)}
             arrays["split_id"] = np.full(n, _EVAL_SPLITS.index(role), np.int32)
         device[role] = loader.to_device(arrays, mesh)
-    options = loop.LoopOptions(
-        batch_size=config.train.batch_size,
-        num_epochs=config.train.num_epochs,
-        eval_batch_size=config.train.eval_batch_size,
-        log_every_steps=config.train.log_every_steps,
-        eval_every_epochs=config.train.eval_every_epochs,
-        max_to_keep=config.train.max_to_keep,
-        best_metric=config.train.best_metric if "val" in device else None,
-        best_mode=config.train.best_mode,
-        max_steps=None if config.train.max_steps < 0 else config.train.max_steps,
-        progress=config.train.progress,
-        max_skipped_steps=config.train.max_skipped_steps,
-        **loop_recipes(config.train),
-    )
-    result = loop.fit(
-        state=state,
-        train_step=train_step,
-        eval_step=eval_step,
-        train=device["train"],
-        evals={"val": device["val"]} if "val" in device else {},
-        final_evals={"test": device["test"]} if "test" in device else {},
-        options=options,
-        workdir=workdir,
-        data_key=data_key,
-        mesh=mesh,
-    )
+    result = fit_from_config(config, state, train_step, eval_step, device, workdir, data_key, mesh)
     jax.effects_barrier()  # the probe's host callbacks of the last evaluation have run
     rows = _write_scores(workdir, result.history, names) if "val" in device else []
     final = dict(result.final_metrics)
