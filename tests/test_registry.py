@@ -1,6 +1,6 @@
 """``jaxdl.data.load``: split strings, look-up order, not-found errors, real-data facts.
 
-Generated files come from the independent writers in test_readers.py. Every test
+Generated files come from the independent writers in datafiles.py. Every test
 isolates the look-up from this machine: ``$JAXDL_DATA_DIR`` unset, ``$TFDS_DATA_DIR``
 an empty folder and the system folder list pointed at a temporary folder.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from test_readers import (
+from datafiles import (
     make_tar,
     write_cifar10_binary,
     write_cifar100_python,
