@@ -41,6 +41,7 @@ CASES = {
     "add_weight_decay": lambda: jo.add_weight_decay(1e-2),
     "add_weight_decay:nomask": lambda: jo.add_weight_decay(1e-2, mask=None),
     "adamw": lambda: jo.adamw(1e-3, weight_decay=1e-2),
+    "renormalize_filters": lambda: optax.chain(optax.sgd(0.1), jo.renormalize_filters(0.1)),
     "all_together": lambda: jo.all_together(_sched(), key=KEY),
     "all_together:adaptive": lambda: jo.all_together(1e-3, adaptive=True, key=KEY),
     # Noise is left out where another case covers it: each noise leaf costs compile time.
@@ -80,10 +81,12 @@ NOT_TRANSFORMS = {
     "EvaluationPointState",
     "LookaheadVelocityState",
     "constant_schedule",
+    "conv_kernel_mask",
     "create_schedule",
     "decay_mask",
     "evaluation_point",
     "exponential_decay",
+    "filter_rms",
     "step_decay",
     "time_based_decay",
 }

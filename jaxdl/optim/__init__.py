@@ -15,6 +15,7 @@ implement the course's formula exactly.
       updates, opt_state = optimizer.update(grads, opt_state, params)
 
 - weight decay: `add_weight_decay` (coupled), `adamw` (decoupled), `decay_mask`
+- filter renormalization (ZFNet): `renormalize_filters`, `filter_rms`, `conv_kernel_mask`
 - named: `all_together`, `create`, `create_schedule`, `create_clipping`
 """
 
@@ -42,6 +43,7 @@ from jaxdl.optim.momentum import (
     nesterov_lookahead,
 )
 from jaxdl.optim.noise import AddNoiseState, add_gradient_noise
+from jaxdl.optim.renormalize import conv_kernel_mask, filter_rms, renormalize_filters
 from jaxdl.optim.schedules import (
     constant_schedule,
     exponential_decay,
@@ -66,16 +68,19 @@ __all__ = [
     "clip_by_global_norm",
     "clip_by_running_average_norm",
     "constant_schedule",
+    "conv_kernel_mask",
     "create",
     "create_clipping",
     "create_schedule",
     "decay_mask",
     "evaluation_point",
     "exponential_decay",
+    "filter_rms",
     "lookahead_velocity",
     "momentum",
     "nesterov",
     "nesterov_lookahead",
+    "renormalize_filters",
     "step_decay",
     "time_based_decay",
 ]
