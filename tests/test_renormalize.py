@@ -114,3 +114,86 @@ def test_jit_compiles_once_and_bad_input():
     with pytest.raises(ValueError, match="ndim >= 2"):
         _apply(jo.renormalize_filters(R, mask=lambda p: jax.tree.map(lambda _: True, p)),
                params, jax.tree.map(jnp.zeros_like, params))  # fmt: skip
+
+
+def _tiny_config(module: str, steps: int, radius: float = 0.1, **model_kwargs):
+    import importlib
+
+    c = importlib.import_module(f"train.configs.{module}").get_config()
+    c.data.name = "mnist"  # embedded, always present (Fashion-MNIST may not be)
+    c.data.train_split, c.data.val_split, c.data.test_split = "train[:256]", "", ""
+    c.data.augment = ""
+    c.model.kwargs.update(model_kwargs)
+    c.optimizer.renormalize_filters = radius
+    c.train.batch_size = c.train.eval_batch_size = 64
+    c.train.max_steps, c.train.progress = steps, False
+    return c
+
+
+def _conv_rms(params) -> dict[str, np.ndarray]:
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    return {jax.tree_util.keystr(k): np.asarray(jo.filter_rms(v)) for k, v in flat if v.ndim == 4}
+
+
+def _check_trained(c, tmp_path, n_convs):
+    from train import classification
+    from train.validate import validate
+
+    validate(c)
+    rms = _conv_rms(classification.run(c, tmp_path).state.params)
+    assert len(rms) == n_convs, sorted(rms)
+    for name, r in rms.items():
+        assert np.all(r <= c.optimizer.renormalize_filters * (1 + 1e-5)), (name, r.max())
+    return rms
+
+
+def test_config_key_constrains_the_trained_filters(tmp_path):
+    from train import classification
+
+    # LeNet-5's C1 filters (5x5x1) start at RMS 0.05-0.065 and C5's at < 0.004: at radius
+    # 0.03 the first update projects all six C1 filters onto the radius (the second moves
+    # them by well under 1%) and C5 stays inside. C3 (partial connections) is 3-D: unmasked.
+    rms = _check_trained(_tiny_config("mnist_lenet5", 2, radius=0.03), tmp_path, 2)
+    np.testing.assert_allclose(rms["['C1']['kernel']"], 0.03, rtol=1e-2)
+    assert rms["['C5']['kernel']"].max() < 0.01
+    off = _tiny_config("mnist_lenet5", 2)
+    off.optimizer.renormalize_filters = 0.0
+    tx = classification.build_optimizer(off.optimizer, 4)
+    p = {"conv": {"kernel": jnp.ones((7, 7, 1, 2))}}
+    u, _ = tx.update(jax.tree.map(jnp.zeros_like, p), tx.init(p), p)
+    np.testing.assert_array_equal(u["conv"]["kernel"], 0.0)  # off: no constraint
+
+
+@pytest.mark.slow
+def test_zfnet_config_trains_within_the_radius(tmp_path):
+    c = _tiny_config("fashion_mnist_zfnet_renorm", 2, hidden_features=16)
+    rms = _check_trained(c, tmp_path, 5)
+    np.testing.assert_allclose(rms["['conv1']['conv']['kernel']"], 0.1, rtol=1e-2)
+
+
+@pytest.mark.slow
+def test_cli_accepts_the_key(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    args = [
+        "--config=train/configs/fashion_mnist_zfnet_renorm.py",
+        "--config.data.name=mnist",
+        "--config.data.train_split=train[:256]",
+        "--config.data.val_split=",
+        "--config.data.test_split=",
+        "--config.model.kwargs.hidden_features=16",
+        "--config.train.batch_size=64",
+        "--config.train.max_steps=1",
+        "--config.train.progress=False",
+        "--config.optimizer.renormalize_filters=0.05",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "train", f"--workdir={tmp_path}", *args],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "steps=1" in proc.stdout

@@ -68,6 +68,8 @@ def build_optimizer(
         clipping_kwargs=cfg.clip_kwargs.to_dict(),
         **cfg.kwargs.to_dict(),
     )
+    if cfg.renormalize_filters > 0:  # ZFNet: constrain the updated params (last in chain)
+        tx = optax.chain(tx, optim.renormalize_filters(cfg.renormalize_filters))
     if every > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=every)
     return restarts.with_restarts(tx) if with_restarts else tx

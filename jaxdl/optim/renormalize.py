@@ -2,8 +2,11 @@
 
 Zeiler & Fergus (2013, section 3, "Training Details"), checked against the paper's
 text: "we renormalize each filter in the convolutional layers whose RMS value exceeds
-a fixed radius of 10^-1 to this fixed radius". They had found that first-layer
-filters otherwise come to be dominated by a few large weights.
+a fixed radius of 10^-1 to this fixed radius", after noting that a few first-layer
+filters come to dominate; "crucial, especially in the first layer of the model, where
+the input images are roughly in the [-128,128] range" (their inputs were not scaled to
+[0, 1] or standardized: with standardized inputs the same radius is a different,
+tighter constraint relative to the signal).
 
 The quantity is the RMS (root mean square), not the L2 norm: for a Flax conv kernel
 ``W`` of shape ``[kh, kw, cin, cout]`` the filter ``o`` is ``W[..., o]`` and

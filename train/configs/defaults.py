@@ -37,6 +37,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.optimizer.clip = "none"  # none | global_norm | running_average
     c.optimizer.clip_kwargs = ml_collections.ConfigDict()
     c.optimizer.accumulate_steps = 1  # gradient accumulation (0 = full-batch GD)
+    # ZFNet: after each update, conv filters with RMS above this are scaled back to it
+    # (Zeiler & Fergus: 0.1); <= 0 = off. See jaxdl.optim.renormalize_filters.
+    c.optimizer.renormalize_filters = 0.0
 
     c.loss = ml_collections.ConfigDict()
     c.loss.l1 = 0.0  # weight of the l1 penalty on kernels
