@@ -38,7 +38,23 @@ def parse(spec: str) -> list[tuple[str, dict[str, Any]]]:
     return entries
 
 
-def from_config(spec: str):
-    """The composed augmentation function for the config string, or None when empty."""
+# Ops that need the training set's pixel PCA (``jaxdl.data.preprocess.rgb_pca``).
+PCA_OPS = ("pca_lighting",)
+
+
+def needs_pca(spec: str) -> bool:
+    """Whether the spec has an op that needs the pixel PCA the trainer computes."""
+    return any(name in PCA_OPS for name, _ in parse(spec))
+
+
+def from_config(spec: str, pca: tuple | None = None):
+    """The composed augmentation function for the config string, or None when empty.
+
+    ``pca``: ``(eigenvalues, eigenvectors)`` of the training pixels, given to the
+    ``PCA_OPS`` entries that do not set them (AlexNet's colour augmentation).
+    """
     entries = parse(spec)
+    if pca is not None:
+        pca_kwargs = {"eigenvalues": pca[0], "eigenvectors": pca[1]}
+        entries = [(n, {**pca_kwargs, **kw} if n in PCA_OPS else kw) for n, kw in entries]
     return build_augment(entries) if entries else None

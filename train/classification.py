@@ -15,7 +15,9 @@ import optax
 from jaxdl import data as jdata
 from jaxdl import models, optim
 from jaxdl.data import loader, preprocess
+from jaxdl.models import torchvision_weights
 from jaxdl.nn import regularizers
+from jaxdl.nn.normalization import split_variables
 from jaxdl.training import checkpoint, guards, loop, parallel, restarts, steps
 from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.state import TrainState
@@ -159,6 +161,34 @@ def fit_from_config(
     )
 
 
+def init_from_pretrained(
+    state: TrainState, model_cfg: ml_collections.ConfigDict, workdir: Path, mesh: jax.sharding.Mesh
+) -> TrainState:
+    """The fresh ``state`` with the variables of ``model.init_from`` (a torchvision file).
+
+    Transfer learning: the converted trunk replaces the fresh one; classifier heads of
+    another class count (and variables the file lacks) stay fresh; the optimizer
+    state is re-initialised for the new parameters. A run resuming from its own
+    checkpoint keeps it: the file is then not read.
+    """
+    ckpt_dir = workdir / "checkpoints"
+    if ckpt_dir.is_dir() and any(p.name.isdigit() for p in ckpt_dir.iterdir()):
+        print(f"init_from: not applied, the run resumes from its checkpoints in {ckpt_dir}")
+        return state
+    name = model_cfg.name
+    loaded = models.load_torchvision_weights(name, model_cfg.init_from, num_classes=None)
+    fresh = {"params": state.params, **state.model_state}
+    variables, kept = torchvision_weights.transfer(fresh, loaded, name)
+    params, model_state = split_variables(jax.device_put(variables, parallel.replicated(mesh)))
+    opt_state = jax.jit(state.tx.init, out_shardings=parallel.replicated(mesh))(params)
+    print(
+        f"init_from: {name} variables from {model_cfg.init_from}; kept fresh (new head or "
+        f"absent from the file): {', '.join(kept) or 'none'}",
+        flush=True,
+    )
+    return state.replace(params=params, model_state=model_state, opt_state=opt_state)
+
+
 def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResult:
     """Trains and evaluates the classifier described by ``config`` in ``workdir``."""
     workdir = Path(workdir)
@@ -178,11 +208,16 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
     train_np = splits["train"]
     spe = loader.steps_per_epoch(len(train_np["label"]), config.train.batch_size)
     tx = build_optimizer(config.optimizer, spe, with_restarts=config.train.restart_patience > 0)
-    augment = augment_spec.from_config(config.data.augment)
+    spec, stats = config.data.augment, preprocess.channel_stats(train_np["image"])
+    # AlexNet's colour augmentation: the training pixels' PCA, kept with the statistics.
+    pca = preprocess.rgb_pca(train_np["image"]) if augment_spec.needs_pca(spec) else None
+    augment = augment_spec.from_config(spec, pca=pca)
     if augment is not None:  # trace once on shapes only: bad sizes fail before compiling
         images = jax.ShapeDtypeStruct((2, *train_np["image"].shape[1:]), jnp.float32)
         jax.eval_shape(augment, jax.random.PRNGKey(0), images)
-    pre = preprocess.image_preprocess(*preprocess.channel_stats(train_np["image"]), augment, dtype)
+    if config.model.init_from:  # pretrained torchvision weights expect ImageNet's normalization
+        stats = torchvision_weights.IMAGENET_MEAN_STD
+    pre = preprocess.image_preprocess(*stats, augment, dtype)
     train_step, eval_step = steps.classification_steps(
         pre,
         penalty=build_penalty(config.loss),
@@ -197,6 +232,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
     state = parallel.create_sharded(
         lambda: TrainState.create(model=model, tx=tx, rng=init_key, example_input=example), mesh
     )
+    if config.model.init_from:
+        state = init_from_pretrained(state, config.model, workdir, mesh)
     device = {role: loader.to_device(arrays, mesh) for role, arrays in splits.items()}
     result = fit_from_config(config, state, train_step, eval_step, device, workdir, data_key, mesh)
     summary = {

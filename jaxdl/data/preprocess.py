@@ -37,6 +37,33 @@ def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
+def rgb_pca(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of the pixel colours of uint8 [N, H, W, C] images on the [0, 1] scale (float64).
+
+    The C x C covariance ``S = 1/P sum_p (x_p - m)(x_p - m)^T`` over all P = N H W pixels
+    (values / 255, the scale ``image_preprocess`` augments at) and its eigendecomposition,
+    for AlexNet's colour augmentation (``jaxdl.data.augment.pca_lighting``).
+
+    Returns:
+      ``(eigenvalues [C], eigenvectors [C, C])``, eigenvalues in decreasing order and the
+      eigenvector of ``eigenvalues[i]`` in column ``i``.
+
+    Example:
+      >>> lam, vecs = rgb_pca(train_images)  # e.g. lam[0] ~ 0.2 for natural images
+    """
+    x = images.reshape(-1, images.shape[-1])
+    total = np.zeros(x.shape[1])
+    outer = np.zeros((x.shape[1], x.shape[1]))
+    for start in range(0, len(x), 1 << 20):  # chunks keep float64 memory small
+        chunk = x[start : start + (1 << 20)].astype(np.float64) / 255.0
+        total += chunk.sum(0)
+        outer += chunk.T @ chunk
+    mean = total / len(x)
+    cov = outer / len(x) - np.outer(mean, mean)
+    eigenvalues, eigenvectors = np.linalg.eigh(cov)  # ascending
+    return np.maximum(eigenvalues[::-1], 0.0), eigenvectors[:, ::-1]
+
+
 def image_preprocess(
     mean: np.ndarray,
     std: np.ndarray,

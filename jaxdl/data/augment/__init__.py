@@ -1,7 +1,8 @@
 """On-device data augmentation (course section 3): batched, per-example random, pure, jit-able.
 
 Modules: ``geometric`` (flip, crop, translate, rotate, zoom), ``photometric``
-(brightness, contrast, noise, cutout), ``crops`` (deterministic test-time crops) and
+(brightness, contrast, noise, cutout), ``pca_lighting`` (AlexNet's colour augmentation
+along the training pixels' principal axes), ``crops`` (deterministic test-time crops) and
 ``compose`` (``AUGMENTATIONS``, ``build_augment``); every public name is re-exported here.
 
 Every random op has the signature ``op(key, images, <hyperparameters>, *, masks=None)``
@@ -30,7 +31,7 @@ test-time crops ``center_crop``, ``five_crop`` and ``ten_crop`` serve evaluation
 
 References:
   Krizhevsky, Sutskever, Hinton. ImageNet classification with deep convolutional neural
-  networks. NIPS 2012 (random crops + flips, 10-crop testing).
+  networks. NIPS 2012 (random crops + flips, 10-crop testing, PCA colour augmentation).
   Simard, Steinkraus, Platt. Best practices for convolutional neural networks applied to
   visual document analysis. ICDAR 2003 (affine distortions: rotation, scaling).
   DeVries, Taylor. Improved regularization of convolutional neural networks with cutout.
@@ -40,6 +41,7 @@ References:
 from jaxdl.data.augment.compose import AUGMENTATIONS, build_augment
 from jaxdl.data.augment.crops import center_crop, five_crop, ten_crop
 from jaxdl.data.augment.geometric import horizontal_flip, random_crop, rotate, translate, zoom
+from jaxdl.data.augment.pca_lighting import lighting_alphas, lighting_shift, pca_lighting
 from jaxdl.data.augment.photometric import brightness, contrast, cutout, gaussian_noise
 
 __all__ = [
@@ -52,6 +54,9 @@ __all__ = [
     "five_crop",
     "gaussian_noise",
     "horizontal_flip",
+    "lighting_alphas",
+    "lighting_shift",
+    "pca_lighting",
     "random_crop",
     "rotate",
     "ten_crop",

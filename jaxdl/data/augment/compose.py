@@ -8,6 +8,7 @@ import jax
 
 from jaxdl.data.augment._common import _out
 from jaxdl.data.augment.geometric import horizontal_flip, random_crop, rotate, translate, zoom
+from jaxdl.data.augment.pca_lighting import pca_lighting
 from jaxdl.data.augment.photometric import brightness, contrast, cutout, gaussian_noise
 
 __all__ = ["AUGMENTATIONS", "build_augment"]
@@ -22,6 +23,7 @@ AUGMENTATIONS: dict[str, Callable] = {
     "contrast": contrast,
     "gaussian_noise": gaussian_noise,
     "cutout": cutout,
+    "pca_lighting": pca_lighting,
 }
 
 
