@@ -14,7 +14,9 @@ probabilities ``p`` are valid logits as ``log p`` (``softmax(log p) = p``).
 
 The crops themselves come from ``jaxdl.data.augment`` (``center_crop``, ``five_crop``,
 ``ten_crop``, which stack views on a leading axis); ``flip_views`` and
-``scale_views`` here add the mirror and multi-scale views.
+``scale_views`` here add the mirror and multi-scale views, and
+``jaxdl.training.multicrop`` the ImageNet protocols (shorter side resized to several
+scales x 10 crops, GoogLeNet's 144 crops, ``multicrop_probabilities``).
 
 References:
   Krizhevsky, Sutskever, Hinton. ImageNet classification with deep convolutional
@@ -22,6 +24,7 @@ References:
   patches; section 6: averaging the predictions of several CNNs).
   Simonyan, Zisserman. Very deep convolutional networks. ICLR 2015 (section 3.2 and
   4.2-4.4: multi-scale and multi-crop evaluation, ensembles by averaging softmax).
+  Szegedy et al. Going deeper with convolutions. CVPR 2015 (section 7: 144 crops).
 """
 
 from collections.abc import Callable, Sequence
