@@ -3,7 +3,9 @@
 ``load(name, split)`` returns a small dataset as numpy arrays (``DataSplit``), looked
 up in ``data_dir``, ``$JAXDL_DATA_DIR``, the embedded MNIST, then TFDS; a dataset found
 nowhere raises ``DatasetNotFoundError`` at once. ``tfds_stream`` streams datasets too
-large for device memory (ImageNet) through ``tfds.data_source`` and grain.
+large for device memory through ``tfds.data_source`` and grain; ``jaxdl.data.imagenet``
+adds ImageNet's crops (random-resized, VGG scale jittering, resize-256 centre-224) and
+puts the batches on the mesh.
 
 Example:
   >>> from jaxdl import data
@@ -36,5 +38,7 @@ from jaxdl.data.tfds_source import (
     make_stream,
     open_tfds_source,
     random_resized_crop,
+    resize,
+    sample_rrc_box,
     tfds_stream,
 )

@@ -25,7 +25,7 @@ References:
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,11 +35,14 @@ __all__ = [
     "make_stream",
     "open_tfds_source",
     "random_resized_crop",
+    "resize",
+    "sample_rrc_box",
     "tfds_stream",
 ]
 
 
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize (PIL) of a uint8 [H, W, C] image to [height, width, C]."""
     from PIL import Image
 
     squeeze = image.shape[-1] == 1
@@ -66,7 +69,37 @@ def center_crop_resize(image: np.ndarray, size: int, crop_fraction: float = 0.87
     h, w = image.shape[:2]
     side = max(1, round(min(h, w) * crop_fraction))
     top, left = (h - side) // 2, (w - side) // 2
-    return _resize(image[top : top + side, left : left + side], size, size)
+    return resize(image[top : top + side, left : left + side], size, size)
+
+
+def sample_rrc_box(
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    attempts: int = 10,
+) -> tuple[int, int, int, int] | None:
+    """Draws the Inception crop box ``(top, left, crop_h, crop_w)`` inside an image.
+
+    Area ``A = u * height * width`` with ``u ~ U(scale)``, aspect ``r = w / h`` with
+    ``log r ~ U(log ratio)``; the box is ``w = round(sqrt(A r))``, ``h = round(sqrt(A / r))``,
+    placed uniformly inside the image. Draws that do not fit are redrawn.
+
+    Returns:
+      The box, or None after ``attempts`` draws that do not fit (the caller falls back).
+
+    Example:
+      >>> top, left, ch, cw = sample_rrc_box(300, 400, np.random.default_rng(0))
+    """
+    for _ in range(attempts):
+        area = height * width * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if 0 < cw <= width and 0 < ch <= height:
+            top, left = rng.integers(0, height - ch + 1), rng.integers(0, width - cw + 1)
+            return int(top), int(left), ch, cw
+    return None
 
 
 def random_resized_crop(
@@ -78,8 +111,9 @@ def random_resized_crop(
 ) -> np.ndarray:
     """Inception training crop: random area fraction and aspect ratio, resized to a square.
 
-    Draws an area fraction uniformly in ``scale`` and a log-uniform aspect ratio in
-    ``ratio``; after 10 draws that do not fit, falls back to the centre crop.
+    The box comes from ``sample_rrc_box`` (area fraction uniform in ``scale``,
+    log-uniform aspect ratio in ``ratio``); after 10 draws that do not fit, falls back
+    to the centre crop.
 
     Args:
       image: uint8 [H, W, C].
@@ -96,15 +130,11 @@ def random_resized_crop(
       >>> random_resized_crop(np.zeros((300, 400, 3), np.uint8), 224, rng).shape
       (224, 224, 3)
     """
-    h, w = image.shape[:2]
-    for _ in range(10):
-        area = h * w * rng.uniform(*scale)
-        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
-        cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
-        if 0 < cw <= w and 0 < ch <= h:
-            top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-            return _resize(image[top : top + ch, left : left + cw], size, size)
-    return center_crop_resize(image, size, crop_fraction=1.0)
+    box = sample_rrc_box(image.shape[0], image.shape[1], rng, scale, ratio)
+    if box is None:
+        return center_crop_resize(image, size, crop_fraction=1.0)
+    top, left, ch, cw = box
+    return resize(image[top : top + ch, left : left + cw], size, size)
 
 
 def open_tfds_source(
@@ -151,8 +181,11 @@ def open_tfds_source(
 class _Prepare:
     """Keeps ``keys``, casts labels to int32 and crops/resizes the image (picklable)."""
 
-    def __init__(self, keys: Sequence[str], image_size: int | None, train: bool):
+    def __init__(
+        self, keys: Sequence[str], image_size: int | None, train: bool, crop: Callable | None
+    ):
         self.keys, self.image_size, self.train = tuple(keys), image_size, train
+        self.crop = crop
 
     def __call__(self, example: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         missing = [k for k in self.keys if k not in example]
@@ -161,7 +194,9 @@ class _Prepare:
         out = {k: np.asarray(example[k]) for k in self.keys}
         if "label" in out:
             out["label"] = out["label"].astype(np.int32)
-        if self.image_size is not None and "image" in out:
+        if self.crop is not None and "image" in out:
+            out["image"] = self.crop(out["image"], rng)
+        elif self.image_size is not None and "image" in out:
             image = out["image"]  # [H, W, C]
             if self.train:
                 out["image"] = random_resized_crop(image, self.image_size, rng)
@@ -186,6 +221,7 @@ def make_stream(
     num_threads: int = 16,
     prefetch_buffer_size: int = 500,
     num_workers: int = 0,
+    crop: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
 ) -> Any:
     """Builds the grain pipeline over any random-access source of example dicts.
 
@@ -206,6 +242,9 @@ def make_stream(
       num_threads: threads reading and transforming in each process (0: no threads).
       prefetch_buffer_size: elements read ahead per process.
       num_workers: worker processes (``grain`` multiprocessing prefetch); 0: none.
+      crop: per-example ``(image [H, W, C], rng) -> image`` used instead of the crops
+        chosen by ``image_size`` / ``train`` (picklable when ``num_workers > 0``), e.g.
+        the ImageNet transforms of ``jaxdl.data.imagenet``.
 
     Returns:
       A ``grain.IterDataset``; iterating yields ``{'image': uint8 [B, H, W, C],
@@ -233,7 +272,7 @@ def make_stream(
         )
     if shuffle:
         ds = ds.shuffle(seed=seed)
-    ds = ds.random_map(_Prepare(keys, image_size, train), seed=seed + 1)  # crops: own seed
+    ds = ds.random_map(_Prepare(keys, image_size, train, crop), seed=seed + 1)  # crops: own seed
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)  # per epoch: see module doc
     ds = ds.repeat(num_epochs)
     read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch_buffer_size)

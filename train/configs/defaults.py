@@ -22,11 +22,22 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.test_split = "test"  # '' = no final test evaluation
     c.data.pad_to = 0  # pad images to this square size on load (0 = keep)
     c.data.augment = ""  # augmentation spec, see jaxdl.data.augment ('' = none)
+    # Streaming datasets (data.name 'imagenet2012': tfds.data_source + grain, host-side
+    # crops, see jaxdl.data.imagenet); data_dir is then the TFDS data folder.
+    c.data.image_size = 224  # crop side
+    c.data.train_crop = "random_resized"  # random_resized (Inception) | scale_jitter (VGG)
+    c.data.scale_range = (256, 512)  # scale jittering: shorter side S ~ U[S_min, S_max]
+    c.data.eval_resize = 256  # evaluation: shorter side, then centre crop image_size
+    c.data.num_workers = 0  # grain worker processes (0 = threads only)
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"  # a jaxdl.models registry name
     c.model.dtype = "float32"  # compute dtype: float32 or bfloat16
     c.model.kwargs = ml_collections.ConfigDict()  # extra module fields
+    # Transfer learning: start from a torchvision state_dict (.pth, or .npz of it) for
+    # model.name (jaxdl.models.load_torchvision_weights); a differently sized classifier
+    # stays fresh; inputs get ImageNet's normalization. '' = train from scratch.
+    c.model.init_from = ""
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"  # a jaxdl.optim.create name
