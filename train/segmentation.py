@@ -1,15 +1,16 @@
 """Config -> objects -> ``fit`` for semantic segmentation (U-Net and baselines).
 
 Data: ``data.name = 'cracks'`` (the procedural crack dataset, generated on device, split
-strings over ``train`` / ``val`` / ``test``) or ``'seg_folder:<path>'`` (image + mask
-folders, ``jaxdl.data.readers.seg_folder``). The model is any registered model that
-returns per-pixel logits; a valid-convolution U-Net gets the paper's overlap-tile input
-padding so its output covers the whole image. Evaluation sums pixel counts; the exact
-IoU / Dice / accuracy over each split are derived after training from the loop's
-history (``segmentation_scores``) and written to ``scores.jsonl`` and ``summary.json``.
-Pictures of the first validation examples are drawn at every evaluation
-(``pictures/val_step*.png``) and of the test examples at the end
-(``pictures/test_step*.png`` and ``predictions_test.png``).
+strings over ``train`` / ``val`` / ``test``), ``'seg_folder:<path>'`` (image + mask
+folders, ``jaxdl.data.readers.seg_folder``) or ``'tfds:<name>'``
+(``jaxdl.data.seg_tfds``: Oxford-IIIT Pet, for users with internet or a prepared TFDS
+folder). The model is any registered model that returns per-pixel logits; a valid-
+convolution U-Net gets the paper's overlap-tile input padding so its output covers the
+whole image. Evaluation sums pixel counts; the exact IoU / Dice / accuracy over each
+split are derived after training from the loop's history (``segmentation_scores``) and
+written to ``scores.jsonl`` and ``summary.json``. Pictures of the first validation
+examples are drawn at every evaluation (``pictures/val_step*.png``) and of the test
+examples at the end (``pictures/test_step*.png`` and ``predictions_test.png``).
 """
 
 import json
@@ -25,6 +26,7 @@ from jaxdl import models
 from jaxdl.data import loader, preprocess
 from jaxdl.data.cracks import CRACK_CLASSES, load_cracks
 from jaxdl.data.readers.seg_folder import load_seg_folder, seg_folder_classes
+from jaxdl.data.seg_tfds import load_tfds_segmentation
 from jaxdl.training import checkpoint, guards, loop, parallel
 from jaxdl.training import segmentation as seg
 from jaxdl.training.state import TrainState
@@ -33,6 +35,7 @@ from train import augment_spec
 from train.classification import build_optimizer, build_penalty, fit_from_config
 
 _FOLDER = "seg_folder:"
+_TFDS = "tfds:"
 _EVAL_SPLITS = ("val", "test")
 _COUNT_PREFIXES = ("test_intersection_", "test_predicted_", "test_true_")
 
@@ -41,7 +44,7 @@ def load_segmentation_splits(
     data: ml_collections.ConfigDict, cfg: ml_collections.ConfigDict
 ) -> tuple[dict[str, dict[str, np.ndarray]], tuple[str, ...]]:
     """``{role: {'image': uint8 [N, H, W, C], 'label': uint8 [N, H, W]}}`` and class names."""
-    splits = {}
+    splits, classes = {}, None
     for role in ("train", "val", "test"):
         spec = data[f"{role}_split"]
         if not spec:
@@ -51,15 +54,25 @@ def load_segmentation_splits(
         elif data.name.startswith(_FOLDER):
             root = data.name[len(_FOLDER) :]
             splits[role] = load_seg_folder(root, spec, image_size=cfg.image_size or None)
+        elif data.name.startswith(_TFDS):
+            splits[role], classes = load_tfds_segmentation(
+                data.name[len(_TFDS) :],
+                spec,
+                cfg.image_size,
+                data_dir=data.data_dir or None,
+                download=data.download,
+            )
         else:
             raise ValueError(
-                f"Segmentation data.name must be 'cracks' or 'seg_folder:<path>', got "
-                f"{data.name!r}."
+                "Segmentation data.name must be 'cracks', 'seg_folder:<path>' or "
+                f"'tfds:<name>', got {data.name!r}."
             )
     if "train" not in splits:
         raise ValueError("data.train_split is empty: segmentation needs a training split.")
     if data.name == "cracks":
         return splits, CRACK_CLASSES
+    if classes is not None:
+        return splits, classes
     return splits, seg_folder_classes(data.name[len(_FOLDER) :], splits["train"]["label"])
 
 
