@@ -110,6 +110,59 @@ def aux_head(cin):
     return conv(1, cin, 128) + fc(4 * 4 * 128, 1024) + fc(1024, 1000)
 
 
+# torchvision's layouts (load_torchvision_weights targets). AlexNet, the 2014
+# "one weird trick" variant: 64-192-384-256-256 filters, 6x6x256 before fc6.
+ALEXNET_TORCHVISION = (
+    conv(11, 3, 64)  # 23,296
+    + conv(5, 64, 192)  # 307,392
+    + conv(3, 192, 384)  # 663,936
+    + conv(3, 384, 256)  # 884,992
+    + conv(3, 256, 256)  # 590,080
+    + fc(6 * 6 * 256, 4096)
+    + fc(4096, 4096)
+    + fc(4096, 1000)
+)
+
+
+def bn_conv(k, cin, cout):
+    """torchvision's BasicConv2d: conv without bias + BN scale and bias."""
+    return conv(k, cin, cout, bias=False) + 2 * cout
+
+
+def inception_tv(cin, c1, c3r, c3, c5r, c5, proj):
+    """torchvision's inception module: BN convs, a 3x3 conv in the "5x5" branch."""
+    return (
+        bn_conv(1, cin, c1)
+        + bn_conv(1, cin, c3r)
+        + bn_conv(3, c3r, c3)
+        + bn_conv(1, cin, c5r)
+        + bn_conv(3, c5r, c5)
+        + bn_conv(1, cin, proj)
+    )
+
+
+GOOGLENET_TORCHVISION = (
+    bn_conv(7, 3, 64)
+    + bn_conv(1, 64, 64)
+    + bn_conv(3, 64, 192)
+    + inception_tv(192, 64, 96, 128, 16, 32, 32)
+    + inception_tv(256, 128, 128, 192, 32, 96, 64)
+    + inception_tv(480, 192, 96, 208, 16, 48, 64)
+    + inception_tv(512, 160, 112, 224, 24, 64, 64)
+    + inception_tv(512, 128, 128, 256, 24, 64, 64)
+    + inception_tv(512, 112, 144, 288, 32, 64, 64)
+    + inception_tv(528, 256, 160, 320, 32, 128, 128)
+    + inception_tv(832, 256, 160, 320, 32, 128, 128)
+    + inception_tv(832, 384, 192, 384, 48, 128, 128)
+    + fc(1024, 1000)
+)
+
+
+def aux_head_tv(cin):
+    # adaptive 4x4 avg pool; BasicConv2d 1x1, 128; FC 2048 -> 1024; FC 1000.
+    return bn_conv(1, cin, 128) + fc(4 * 4 * 128, 1024) + fc(1024, 1000)
+
+
 def cifar_resnet(n, classes=10):
     """6n+2 layers: stem, 3 stages of n two-conv blocks (conv without bias + BN), FC."""
     bn = 2  # scale and bias per channel
@@ -138,6 +191,8 @@ COUNTS = {
     "alexnet": ALEXNET,
     "zfnet": ZFNET,
     "googlenet": GOOGLENET + aux_head(512) + aux_head(528),
+    "alexnet_torchvision": ALEXNET_TORCHVISION,
+    "googlenet_torchvision": GOOGLENET_TORCHVISION + aux_head_tv(512) + aux_head_tv(528),
 }
 
 
@@ -147,6 +202,10 @@ def test_hand_derivations_equal_the_stated_figures():
     assert ALEXNET_TWO_TOWERS == 60_965_224  # the paper's "60 million"
     assert ZFNET == 62_357_608
     assert GOOGLENET == 6_998_552  # paper: ~6.8M (no biases, rounded)
+    # torchvision's documented counts (googlenet: without the aux heads).
+    assert ALEXNET_TORCHVISION == 61_100_840
+    assert GOOGLENET_TORCHVISION == 6_624_904
+    assert GOOGLENET_TORCHVISION + aux_head_tv(512) + aux_head_tv(528) == 13_004_888
     assert cifar_resnet(3) == 269_722  # ResNet-20, paper 0.27M
     assert cifar_resnet(9) == 853_018  # ResNet-56, paper 0.85M
     assert cifar_resnet(18) == 1_727_962  # ResNet-110, paper 1.7M

@@ -8,5 +8,6 @@ Example:
 """
 
 from jaxdl.models.registry import create, default_input_shape, names
+from jaxdl.models.torchvision_weights import load_torchvision_weights
 
-__all__ = ["create", "default_input_shape", "names"]
+__all__ = ["create", "default_input_shape", "load_torchvision_weights", "names"]

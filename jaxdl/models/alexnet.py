@@ -9,6 +9,8 @@ References:
   section 4.2: dropout; section 5: initialization).
   Zeiler, Fergus. Visualizing and understanding convolutional networks. ECCV 2014,
   arXiv:1311.2901 (figure 3: the architecture).
+  Krizhevsky. One weird trick for parallelizing convolutional neural networks.
+  arXiv:1404.5997, 2014 (torchvision's ``alexnet`` layout).
 """
 
 from typing import Any, ClassVar
@@ -53,6 +55,13 @@ class AlexNet(nn.Module):
     identity at test time). Weights are He-initialised; ``paper_init=True`` uses the
     paper's N(0, 0.01) weights and bias 1 in conv2, conv4, conv5, fc6 and fc7.
 
+    torchvision's ``alexnet`` is a different network, Krizhevsky's 2014 "one weird
+    trick" single-GPU variant: filters 64-192-384-256-256, conv1 11x11/4 with padding
+    2 on 224x224 inputs (-> 55x55), no LRN, dropout on the INPUTS of fc6 and fc7
+    (61,100,840 parameters). It is this module with ``widths=(64, 192, 384, 256,
+    256)``, ``conv1=(11, 4, 2)``, ``lrn=False``, ``dropout_before_fc=True``, the
+    registry's ``alexnet_torchvision`` (what ``load_torchvision_weights`` fills).
+
     Attributes:
       num_classes: classifier outputs.
       dropout_rate: drop probability in fc6/fc7 (0.5 in the paper).
@@ -60,6 +69,12 @@ class AlexNet(nn.Module):
       two_towers: paper's grouped convolutions (2 groups) in conv2, conv4, conv5.
       paper_init: the paper's initialization instead of He's.
       dtype: compute dtype (parameters float32; logits returned in float32).
+      conv1, conv2: (kernel, stride, padding) of the first two convolutions.
+      pool_padding: padding of the three max pools.
+      widths: filters of conv1..conv5 ((96, 256, 384, 384, 256) in the paper).
+      lrn: LRN after the ReLUs of conv1 and conv2.
+      dropout_before_fc: dropout on the inputs of fc6/fc7 (torchvision) instead of
+        on their outputs (the paper); identical at test time.
 
     Example:
       >>> model = AlexNet(num_classes=1000)
@@ -76,6 +91,10 @@ class AlexNet(nn.Module):
     conv1: tuple[int, int, int] = (11, 4, 0)
     conv2: tuple[int, int, int] = (5, 1, 2)
     pool_padding: tuple[int, int, int] = (0, 0, 0)
+    # Filters of conv1..conv5, LRN after conv1/conv2, dropout before (not after) fc6/fc7.
+    widths: tuple[int, int, int, int, int] = (96, 256, 384, 384, 256)
+    lrn: bool = True
+    dropout_before_fc: bool = False
     # Layers whose bias the paper initialises to 1 (with ``paper_init``).
     bias_one: ClassVar[tuple[str, ...]] = ("conv2", "conv4", "conv5", "fc6", "fc7")
 
@@ -110,20 +129,23 @@ class AlexNet(nn.Module):
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         g = 2 if self.two_towers else 1
         p1, p2, p5 = (((p, p), (p, p)) for p in self.pool_padding)
-        lrn = LocalResponseNorm(dtype=self.dtype)
+        w1, w2, w3, w4, w5 = self.widths
+        norm = LocalResponseNorm(dtype=self.dtype) if self.lrn else (lambda y: y)
+        drop = nn.Dropout(self.dropout_rate, deterministic=not train)
         x = x.astype(self.dtype)
-        x = lrn(self._conv(96, *self.conv1, "conv1")(x, train))  # [B, 55, 55, 96]
+        x = norm(self._conv(w1, *self.conv1, "conv1")(x, train))  # [B, 55, 55, 96]
         x = nn.max_pool(x, (3, 3), (2, 2), padding=p1)  # [B, 27, 27, 96]
-        x = lrn(self._conv(256, *self.conv2, "conv2", groups=g)(x, train))  # [B, 27, 27, 256]
+        x = norm(self._conv(w2, *self.conv2, "conv2", groups=g)(x, train))  # [B, 27, 27, 256]
         x = nn.max_pool(x, (3, 3), (2, 2), padding=p2)  # [B, 13, 13, 256]
-        x = self._conv(384, 3, 1, 1, "conv3")(x, train)  # [B, 13, 13, 384]
-        x = self._conv(384, 3, 1, 1, "conv4", groups=g)(x, train)
-        x = self._conv(256, 3, 1, 1, "conv5", groups=g)(x, train)  # [B, 13, 13, 256]
+        x = self._conv(w3, 3, 1, 1, "conv3")(x, train)  # [B, 13, 13, 384]
+        x = self._conv(w4, 3, 1, 1, "conv4", groups=g)(x, train)
+        x = self._conv(w5, 3, 1, 1, "conv5", groups=g)(x, train)  # [B, 13, 13, 256]
         x = nn.max_pool(x, (3, 3), (2, 2), padding=p5)  # [B, 6, 6, 256]
         x = x.reshape(x.shape[0], -1)  # [B, 9216]
         for name in ("fc6", "fc7"):
+            x = drop(x) if self.dropout_before_fc else x
             x = nn.relu(self._dense(self.hidden_features, name)(x))
-            x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+            x = x if self.dropout_before_fc else drop(x)
         return self._dense(self.num_classes, "fc8")(x).astype(jnp.float32)  # [B, classes]
 
 

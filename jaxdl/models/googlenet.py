@@ -10,6 +10,17 @@ Output contract (the only model of the zoo with extra training outputs):
   The auxiliary heads' parameters are always created by ``init`` (whatever the
   ``train`` flag), so variables initialised in eval mode can be trained.
 
+torchvision's ``googlenet`` is a different layout of the same table (registered as
+``googlenet_torchvision``, what ``jaxdl.models.load_torchvision_weights`` fills):
+``batch_norm=True`` (every conv without bias, then BN; no LRN), a 3x3 conv in the
+"5x5" branch (``c5_kernel=3``, torchvision issue 906), a 2x2/2 pool4
+(``pool4_window=2``), auxiliary heads that average-pool adaptively to 4x4
+(``aux_pool='adaptive'``), dropout 0.2 before the classifier, and
+``transform_input=True`` (its pretrained weights expect inputs normalized by the
+ImageNet mean/std, re-scaled here to the [-1, 1] range they were trained on).
+Its BN epsilon is 1e-3 (jaxdl's 1e-5; the converter folds the difference into the
+running variance, exact in evaluation).
+
 References:
   Szegedy, Liu, Jia, Sermanet, Reed, Anguelov, Erhan, Vanhoucke, Rabinovich. Going
   deeper with convolutions. CVPR 2015, arXiv:1409.4842 (table 1: layer table;
@@ -25,9 +36,19 @@ import jax.numpy as jnp
 from jaxdl.nn.initializers import he, xavier
 from jaxdl.nn.layers import ConvBN, LocalResponseNorm
 
-__all__ = ["AUX_LOSS_WEIGHT", "INCEPTION_TABLE", "GoogLeNet", "Inception", "InceptionAux"]
+__all__ = [
+    "AUX_LOSS_WEIGHT",
+    "INCEPTION_TABLE",
+    "GoogLeNet",
+    "Inception",
+    "InceptionAux",
+    "adaptive_avg_pool",
+]
 
 AUX_LOSS_WEIGHT = 0.3
+# torchvision's transform_input: x * std / 0.5 + (mean - 0.5) / 0.5 per RGB channel.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Table 1: name -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
 INCEPTION_TABLE: dict[str, tuple[int, int, int, int, int, int]] = {
@@ -43,6 +64,29 @@ INCEPTION_TABLE: dict[str, tuple[int, int, int, int, int, int]] = {
 }
 
 
+def adaptive_avg_pool(x: jax.Array, size: tuple[int, int]) -> jax.Array:
+    """Average pooling to a fixed ``size`` (PyTorch's ``adaptive_avg_pool2d``), NHWC.
+
+    Output cell ``i`` of an axis of length ``n`` averages the input rows
+    ``[floor(i n / size), ceil((i + 1) n / size))``; the windows overlap when ``size``
+    does not divide ``n`` (14 -> 4: rows 0-3, 3-6, 7-10, 10-13).
+
+    Example:
+      >>> adaptive_avg_pool(jnp.ones((2, 14, 14, 8)), (4, 4)).shape  # (2, 4, 4, 8)
+    """
+
+    def bounds(n, m):
+        return [((i * n) // m, -((-(i + 1) * n) // m)) for i in range(m)]
+
+    rows = [
+        jnp.stack(
+            [x[:, h0:h1, w0:w1].mean(axis=(1, 2)) for w0, w1 in bounds(x.shape[2], size[1])], 1
+        )
+        for h0, h1 in bounds(x.shape[1], size[0])
+    ]
+    return jnp.stack(rows, axis=1)  # [B, size[0], size[1], C]
+
+
 class Inception(nn.Module):
     """Inception module: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 max pool -> 1x1, concatenated.
 
@@ -55,6 +99,7 @@ class Inception(nn.Module):
       c1, c3r, c3, c5r, c5, pool_proj: the six channel counts of table 1.
       batch_norm: BN after every conv (not in the paper).
       dtype: compute dtype.
+      c5_kernel: kernel of the "5x5" branch (3 in torchvision's layout).
 
     Example:
       >>> y = Inception(*INCEPTION_TABLE["3a"]).init_with_output(key, x, train=False)[0]
@@ -68,6 +113,7 @@ class Inception(nn.Module):
     pool_proj: int
     batch_norm: bool = False
     dtype: Any = jnp.float32
+    c5_kernel: int = 5
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -76,7 +122,7 @@ class Inception(nn.Module):
 
         b1 = conv(self.c1, 1, "b1")(x, train)
         b3 = conv(self.c3, 3, "b3")(conv(self.c3r, 1, "b3_reduce")(x, train), train)
-        b5 = conv(self.c5, 5, "b5")(conv(self.c5r, 1, "b5_reduce")(x, train), train)
+        b5 = conv(self.c5, self.c5_kernel, "b5")(conv(self.c5r, 1, "b5_reduce")(x, train), train)
         pooled = nn.max_pool(x, (3, 3), (1, 1), padding="SAME")
         bp = conv(self.pool_proj, 1, "pool_proj")(pooled, train)
         return jnp.concatenate([b1, b3, b5, bp], axis=-1)  # [B, H, W, c1+c3+c5+proj]
@@ -87,23 +133,32 @@ class InceptionAux(nn.Module):
 
     On the 14x14 maps of inception 4a/4d the pool gives 4x4x128 = 2048 FC inputs.
     On inputs too small for a 5x5 window the window shrinks to the map size.
+    ``pool='adaptive'`` (torchvision) averages adaptively to 4x4 instead (14x14:
+    4x4 windows at rows 0, 3, 7, 10 rather than 5x5 windows at 0, 3, 6, 9).
 
     Attributes:
       num_classes: classifier outputs.
       dropout_rate: 0.7 in the paper.
       batch_norm: BN after the 1x1 conv.
       dtype: compute dtype.
+      pool: 'paper' (5x5/3 average pool) or 'adaptive' (to 4x4).
     """
 
     num_classes: int
     dropout_rate: float = 0.7
     batch_norm: bool = False
     dtype: Any = jnp.float32
+    pool: str = "paper"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        window = (min(5, x.shape[1]), min(5, x.shape[2]))
-        x = nn.avg_pool(x, window, (3, 3))  # [B, 4, 4, C] at 14x14
+        if self.pool not in ("paper", "adaptive"):
+            raise ValueError(f"InceptionAux pool must be 'paper' or 'adaptive', got {self.pool!r}.")
+        if self.pool == "adaptive":
+            x = adaptive_avg_pool(x, (4, 4))  # [B, 4, 4, C]
+        else:
+            window = (min(5, x.shape[1]), min(5, x.shape[2]))
+            x = nn.avg_pool(x, window, (3, 3))  # [B, 4, 4, C] at 14x14
         x = ConvBN(128, 1, batch_norm=self.batch_norm, dtype=self.dtype, name="conv")(x, train)
         x = x.reshape(x.shape[0], -1)  # [B, 2048]
         x = nn.relu(nn.Dense(1024, kernel_init=he(), dtype=self.dtype, name="fc1")(x))
@@ -146,6 +201,11 @@ class GoogLeNet(nn.Module):
       batch_norm: BN after every conv instead of LRN (not in the paper; helps train
         from scratch without the paper's long schedule).
       dtype: compute dtype (parameters float32; logits returned in float32).
+      c5_kernel: kernel of the inception modules' "5x5" branch (torchvision: 3).
+      pool4_window: window of the 3x3/2 pool before inception 5a (torchvision: 2).
+      aux_pool: the auxiliary heads' pooling, 'paper' or 'adaptive' (torchvision).
+      transform_input: map ImageNet-normalized inputs to the [-1, 1] scaling of
+        torchvision's pretrained weights (x * std / 0.5 + (mean - 0.5) / 0.5).
 
     Example:
       >>> model = GoogLeNet(num_classes=1000)
@@ -159,20 +219,30 @@ class GoogLeNet(nn.Module):
     aux_dropout_rate: float = 0.7
     batch_norm: bool = False
     dtype: Any = jnp.float32
+    c5_kernel: int = 5
+    pool4_window: int = 3
+    aux_pool: str = "paper"
+    transform_input: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array | tuple[jax.Array, ...]:
         bn, dt = self.batch_norm, self.dtype
 
-        def pool(y):
-            return nn.max_pool(y, (3, 3), (2, 2), padding="SAME")
+        def pool(y, window=3):
+            return nn.max_pool(y, (window, window), (2, 2), padding="SAME")
 
         def lrn(y):
             return y if bn else LocalResponseNorm(dtype=dt)(y)
 
         def inception(y, name):
-            return Inception(*INCEPTION_TABLE[name], batch_norm=bn, dtype=dt, name=name)(y, train)
+            table = INCEPTION_TABLE[name]
+            return Inception(*table, batch_norm=bn, dtype=dt, c5_kernel=self.c5_kernel, name=name)(
+                y, train
+            )
 
+        if self.transform_input:
+            std, mean = jnp.asarray(IMAGENET_STD), jnp.asarray(IMAGENET_MEAN)
+            x = x * (std / 0.5) + (mean - 0.5) / 0.5  # [B, H, W, 3]
         x = x.astype(dt)
         x = ConvBN(64, 7, 2, batch_norm=bn, dtype=dt, name="conv1")(x, train)  # [B,112,112,64]
         x = lrn(pool(x))  # [B, 56, 56, 64]
@@ -186,7 +256,7 @@ class GoogLeNet(nn.Module):
             x = inception(x, name)
             if name in ("4a", "4d"):
                 aux_inputs.append(x)  # [B, 14, 14, 512 / 528]
-        x = pool(x)  # [B, 7, 7, 832]
+        x = pool(x, self.pool4_window)  # [B, 7, 7, 832]
         x = inception(inception(x, "5a"), "5b")  # [B, 7, 7, 1024]
         x = jnp.mean(x, axis=(1, 2))  # [B, 1024]
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
@@ -196,7 +266,12 @@ class GoogLeNet(nn.Module):
             return logits
         aux = tuple(
             InceptionAux(
-                self.num_classes, self.aux_dropout_rate, batch_norm=bn, dtype=dt, name=f"aux{i + 1}"
+                self.num_classes,
+                self.aux_dropout_rate,
+                batch_norm=bn,
+                dtype=dt,
+                pool=self.aux_pool,
+                name=f"aux{i + 1}",
             )(a, train)
             for i, a in enumerate(aux_inputs)
         )

@@ -30,6 +30,32 @@ _REGISTRY: dict[str, Entry] = {
     "alexnet": Entry("jaxdl.models.alexnet", "AlexNet", {}, (227, 227, 3)),
     "zfnet": Entry("jaxdl.models.alexnet", "ZFNet", {}, _IMAGENET),
     "googlenet": Entry("jaxdl.models.googlenet", "GoogLeNet", {}, _IMAGENET),
+    # torchvision's layouts of the two (what load_torchvision_weights converts into):
+    # AlexNet's 2014 "one weird trick" variant, GoogLeNet with BN and 3x3 "5x5" branches.
+    "alexnet_torchvision": Entry(
+        "jaxdl.models.alexnet",
+        "AlexNet",
+        {
+            "widths": (64, 192, 384, 256, 256),
+            "conv1": (11, 4, 2),
+            "lrn": False,
+            "dropout_before_fc": True,
+        },
+        _IMAGENET,
+    ),
+    "googlenet_torchvision": Entry(
+        "jaxdl.models.googlenet",
+        "GoogLeNet",
+        {
+            "batch_norm": True,
+            "c5_kernel": 3,
+            "pool4_window": 2,
+            "aux_pool": "adaptive",
+            "dropout_rate": 0.2,
+            "transform_input": True,
+        },
+        _IMAGENET,
+    ),
     # Segmentation (per-pixel logits [B, H, W, num_classes]): the paper's valid U-Net
     # (572 -> 388 with one grey channel), the padded one, and the plain-CNN baseline.
     "unet": Entry("jaxdl.models.unet", "UNet", {"padding": "valid"}, (572, 572, 1)),
