@@ -309,10 +309,14 @@ def _fmt(value: Any, kind: str) -> str:
         return f"{value * 1e3:.2f}"
     if kind == "s":
         return f"{value:.1f}"
+    if kind == "s3":
+        return f"{value:.3f}"
     if kind == "rate":
         return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
     if kind == "pct":
         return f"{100 * value:.1f}%"
+    if kind == "pct2":
+        return f"{100 * value:.2f}%"
     if kind == "ratio":
         return f"{value:.2f}x"
     if kind == "gib":
@@ -327,8 +331,8 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]
 
     Args:
       rows: dicts of values.
-      columns: ``(header, key, kind)`` with kind one of 'str', 'int', 'ms', 's', 'rate',
-        'pct', 'ratio', 'gib', 'shape'; missing or None values print as '-'.
+      columns: ``(header, key, kind)`` with kind one of 'str', 'int', 'ms', 's', 's3',
+        'rate', 'pct', 'pct2', 'ratio', 'gib', 'shape'; missing or None values print as '-'.
 
     Returns:
       The table as text (header, separator, one line per row).
