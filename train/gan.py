@@ -32,13 +32,14 @@ import numpy as np
 import optax
 
 from jaxdl.data import loader, preprocess
+from jaxdl.data.readers.paired_folder import load_paired_folder
 from jaxdl.models import gaussian
 from jaxdl.models.gan import GAN_MODELS, create_gan
 from jaxdl.models.pix2pix import sobel_edges
 from jaxdl.training import fid, guards, parallel
 from jaxdl.training.gan import GANState, gan_steps, generate, to_uint8
 from jaxdl.viz import samples as viz
-from train import classification
+from train import classification, segmentation
 from train import workdir as workdirs
 
 
@@ -62,16 +63,49 @@ class GenerationResult(NamedTuple):
     scorer: FidScorer | None
 
 
-def load_data(config: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[str, ...]]:
-    """The splits of ``config.data`` (via the classification loader) plus the GAN inputs.
+CONDITIONS = ("", "sobel_edges", "mask", "paired")
+_PAIRED = "paired_folder:"
 
-    With ``gan.condition='sobel_edges'`` every split gains ``'condition'``: binary Sobel
-    edge maps of its images (pix2pix's edges -> image task).
+
+def _mask_image(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Class indices [N, H, W] -> a grey uint8 input [N, H, W, 1] (void labels -> 0)."""
+    step = 255 // max(num_classes - 1, 1)
+    return np.where(labels < num_classes, labels * step, 0).astype(np.uint8)[..., None]
+
+
+def load_data(config: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[str, ...]]:
+    """The splits of ``config.data`` plus the GAN inputs.
+
+    ``gan.condition`` gives every split a ``'condition'`` (pix2pix's input):
+    ``'sobel_edges'``: binary Sobel edge maps of its images (edges -> image);
+    ``'mask'``: the per-pixel masks of a segmentation dataset (``data.name`` 'cracks',
+    'seg_folder:...', 'tfds:...', read by ``train.segmentation``), the image is the
+    target (crack mask -> surface); ``'paired'``: the input halves of a pix2pix folder
+    (``data.name='paired_folder:<root>'``, ``jaxdl.data.readers.paired_folder``).
     """
-    splits, names = classification.load_splits(config.data)
     cond = config.gan.condition
-    if cond not in ("", "sobel_edges"):
-        raise ValueError(f"gan.condition must be '' or 'sobel_edges', got {cond!r}.")
+    if cond not in CONDITIONS:
+        raise ValueError(f"gan.condition must be one of {CONDITIONS}, got {cond!r}.")
+    paired = config.data.name.startswith(_PAIRED)
+    if paired != (cond == "paired"):
+        raise ValueError(
+            "gan.condition='paired' goes with data.name='paired_folder:<root>' and only with "
+            f"it; got condition {cond!r} and data.name {config.data.name!r}."
+        )
+    if cond == "mask":
+        splits, names = segmentation.load_segmentation_splits(config.data, config.segmentation)
+        for arrays in splits.values():
+            arrays["condition"] = _mask_image(arrays.pop("label"), len(names))
+        return splits, names
+    if paired:
+        root, size = config.data.name[len(_PAIRED) :], config.segmentation.image_size or None
+        splits = {
+            role: load_paired_folder(root, spec, size, config.gan.paired_direction)
+            for role in ("train", "val", "test")
+            if (spec := config.data[f"{role}_split"])
+        }
+        return splits, ()
+    splits, names = classification.load_splits(config.data)
     for arrays in splits.values():
         if cond == "sobel_edges":
             arrays["condition"] = sobel_edges(arrays["image"], config.gan.edge_threshold)
@@ -221,7 +255,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
     if conditional != bool(g.condition):
         raise ValueError(
             f"model {name!r} {'needs' if conditional else 'takes no'} gan.condition "
-            f"(got {g.condition!r}); pix2pix needs gan.condition='sobel_edges'."
+            f"(got {g.condition!r}); pix2pix needs gan.condition 'sobel_edges', 'mask' or "
+            "'paired'."
         )
     mesh = parallel.make_mesh()
     parallel.check_batch_size(config.train.batch_size // g.d_steps, mesh)
