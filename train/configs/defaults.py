@@ -92,7 +92,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.gan.beta1 = 0.5
     c.gan.beta2 = 0.999
     c.gan.l1_weight = 0.0  # pix2pix: 100
-    c.gan.condition = ""  # '' (unconditional) | sobel_edges (pix2pix edges -> image)
+    # pix2pix inputs: '' (unconditional) | sobel_edges (edges -> image) | mask (a
+    # segmentation dataset's mask -> its image) | paired (data.name='paired_folder:<root>')
+    c.gan.condition = ""
+    c.gan.paired_direction = "BtoA"  # paired folders: which half [A | B] is the input
     c.gan.edge_threshold = 0.25  # Sobel magnitude threshold, fraction of each image's max
     c.gan.generator = ml_collections.ConfigDict()  # extra generator fields
     c.gan.discriminator = ml_collections.ConfigDict()  # extra discriminator fields
@@ -108,7 +111,7 @@ def get_config() -> ml_collections.ConfigDict:
     # (procedural, offline; splits 'train' / 'val' / 'test') or 'seg_folder:<path>'.
     # model.name is a segmentation model (unet, unet_padded, seg_plain_cnn).
     c.segmentation = ml_collections.ConfigDict()
-    c.segmentation.image_size = 64  # cracks: generated side; seg_folder: resize to (0 = keep)
+    c.segmentation.image_size = 64  # cracks: side; seg_folder, tfds, paired_folder: resize to
     c.segmentation.data_seed = 0  # cracks: dataset seed (independent of the training seed)
     c.segmentation.loss = "softmax_ce"  # softmax_ce | binary_ce (one sigmoid logit)
     c.segmentation.class_weights = ()  # per-class cross-entropy weights (() = equal)
