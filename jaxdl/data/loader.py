@@ -6,6 +6,13 @@ device from ``(seed, epoch)``; a step slices its indices out of it and gathers t
 batch inside the jitted train step, so no host->device copy happens in the hot
 loop, and the data position is a pure function of the step number (exact resume).
 
+Multi-host (``jax.distributed.initialize``): ``to_device`` puts the same host arrays
+on every device of every process (each process loads the whole small dataset), and
+``train_batch`` is unchanged: inside jit each device gathers its own rows. Data that
+stay on the host (too big for device memory) go through ``process_local_batch``: each
+process gathers only its rows of the global batch and the shards are assembled into
+one global array, so no process ever holds another's examples on its devices.
+
 Last partial batch: in training it is DROPPED (``steps_per_epoch = N // B``); the
 permutation changes every epoch, so every example is still used. In evaluation
 nothing is dropped: the last batch is padded (repeating index 0) and a 0/1
@@ -22,7 +29,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxdl.training.parallel import data_sharding, replicated
+from jaxdl.training.parallel import (
+    data_sharding,
+    host_local_batch_to_global,
+    process_rows,
+    replicated,
+)
 
 
 class DeviceSplit(NamedTuple):
@@ -95,6 +107,37 @@ def train_batch(
     """
     idx = jax.lax.dynamic_slice_in_dim(perm, index * batch_size, batch_size)  # [B]
     return _gather(arrays, idx, mesh)
+
+
+def process_local_batch(
+    arrays: Mapping[str, np.ndarray],
+    perm: np.ndarray,
+    index: int,
+    batch_size: int,
+    mesh: Mesh,
+) -> dict[str, jax.Array]:
+    """Training batch ``index`` of host arrays, each process feeding only its shard.
+
+    Same rows as ``train_batch`` (``perm[index B : (index + 1) B]``), but gathered on the
+    host: this process takes the slice ``process_rows(B, mesh)`` of those indices and
+    ``host_local_batch_to_global`` assembles the global array sharded on ``'data'``.
+
+    Args:
+      arrays: host (numpy) arrays, leaves [N, ...]; every process has the same view.
+      perm: the epoch's permutation [N] (e.g. ``np.asarray(epoch_permutation(...))``).
+      index: batch index within the epoch (a Python int).
+      batch_size: global batch B.
+      mesh: the device mesh (all processes).
+
+    Returns:
+      dict of global arrays [B, ...] sharded on ``'data'``.
+
+    Example:
+      >>> batch = process_local_batch(host_arrays, perm, i, 256, mesh)
+    """
+    rows = process_rows(batch_size, mesh)
+    idx = np.asarray(perm[index * batch_size : (index + 1) * batch_size])[rows]  # [B / P]
+    return host_local_batch_to_global({k: np.asarray(v)[idx] for k, v in arrays.items()}, mesh)
 
 
 def eval_batch(

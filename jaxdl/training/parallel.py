@@ -77,6 +77,34 @@ def initialize_distributed(**kwargs) -> None:
 
 
 def host_local_batch_to_global(batch: Any, mesh: Mesh) -> Any:
-    """Assembles each process's slice of a batch into one globally sharded array tree."""
+    """Assembles each process's slice of a batch into one globally sharded array tree.
+
+    Each process passes ITS rows of the global batch (``process_rows``), leaves
+    ``[B / num_processes, ...]``; the result has leaves ``[B, ...]`` sharded on ``'data'``.
+    With one process this is ``device_put`` of the whole batch.
+    """
     sharding = data_sharding(mesh)
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
+
+
+def process_rows(batch_size: int, mesh: Mesh) -> slice:
+    """The rows of a global batch that live on this process's devices (contiguous).
+
+    A ``'data'`` sharding gives device d the rows ``[d B/n, (d+1) B/n)``; a process
+    feeds the union over its devices, which ``jax.devices()``' process-major order
+    makes one contiguous slice. One process: ``slice(0, batch_size)``.
+
+    Example:
+      >>> rows = process_rows(256, mesh)  # process 1 of 2: slice(128, 256)
+      >>> local = {k: v[rows] for k, v in global_host_batch.items()}
+    """
+    check_batch_size(batch_size, mesh)
+    index_map = data_sharding(mesh).addressable_devices_indices_map((batch_size,))
+    starts = sorted(idx[0].start or 0 for idx in index_map.values())
+    stops = sorted(batch_size if idx[0].stop is None else idx[0].stop for idx in index_map.values())
+    if any(a != b for a, b in zip(starts[1:], stops[:-1], strict=False)):
+        raise ValueError(
+            f"This process's devices hold non-contiguous rows of the batch ({starts}, {stops}); "
+            "build the mesh from jax.devices() in its default (process-major) order."
+        )
+    return slice(starts[0], stops[-1])
