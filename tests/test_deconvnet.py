@@ -86,8 +86,14 @@ def _small_stages_and_params(rng):
         dn.Stage("conv1", 2, 1, lrn=True, pool=(3, 2, 1)),
         dn.Stage("conv2", 2, 0, lrn=True, pool=(3, 2, 1)),
         dn.Stage("conv3", 1, 1),
+        dn.Stage("conv4", 1, 1),
     )
-    shapes = {"conv1": (7, 7, 1, 8), "conv2": (5, 5, 8, 12), "conv3": (3, 3, 12, 6)}
+    shapes = {
+        "conv1": (7, 7, 1, 8),
+        "conv2": (5, 5, 8, 12),
+        "conv3": (3, 3, 12, 6),
+        "conv4": (3, 3, 6, 5),
+    }
     params = {
         n: {
             "conv": {
@@ -105,20 +111,21 @@ def test_projection_shapes_and_support_inside_the_receptive_field():
     stages, params, ks = _small_stages_and_params(rng)
     x = jnp.asarray(rng.normal(size=(4, 64, 64, 1)), jnp.float32)
     records = dn.forward(params, stages, x)
-    assert [r.features.shape for r in records] == [(4, 30, 30, 8), (4, 6, 6, 12), (4, 3, 3, 6)]
+    shapes = [r.features.shape for r in records]
+    assert shapes == [(4, 30, 30, 8), (4, 6, 6, 12), (4, 3, 3, 6), (4, 3, 3, 5)]
     assert records[0].switches.shape == (4, 15, 15, 8) and records[2].switches is None
-    proj, act, pos = dn.project(params, stages, x, 2, 3)
+    proj, act, pos = dn.project(params, stages, x, 3, 3)  # back through a pool-less stage
     assert proj.shape == (4, 64, 64, 1) and act.shape == (4,) and pos.shape == (4, 2)
     for b in range(4):
-        top, left, bottom, right = dn.receptive_field(stages, ks, 2, *map(int, pos[b]))
-        # Extent, by r <- (r - 1) s + k from the unit back: 3, 7, 17, 35, 75 pixels.
-        assert bottom - top + 1 == 75 and right - left + 1 == 75
+        top, left, bottom, right = dn.receptive_field(stages, ks, 3, *map(int, pos[b]))
+        # Extent, by r <- (r - 1) s + k from the unit back: 3, 5, 11, 25, 51, 107 pixels.
+        assert bottom - top + 1 == 107 and right - left + 1 == 107
         nz = np.argwhere(np.abs(np.asarray(proj[b, ..., 0])) > 0)
         if float(act[b]) > 0:
             assert len(nz) > 0
             assert nz[:, 0].min() >= top and nz[:, 0].max() <= bottom
             assert nz[:, 1].min() >= left and nz[:, 1].max() <= right
-    top = dn.top_k_images(params, stages, x, 2, 3, k=2, batch_size=3)
+    top = dn.top_k_images(params, stages, x, 3, 3, k=2, batch_size=3)
     np.testing.assert_array_equal(top, np.argsort(-np.asarray(act))[:2])
 
 

@@ -182,9 +182,9 @@ def strongest(features: jax.Array, feature: int) -> jax.Array:
     return out.at[..., feature].set(keep.reshape(B, H, W))
 
 
-@partial(jax.jit, static_argnames=("stages", "layer", "feature"))
+@partial(jax.jit, static_argnames=("stages", "layer"))
 def project(
-    params: Any, stages: tuple[Stage, ...], images: jax.Array, layer: int, feature: int
+    params: Any, stages: tuple[Stage, ...], images: jax.Array, layer: int, feature: int | jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Projects the strongest activation of ``feature`` in stage ``layer`` to pixels.
 
@@ -193,7 +193,7 @@ def project(
       stages: the conv stages (``alexnet_stages``), a tuple (static).
       images: model inputs [B, H, W, C] (preprocessed as in training).
       layer: index of the stage whose rectified feature maps are probed (0 = conv1).
-      feature: the feature map.
+      feature: the feature map (traced: one compilation serves every map of a layer).
 
     Returns:
       ``(projection [B, H, W, C], activation [B], position [B, 2])``: the pixel-space
@@ -210,7 +210,7 @@ def project(
     act = jnp.max(feats[..., feature].reshape(len(feats), -1), axis=1)
     for i in range(layer, -1, -1):
         s, rec = stages[i], records[i]
-        if i < layer:  # the layer's own pool comes after the probed features
+        if i < layer and rec.switches is not None:  # the probed layer's pool comes after it
             y = unpool(y, rec.switches, rec.pooled_hw)
         y = jax.nn.relu(y)
         kernel = params[s.name]["conv"]["kernel"].astype(y.dtype)
