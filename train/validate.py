@@ -1,6 +1,7 @@
 """Config validation: unknown keys and invalid values fail before anything compiles."""
 
 import difflib
+from pathlib import Path
 from typing import Any
 
 import ml_collections
@@ -106,3 +107,36 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     if given.get("task") not in TASKS:
         raise ConfigError(f"task must be one of {sorted(TASKS)}, got {given.get('task')!r}.")
+    _check_init_from(given)
+
+
+def _check_init_from(given: dict[str, Any]) -> None:
+    """``model.init_from``: an existing torchvision .pth/.npz for a convertible model."""
+    path = given.get("model.init_from", "")
+    if not path:
+        return
+    from jaxdl.models.torchvision_weights import SUPPORTED
+
+    if given.get("task") != "classification":
+        raise ConfigError(
+            f"model.init_from is only used by task 'classification', not {given['task']!r}; "
+            "set model.init_from=''."
+        )
+    if given.get("model.name") not in SUPPORTED:
+        raise ConfigError(
+            f"model.init_from needs a model with a torchvision counterpart, not "
+            f"{given.get('model.name')!r}: one of {', '.join(SUPPORTED)}."
+        )
+    file = Path(path).expanduser()
+    if file.suffix not in (".pth", ".pt", ".npz"):
+        raise ConfigError(
+            f"model.init_from={path!r} must be a torchvision state_dict file: .pth/.pt (needs "
+            "torch) or .npz (np.savez of its arrays); '' trains from scratch."
+        )
+    if not file.is_file():
+        raise ConfigError(
+            f"model.init_from={path!r}: no such file ({file.absolute()}). Download the "
+            "torchvision weights (e.g. https://download.pytorch.org/models/"
+            "resnet18-f37072fd.pth) and give their path, or set model.init_from='' to "
+            "train from scratch."
+        )
