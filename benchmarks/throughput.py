@@ -73,9 +73,9 @@ def input_spec(name: str, image_size: int | None) -> tuple[tuple[int, int, int],
     ``image_size`` is given, that side instead (quick runs); the MNIST/CIFAR models
     keep their native input (LeNet-5 is defined for 32x32 only) and 10 classes.
     """
-    from jaxdl.models.registry import default_input_shape
+    from benchmarks.bench_models import input_shape
 
-    h, w, c = default_input_shape(name)
+    h, w, c = input_shape(name)
     if h < 224:
         return (h, w, c), 10
     if image_size is not None:
@@ -98,7 +98,7 @@ def jaxdl_row(
     """Compiles and times jaxdl's train step for ``name`` (see the module docstring).
 
     Args:
-      name: registered model name.
+      name: registered model name (or a ``benchmarks.bench_models.EXTRA`` one).
       dtype: compute dtype, 'float32' or 'bfloat16' (parameters stay float32).
       batch_size: global batch, a multiple of the device count.
       image_shape: (H, W, C) of the synthetic images.
@@ -117,7 +117,7 @@ def jaxdl_row(
     import jax
     import jax.numpy as jnp
 
-    from jaxdl.models import create
+    from benchmarks.bench_models import create
     from jaxdl.training import parallel
     from jaxdl.training.state import TrainState
 
@@ -166,7 +166,7 @@ def jaxdl_row(
     flops = common.xla_flops(train_step, state, batch, num_devices=len(devs))
     peaks = [common.jax_peak_memory(d) for d in devs]
     return {
-        "impl": f"jaxdl.models.create({name!r})",
+        "impl": f"benchmarks.bench_models.create({name!r})",
         "params": int(params),
         "devices": len(devs),
         "trace_lower_s": t1 - t0,
@@ -223,7 +223,7 @@ def program_flops(row: dict) -> float | None:
     import jax
     import jax.numpy as jnp
 
-    from jaxdl.models import create
+    from benchmarks.bench_models import create
     from jaxdl.training.state import TrainState
 
     dtype = jnp.dtype(row["dtype"])
@@ -355,7 +355,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args._worker:
         return args
     try:
-        from jaxdl.models.registry import names
+        from benchmarks.bench_models import names
 
         args.models = _csv(args.models, tuple(names()), "--models")
         args.dtypes = _csv(args.dtypes, DTYPES, "--dtypes")

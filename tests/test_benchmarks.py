@@ -182,3 +182,156 @@ def test_xla_flops_count_convolutions():
     variables = conv.init(jax.random.PRNGKey(0), x)
     expected = 2 * 2 * 8 * 8 * 16 * 3 * 3 * 8
     assert common.xla_flops(conv.apply, variables, x) == pytest.approx(expected, rel=0.01)
+
+
+# --- time to accuracy, scaling, benchmark-only models -------------------------------
+
+
+def test_patch_whitening_whitens_the_patches():
+    import numpy as np
+
+    from benchmarks import speed_recipes as sr
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(6, 9, 9, 3)) * np.array([1.0, 2.0, 0.5]) + 0.3
+    images[..., 1] += 0.8 * images[..., 0]  # correlated channels
+    k, eps = 2, 1e-6
+    kernel, bias = sr.patch_whitening(jnp.asarray(images, jnp.float32), k, eps)
+    d = k * k * 3
+    assert kernel.shape == (k, k, 3, 2 * d) and bias.shape == (2 * d,)
+    # Reference in float64: every k x k patch, flattened (kh, kw, C) like an HWIO kernel.
+    p = np.stack(
+        [images[n, i : i + k, j : j + k, :].ravel() for n in range(6) for i in range(8)
+         for j in range(8)]
+    )  # fmt: skip
+    out = p @ np.asarray(kernel, np.float64).reshape(d, 2 * d) + np.asarray(bias)
+    np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-3)
+    cov = np.cov(out[:, :d].T, bias=True)
+    np.testing.assert_allclose(cov, np.eye(d), atol=2e-3)
+    np.testing.assert_allclose(out[:, d:], -out[:, :d], atol=1e-4)
+
+
+def test_dirac_init_and_frozen_whitening():
+    from benchmarks import speed_recipes as sr
+
+    w = sr.dirac_uniform(jax.random.PRNGKey(0), (3, 3, 4, 6))
+    noise = 1 / (3 * 3 * 4) ** 0.5
+    assert float(jnp.abs(w[1, 1, :, :4] - jnp.eye(4)).max()) <= noise
+    assert float(jnp.abs(w[0, 0]).max()) <= noise and float(jnp.abs(w[..., 4:]).max()) <= noise
+    params = {"whiten": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}, "head": {"kernel": 1.0}}
+    assert sr.param_labels(params) == {
+        "whiten": {"kernel": "frozen", "bias": "bias"}, "head": {"kernel": "weight"},
+    }  # fmt: skip
+    tx = sr.optimizer(sr.RECIPES["mnist"], batch_size=256, total_steps=10)
+    grads = jax.tree.map(jnp.ones_like, params)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    assert float(jnp.abs(updates["whiten"]["kernel"]).max()) == 0.0
+    assert float(jnp.abs(updates["head"]["kernel"])) > 0.0
+    # Mean-loss conversion: gamma = lr B / (1024 (1 + 1 / (1 - rho))) at the schedule's
+    # 0.2 start; first Nesterov update = gamma (1 + rho) (g + kappa w), kappa = d / gamma.
+    r = sr.RECIPES["mnist"]
+    s = 1024 * (1 + 1 / (1 - r.momentum))
+    gamma, decay = r.lr * 256 / s, r.weight_decay * 256 / s
+    want = -0.2 * gamma * (1 + r.momentum) * (1.0 + decay / gamma * 1.0)
+    assert float(updates["head"]["kernel"]) == pytest.approx(want, rel=1e-5)
+
+
+def _fake_data(monkeypatch, shape, n_train=256, n_test=96):
+    import numpy as np
+
+    from benchmarks import time_to_accuracy as tta
+
+    def fake(recipe, data_dir, train_subset, test_subset):
+        rng = np.random.default_rng(0)
+
+        def split(n):
+            labels = rng.integers(0, 10, n).astype(np.int32)
+            images = rng.integers(0, 60, (n, *shape)).astype(np.uint8)
+            images[:, :4, :4] += (labels * 19).astype(np.uint8)[:, None, None, None]  # learnable
+            return {"image": images, "label": labels}
+
+        return split(n_train), split(n_test), "synthetic (test)"
+
+    monkeypatch.setattr(tta, "load_data", fake)
+    return tta
+
+
+@pytest.mark.slow  # three AOT compilations of the CIFAR recipe: ~15 s on 2 idle cores
+def test_time_to_accuracy_cli_cifar_scan(tmp_path, monkeypatch):
+    tta = _fake_data(monkeypatch, (32, 32, 3))
+    out = tmp_path / "c.json"
+    args = "--task cifar10 --seeds 2 --epochs 2 --widths 8,8,8 --batch_size 64 --eval_batch 32"
+    result = tta.main((args + f" --devices 0 --epoch_mode scan --target 0 --out {out}").split())
+    saved = json.loads(out.read_text())
+    assert saved["config"]["epoch_mode"] == "scan" and saved["device"]["device_count"] == 8
+    assert {"versions", "git_sha", "compile_s", "summary", "data"} <= set(saved)
+    rows = result["rows"]
+    assert [r["seed"] for r in rows] == [0, 1]
+    # target 0: the first evaluation reaches it; the time is that evaluation's clock.
+    for r in rows:
+        assert r["reached"] and r["epochs_run"] == 1 and len(r["history"]) == 1
+        assert r["time_to_target_s"] == r["history"][0]["elapsed_s"] > 0
+        count = r["final_accuracy"] * 96  # a count of the 96 test images
+        assert 0 <= count <= 96 and count == pytest.approx(round(count))
+    times = [r["time_to_target_s"] for r in rows]
+    assert saved["summary"]["time_to_target_s"]["mean"] == pytest.approx(sum(times) / 2)
+    assert "| seed | time to target s |" in out.with_suffix(".md").read_text()
+
+
+def test_time_to_accuracy_cli_mnist_loop(tmp_path, monkeypatch):
+    tta = _fake_data(monkeypatch, (28, 28, 1))
+    out = tmp_path / "m.json"
+    args = "--task mnist --seeds 1 --epochs 2 --widths 4,8 --batch_size 64 --eval_batch 32"
+    result = tta.main((args + f" --epoch_mode loop --target 1.01 --out {out}").split())
+    (r,) = result["rows"]
+    assert not r["reached"] and r["time_to_target_s"] is None and r["epochs_run"] == 2
+    assert [h["epoch"] for h in r["history"]] == [1, 2]  # evaluated every epoch
+    assert result["summary"]["time_to_target_s"] is None and result["summary"]["reached"] == 0
+    assert all(h["last_loss"] > 0 for h in r["history"])  # finite, real losses
+
+
+def test_scaling_cli_weak_and_strong(tmp_path):
+    from benchmarks import scaling
+
+    out = tmp_path / "s.json"
+    args = "--model lenet5 --per_device_batch 2 --global_batch 16 --steps 1 --warmup 0"
+    result = scaling.main((args + f" --device_counts 1,8,16 --out {out}").split())
+    assert result["skipped"] == [16] and "only prove the harness" in result["caveat"]
+    rows = {(r["mode"], r["devices"]): r for r in result["rows"]}
+    assert set(rows) == {("weak", 1), ("weak", 8), ("strong", 1), ("strong", 8)}
+    assert rows["weak", 8]["batch_size"] == 16 and rows["strong", 8]["per_device_batch"] == 2
+    for mode, key in (("weak", "images_per_s"), ("strong", "steps_per_s")):
+        one, eight = rows[mode, 1], rows[mode, 8]
+        assert one["efficiency"] == pytest.approx(1.0)
+        assert eight["speedup"] == pytest.approx(eight[key] / one[key])
+        assert eight["efficiency"] == pytest.approx(eight["speedup"] / 8)
+    assert rows["strong", 8]["steps_per_s"] == pytest.approx(1 / rows["strong", 8]["median_step_s"])
+    assert "| mode | devices |" in out.with_suffix(".md").read_text()
+
+
+def test_cifar_resnet18_in_both_frameworks():
+    from benchmarks import bench_models
+
+    # He et al.'s ResNet-18 with a 3x3 stem: 11,689,512 - 7x7x3x64 + 3x3x3x64 stem weights,
+    # and a 10-class head instead of 1000 (512 x 990 + 990 fewer).
+    want = 11_689_512 - 7 * 7 * 3 * 64 + 3 * 3 * 3 * 64 - 990 * 513
+    assert want == 11_173_962
+    assert _jax_params_any("resnet18_cifar", 32, 10) == want
+    assert throughput.input_spec("resnet18_cifar", 64) == ((32, 32, 3), 10)
+    assert "resnet18_cifar" in bench_models.names()
+    torch = pytest.importorskip("torch", reason="PyTorch peers need torch (the 'peers' extra)")
+    from benchmarks.peers import torch_models
+
+    with torch.device("meta"):
+        model, _ = torch_models.build("resnet18_cifar", 10, 32)
+    assert torch_models.count_params(model) == want
+
+
+def _jax_params_any(name, size, classes):
+    from benchmarks import bench_models
+
+    model = bench_models.create(name, num_classes=classes)
+    v = jax.eval_shape(
+        lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)), train=False)
+    )
+    return sum(x.size for x in jax.tree.leaves(v["params"]))

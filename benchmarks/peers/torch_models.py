@@ -316,10 +316,14 @@ def _native(name: str, num_classes: int, image_size: int) -> nn.Module:
         return AlexNet(num_classes, image_size)
     if name == "googlenet":
         return GoogLeNet(num_classes, image_size)
+    if name == "resnet18_cifar":
+        from benchmarks.peers.torch_cifar import CifarResNet18
+
+        return CifarResNet18(num_classes)
     raise ValueError(f"No PyTorch peer for model {name!r}; peers exist for {sorted(PEERS)}.")
 
 
-PEERS = ("lenet5", "resnet20", "resnet50", "vgg16", "alexnet", "googlenet")
+PEERS = ("lenet5", "resnet20", "resnet18_cifar", "resnet50", "vgg16", "alexnet", "googlenet")
 
 
 def _torchvision(name: str, num_classes: int) -> nn.Module:
