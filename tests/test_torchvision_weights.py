@@ -231,3 +231,27 @@ def test_transfer_keeps_the_trunk_and_a_fresh_head(resnet18_sd):
     # A 1-channel model: the stem does not fit, and that is not a head.
     with pytest.raises(tw.WeightsMismatchError, match="params/stem/conv/kernel"):
         tw.transfer(fresh_variables("resnet18", 10, channels=1), pre, "resnet18")
+
+
+# ----------------------------------------------------------------------------- structure
+@pytest.mark.parametrize("name", ["vgg11_bn", "vgg19", "resnet50", "googlenet_torchvision"])
+def test_rules_cover_every_tensor_both_ways(name):
+    """Key/shape plan only (no values): every torchvision tensor has exactly one rule,
+    every jaxdl variable is filled, and the layouts' shapes agree. The networks are
+    built on torch's 'meta' device (no memory) and jaxdl's are traced."""
+    with torch.device("meta"):
+        net = torchvision_arch.build(PAIRS[name])
+    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    shapes = {k: s for k, s in shapes.items() if not k.endswith("num_batches_tracked")}
+    model = models.create(name, num_classes=1000)
+    x = jnp.zeros((1, 224, 224, 3))
+    template = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+    plan = tr.rules(name, template)
+    flat = {p: s.shape for p, s in jax.tree_util.tree_flatten_with_path(template)[0]}
+    assert sorted(r.key for r in plan) == sorted(shapes)
+    assert len({r.path for r in plan}) == len(flat)
+    for rule in plan:
+        leaf = template
+        for part in rule.path:
+            leaf = leaf[part]
+        assert tr.torch_shape(rule, leaf.shape) == shapes[rule.key], rule
