@@ -335,3 +335,15 @@ def _jax_params_any(name, size, classes):
         lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)), train=False)
     )
     return sum(x.size for x in jax.tree.leaves(v["params"]))
+
+
+def test_native_resnet50_peer_runs_and_ends_blocks_without_relu():
+    torch = pytest.importorskip("torch", reason="PyTorch peers need torch (the 'peers' extra)")
+    from benchmarks.peers import torch_models
+
+    net, _ = torch_models.build("resnet50", 7, 64, source="native")
+    assert tuple(net.train()(torch.zeros(2, 3, 64, 64)).shape) == (2, 7)
+    blocks = [m for m in net.modules() if isinstance(m, torch_models.Bottleneck)]
+    assert len(blocks) == 16  # 3 + 4 + 6 + 3
+    # The ReLU comes after the residual sum, not at the end of the branch (He et al.).
+    assert not any(isinstance(m, torch.nn.ReLU) for b in blocks for m in b.body[-1])

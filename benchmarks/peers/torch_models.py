@@ -140,7 +140,9 @@ class Bottleneck(nn.Module):
         super().__init__()
         out = 4 * width
         self.body = nn.Sequential(
-            conv_bn(cin, width, 1), conv_bn(width, width, 3, stride), conv_bn(width, out, 1, False)
+            conv_bn(cin, width, 1),
+            conv_bn(width, width, 3, stride),
+            conv_bn(width, out, 1, relu=False),
         )
         change = stride != 1 or cin != out
         self.short = conv_bn(cin, out, 1, stride, relu=False) if change else nn.Identity()
