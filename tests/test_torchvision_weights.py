@@ -255,3 +255,33 @@ def test_rules_cover_every_tensor_both_ways(name):
         for part in rule.path:
             leaf = leaf[part]
         assert tr.torch_shape(rule, leaf.shape) == shapes[rule.key], rule
+
+
+def test_alexnet_dropout_before_fc_drops_the_inputs_of_fc6():
+    """torchvision's AlexNet drops fc6's INPUTS (its fc6 outputs change with the mask);
+    the paper drops fc6's OUTPUTS (after the ReLU), so fc6's own output is unaffected."""
+    from jaxdl.models.alexnet import AlexNet
+
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 67, 67, 3)), jnp.float32)
+    small = {"widths": (4, 4, 4, 4, 4), "hidden_features": 8, "num_classes": 3, "lrn": False}
+    for before in (False, True):
+        model = AlexNet(dropout_before_fc=before, **small)
+
+        @jax.jit
+        def fc6_outputs(x, model=model):
+            v = model.init(jax.random.key(0), x, train=False)
+
+            def fc6(train):
+                _, state = model.apply(
+                    v,
+                    x,
+                    train=train,
+                    rngs={"dropout": jax.random.key(1)},
+                    capture_intermediates=True,
+                )
+                return state["intermediates"]["fc6"]["__call__"][0]
+
+            return fc6(True), fc6(False)
+
+        dropped, clean = (np.asarray(a) for a in fc6_outputs(x))
+        assert np.allclose(dropped, clean) != before
