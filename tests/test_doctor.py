@@ -131,13 +131,19 @@ def test_overfit_check_passes_a_learnable_setup_and_flags_a_frozen_one(tmp_path)
     from train.classification import load_splits
 
     splits, names = load_splits(cfg.data)
-    losses = doctor.overfit_losses(cfg, splits["train"], len(names), num_steps=100, examples=20)
+    at, losses = doctor.overfit_losses(cfg, splits["train"], len(names), 100, 20)
+    assert at == list(range(0, 101, 10)) and len(losses) == 11
     assert losses[0] > 0.3  # an untrained net (log 2 = 0.69 at uniform outputs)
-    assert dc.check_overfit(losses, 0.05).passed
+    v = dc.check_overfit(losses, 0.05, 20, at)
+    assert v.passed and "(step 100)" in v.detail
     cfg.optimizer.learning_rate = 1e-7  # cannot move the weights in 100 steps
-    frozen = doctor.overfit_losses(cfg, splits["train"], len(names), num_steps=100, examples=20)
+    _, frozen = doctor.overfit_losses(cfg, splits["train"], len(names), 100, 20)
     v = dc.check_overfit(frozen, 0.05)
     assert not v.passed and "cannot fit" in v.detail
+    assert frozen[-1] == pytest.approx(frozen[0], rel=1e-3)  # the weights did not move
+    assert dc.check_overfit([2.0, 0.5, 0.01], 0.05, steps=[0, 10, 20]).detail.endswith(
+        "first below at step 20)"
+    )
 
 
 def test_rate_sweep_verdict_stable_range_and_suggestion():

@@ -80,12 +80,15 @@ def overfit_losses(
     num_steps: int = 200,
     examples: int = 20,
     eval_every: int = 10,
-) -> list[float]:
+) -> tuple[list[int], list[float]]:
     """Evaluation-mode loss on ``examples`` training examples every ``eval_every`` steps.
 
     The model, optimizer (with the schedule of the real run's epoch length) and step
     functions are those of ``train.classification``; the batch is the same tiny set
     at every step (a seeded random subset), without augmentation or penalties.
+
+    Returns:
+      ``(steps, losses)``, from step 0 (the initialization) to ``num_steps``.
     """
     if examples > len(train["label"]):
         raise ValueError(f"--overfit_examples={examples} exceeds the training split's size.")
@@ -114,12 +117,13 @@ def overfit_losses(
         sums = jit_eval(s, eval_batch)
         return float(sums["loss"] / sums["count"])
 
-    losses = [loss_now(state)]
+    steps_at, losses = [0], [loss_now(state)]
     for i in range(1, num_steps + 1):
         state, _ = jit_train(state, batch)
         if i % eval_every == 0 or i == num_steps:
+            steps_at.append(i)
             losses.append(loss_now(state))
-    return losses
+    return steps_at, losses
 
 
 def rate_sweep(
@@ -185,8 +189,8 @@ def run_doctor(
         if not np.isfinite(train["image"]).all():
             emit(dc.Verdict("overfit tiny subset", False, "skipped: training images hold NaN/inf"))
         else:
-            losses = overfit_losses(config, train, num_classes, overfit_steps, overfit_examples)
-            emit(dc.check_overfit(losses, overfit_threshold, overfit_examples))
+            at, losses = overfit_losses(config, train, num_classes, overfit_steps, overfit_examples)
+            emit(dc.check_overfit(losses, overfit_threshold, overfit_examples, at))
     if "sweep" not in skip:
         with tempfile.TemporaryDirectory(prefix="doctor_sweep_") as tmp:
             results = rate_sweep(config, list(sweep_rates), sweep_steps, tmp)

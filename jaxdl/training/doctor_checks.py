@@ -160,23 +160,33 @@ def check_overlap(
     return Verdict(f"train/{other} overlap", frac <= max_fraction, detail)
 
 
-def check_overfit(losses: Sequence[float], threshold: float = 0.05, examples: int = 20) -> Verdict:
+def check_overfit(
+    losses: Sequence[float],
+    threshold: float = 0.05,
+    examples: int = 20,
+    steps: Sequence[int] | None = None,
+) -> Verdict:
     """The loss on ``examples`` training examples must fall below ``threshold``.
 
     Args:
-      losses: the loss on the tiny set, evaluated after each training step (or a
-        subsample); the last value decides.
+      losses: the loss on the tiny set, evaluated during training; the last decides.
+      threshold: the loss to reach (0.05: about 95% probability on every true class).
+      examples: size of the tiny set (reported).
+      steps: the training step of each loss (default 0, 1, 2, ...).
     """
     losses = [float(v) for v in losses]
     if not losses:
         raise ValueError("check_overfit needs at least one loss value.")
+    steps = list(range(len(losses))) if steps is None else [int(s) for s in steps]
+    if len(steps) != len(losses):
+        raise ValueError(f"{len(steps)} steps for {len(losses)} losses.")
     last, first = losses[-1], losses[0]
     ok = math.isfinite(last) and last < threshold
-    hit = next((i for i, v in enumerate(losses) if v < threshold), None)
-    when = f", first below at evaluation {hit + 1}" if hit is not None else ""
+    hit = next((s for s, v in zip(steps, losses) if v < threshold), None)
+    when = f", first below at step {hit}" if hit is not None else ""
     detail = (
-        f"loss on {examples} examples {first:.4f} -> {last:.4f} after {len(losses)} "
-        f"evaluations (threshold {threshold:g}{when})"
+        f"loss on {examples} examples {first:.4f} (step {steps[0]}) -> {last:.4f} "
+        f"(step {steps[-1]}) (threshold {threshold:g}{when})"
     )
     if not ok:
         detail += "; the model/optimizer cannot fit a tiny set: check the rate, labels, loss"
