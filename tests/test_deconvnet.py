@@ -137,13 +137,23 @@ def test_receptive_field_of_a_single_conv_and_of_a_pool():
     assert dn.receptive_field(two, [2, 3], 1, 0, 0) == (0, 0, 6, 6)
 
 
-@pytest.mark.slow  # the full-width ZFNet (96..384 filters): ~30 s on 2 CPU cores
 def test_forward_matches_zfnet_feature_maps():
-    model = models.create("zfnet", num_classes=10, hidden_features=8)
+    model = models.create("zfnet", num_classes=10, hidden_features=8, widths=(8, 8, 8, 8, 8))
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 64, 64, 1))
     variables = model.init(jax.random.PRNGKey(1), x, train=False)
     _, inter = model.apply(variables, x, train=False, capture_intermediates=True)
     records = dn.forward(variables["params"], dn.alexnet_stages(model), x)
+    assert dn.alexnet_stages(model)[0] == dn.Stage("conv1", 2, 1, True, (3, 2, 1))
     for i in (2, 4):  # conv3 and conv5 outputs (after ReLU; no LRN there)
         ref = inter["intermediates"][f"conv{i + 1}"]["__call__"][0]
         np.testing.assert_allclose(np.asarray(records[i].features), np.asarray(ref), atol=1e-4)
+
+
+def test_crop_field_zero_fills_outside_and_signed_display_scale():
+    img = np.arange(5 * 6, dtype=np.float64).reshape(5, 6, 1) + 1
+    crop = dn.crop_field(img, (-1, 4, 2, 7))  # rows -1..2, cols 4..7 of a 5x6 image
+    want = np.zeros((4, 4, 1))
+    want[1:, :2] = img[0:3, 4:6]
+    np.testing.assert_array_equal(crop, want)
+    shown = dn.to_uint8_signed(np.array([[-2.0, 0.0, 1.0]]))
+    np.testing.assert_array_equal(shown, [[0, 128, 191]])  # 127.5 * (1 + x / max|x|)

@@ -39,11 +39,14 @@ from jaxdl.nn.layers import LocalResponseNorm
 __all__ = [
     "Stage",
     "alexnet_stages",
+    "crop_field",
     "forward",
     "max_pool_with_switches",
     "project",
     "receptive_field",
     "strongest",
+    "to_uint8_signed",
+    "top_k_images",
     "unpool",
 ]
 

@@ -17,7 +17,10 @@ first ``--probe_size`` test images:
   checkpoint (``docs/figures/filters_zfnet_fashion_mnist.png``, by ``train.visualize``,
   which also writes the curves and the test confusion matrix into the workdir).
 
-Run (about 6 minutes on 2 CPU cores; the run directory is reused when complete)::
+``--he_init`` trains with He's initialization instead of the paper's N(0, 0.01)
+weights (figures ``deconv_he_conv<L>.png`` and ``filters_he_zfnet_fashion_mnist.png``).
+
+Run (about 8 minutes on 2 busy CPU cores; the run directory is reused when complete)::
 
   nice -n 10 python -m train.experiments.deconvnet --data_dir ../shared/data \\
       --workdir runs/deconvnet
@@ -152,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     paths = visualize.visualize(workdir, cfg, split="test")  # curves, filters, confusion
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(paths["filters"], out / "filters_zfnet_fashion_mnist.png")
+    tag = "he_" if args.he_init else ""  # figure names of the He-initialized variant
+    shutil.copy(paths["filters"], out / f"filters_{tag}zfnet_fashion_mnist.png")
     splits, names = classification.load_splits(cfg.data)
     train = splits["train"]
     template = visualize.initial_state(cfg, len(train["label"]), len(names), (64, 64, 1))
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
             args.top_k,
         )
         scale = max(1, 900 // panel.shape[1])
-        save_png(panel, out / f"deconv_{s.name}.png", scale=scale)
+        save_png(panel, out / f"deconv_{tag}{s.name}.png", scale=scale)
         dead = int((strength <= 0).sum())
         box = dn.receptive_field(stages, kernel_sizes, layer, 0, 0)
         report["layers"][s.name] = {
