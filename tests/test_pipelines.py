@@ -8,16 +8,21 @@ its crop geometry is checked against numpy/PIL references written here.
 """
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import chex
 import jax
+import ml_collections
 import numpy as np
 import pytest
 import scipy.io
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from jaxdl.data import DatasetNotFoundError, imagenet, sample_rrc_box
+from jaxdl.data import DatasetNotFoundError, imagenet, open_tfds_source, sample_rrc_box
 from jaxdl.training import parallel
 from train import augment_spec, classification
 from train.configs import (
@@ -308,3 +313,40 @@ def test_imagenet_configs_validate_and_report_an_unprepared_dataset(tmp_path):
     assert tuple(imagenet_vgg16.get_config().data.scale_range) == (256, 512)
     with pytest.raises(DatasetNotFoundError, match="tfds build imagenet2012"):
         imagenet.require_prepared("imagenet2012", tmp_path)
+
+
+def _tiny_imagenet_config(max_steps: int = -1):
+    cfg = imagenet_resnet50.get_config()
+    cfg.model.name = "mlp"
+    cfg.model.kwargs = ml_collections.ConfigDict({"depth": 1, "width": 8})
+    cfg.data.image_size, cfg.data.eval_resize, cfg.data.num_workers = 16, 18, 0
+    cfg.train.batch_size = cfg.train.eval_batch_size = 8
+    cfg.train.num_epochs, cfg.train.max_steps, cfg.train.progress = 2, max_steps, False
+    cfg.train.log_every_steps = 1
+    validate(cfg)
+    return cfg
+
+
+def test_streamed_training_through_the_loop_resumes_exactly(mock_imagenet, tmp_path):
+    n = len(open_tfds_source("imagenet2012", "train[:99%]"))  # the mock's size
+    full = classification.run(_tiny_imagenet_config(), tmp_path / "full")
+    assert int(full.state.step) == 2 * (n // 8) >= 4 and full.finished
+    assert {"test_accuracy", "test_loss"} <= set(full.final_metrics)
+    assert 0 <= full.history[-1]["val_accuracy"] <= 1 and len(full.history) == 2
+    # stop after one step (mid-epoch: the resumed stream starts at batch 1 of epoch 0)
+    cut = classification.run(_tiny_imagenet_config(max_steps=1), tmp_path / "cut")
+    assert int(cut.state.step) == 1 and not cut.finished
+    resumed = classification.run(_tiny_imagenet_config(), tmp_path / "cut")
+    chex.assert_trees_all_close(resumed.state.params, full.state.params)
+
+
+def test_python_m_train_reports_an_unprepared_imagenet(tmp_path):
+    env = {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "tfds"), "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "train", "--config", "train/configs/imagenet_vgg16.py",
+         "--workdir", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1],
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "DatasetNotFoundError" in proc.stderr and "tfds build imagenet2012" in proc.stderr

@@ -14,7 +14,7 @@ import optax
 
 from jaxdl import data as jdata
 from jaxdl import models, optim
-from jaxdl.data import loader, preprocess
+from jaxdl.data import imagenet, loader, preprocess
 from jaxdl.models import torchvision_weights
 from jaxdl.nn import regularizers
 from jaxdl.nn.normalization import split_variables
@@ -38,6 +38,27 @@ def load_splits(cfg: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[
         splits[role] = arrays
         names = tuple(loaded.class_names)
     return splits, names
+
+
+def streamed_splits(
+    cfg: ml_collections.ConfigDict, mesh, seed: int
+) -> tuple[dict, tuple[str, ...]]:
+    """The streamed splits of a dataset too large for device memory (``jaxdl.data.imagenet``)."""
+    roles = {
+        role: cfg[f"{role}_split"] for role in ("train", "val", "test") if cfg[f"{role}_split"]
+    }
+    return imagenet.stream_splits(
+        roles,
+        mesh,
+        name=cfg.name,
+        data_dir=cfg.data_dir or None,
+        image_size=cfg.image_size,
+        train_crop=cfg.train_crop,
+        scale_range=tuple(cfg.scale_range),
+        eval_resize=cfg.eval_resize,
+        seed=seed,
+        num_workers=cfg.num_workers,
+    )
 
 
 def build_optimizer(
@@ -198,7 +219,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
     parallel.check_batch_size(config.train.batch_size, mesh)
     parallel.check_batch_size(config.train.eval_batch_size, mesh)
     dtype = jnp.dtype(config.model.dtype)
-    splits, class_names = load_splits(config.data)
+    streamed = config.data.name in imagenet.STREAMING
+    if streamed:
+        splits, class_names = streamed_splits(config.data, mesh, config.seed)
+    else:
+        splits, class_names = load_splits(config.data)
     model = models.create(
         config.model.name,
         num_classes=len(class_names),
@@ -206,14 +231,22 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         **config.model.kwargs.to_dict(),
     )
     train_np = splits["train"]
-    spe = loader.steps_per_epoch(len(train_np["label"]), config.train.batch_size)
+    if streamed:  # crops and flips happen on the host, per example
+        n_train, shape = train_np.size, (config.data.image_size, config.data.image_size, 3)
+    else:
+        n_train, shape = len(train_np["label"]), train_np["image"].shape[1:]
+    spe = loader.steps_per_epoch(n_train, config.train.batch_size)
     tx = build_optimizer(config.optimizer, spe, with_restarts=config.train.restart_patience > 0)
-    spec, stats = config.data.augment, preprocess.channel_stats(train_np["image"])
+    spec = config.data.augment
+    if streamed:
+        stats = (imagenet.IMAGENET_MEAN, imagenet.IMAGENET_STD)
+    else:
+        stats = preprocess.channel_stats(train_np["image"])
     # AlexNet's colour augmentation: the training pixels' PCA, kept with the statistics.
     pca = preprocess.rgb_pca(train_np["image"]) if augment_spec.needs_pca(spec) else None
     augment = augment_spec.from_config(spec, pca=pca)
     if augment is not None:  # trace once on shapes only: bad sizes fail before compiling
-        images = jax.ShapeDtypeStruct((2, *train_np["image"].shape[1:]), jnp.float32)
+        images = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
         jax.eval_shape(augment, jax.random.PRNGKey(0), images)
     if config.model.init_from:  # pretrained torchvision weights expect ImageNet's normalization
         stats = torchvision_weights.IMAGENET_MEAN_STD
@@ -228,13 +261,16 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         train_step = guards.skip_nonfinite(train_step)
     root = jax.random.PRNGKey(config.seed)
     init_key, data_key = jax.random.split(root)
-    example = jnp.zeros((1, *train_np["image"].shape[1:]), dtype)
+    example = jnp.zeros((1, *shape), dtype)
     state = parallel.create_sharded(
         lambda: TrainState.create(model=model, tx=tx, rng=init_key, example_input=example), mesh
     )
     if config.model.init_from:
         state = init_from_pretrained(state, config.model, workdir, mesh)
-    device = {role: loader.to_device(arrays, mesh) for role, arrays in splits.items()}
+    if streamed:
+        device = splits
+    else:
+        device = {role: loader.to_device(arrays, mesh) for role, arrays in splits.items()}
     result = fit_from_config(config, state, train_step, eval_step, device, workdir, data_key, mesh)
     summary = {
         "model": config.model.name,

@@ -46,11 +46,13 @@ __all__ = [
     "EvalCrop",
     "RandomResizedCrop",
     "ScaleJitterCrop",
+    "StreamSplit",
     "device_batches",
     "imagenet_stream",
     "require_prepared",
     "resize_shorter",
     "sample_jitter_box",
+    "stream_splits",
 ]
 
 # Per-channel statistics of the ILSVRC-2012 training set on the [0, 1] scale.
@@ -289,3 +291,103 @@ def device_batches(
 
     for batch in batches:
         yield normalize(host_local_batch_to_global(dict(batch), mesh))
+
+
+class StreamSplit:
+    """A split streamed from a random-access source, for ``jaxdl.training.loop.fit``.
+
+    The loop asks for one epoch at a time (``batches``: shuffled with a seed derived
+    from ``(seed, epoch)``, so a resumed run sees the same batches) or for every
+    example once (``eval_batches``); both yield global batches sharded on the mesh's
+    ``'data'`` axis, uint8 images (normalised inside the jitted step). Each host reads
+    its ``1 / process_count`` shard of the source.
+
+    Attributes:
+      size: examples per epoch (all hosts).
+    """
+
+    def __init__(self, source, mesh: Mesh, crop, *, seed: int = 0, **stream_kwargs: Any):
+        self.source, self.mesh, self.crop, self.seed = source, mesh, crop, seed
+        self.kwargs = stream_kwargs
+        self.size = len(source)
+
+    def _stream(self, batch_size: int, **kwargs: Any) -> Any:
+        hosts = jax.process_count()
+        return make_stream(
+            self.source,
+            batch_size=batch_size // hosts,
+            num_epochs=1,
+            crop=self.crop,
+            shard_index=jax.process_index(),
+            shard_count=hosts,
+            **self.kwargs,
+            **kwargs,
+        )
+
+    def batches(self, epoch: int, start: int, batch_size: int) -> Iterator[dict[str, jax.Array]]:
+        """Training batches ``start, start + 1, ...`` of epoch ``epoch`` (full batches only)."""
+        seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0] >> 1)
+        for batch in self._stream(batch_size, seed=seed, start_batch=start):
+            yield host_local_batch_to_global(batch, self.mesh)
+
+    def eval_batches(self, batch_size: int) -> Iterator[dict[str, jax.Array]]:
+        """Every example once, in order; the last batch padded, ``mask`` 1 on real examples."""
+        local = batch_size // jax.process_count()
+        for batch in self._stream(batch_size, shuffle=False, drop_remainder=False):
+            n = len(batch["label"])
+            batch = {
+                k: np.concatenate([v, np.repeat(v[:1], local - n, 0)]) for k, v in batch.items()
+            }
+            batch["mask"] = (np.arange(local) < n).astype(np.float32)  # [B]
+            yield host_local_batch_to_global(batch, self.mesh)
+
+
+def stream_splits(
+    splits: dict[str, str],
+    mesh: Mesh,
+    *,
+    name: str = TFDS_NAME,
+    data_dir: str | os.PathLike | None = None,
+    image_size: int = 224,
+    train_crop: str = "random_resized",
+    scale_range: tuple[int, int] = (256, 512),
+    eval_resize: int = 256,
+    seed: int = 0,
+    **stream_kwargs: Any,
+) -> tuple[dict[str, StreamSplit], tuple[str, ...]]:
+    """Opens the streamed splits of a run: training crops for ``'train'``, eval crops else.
+
+    Args:
+      splits: role (``'train'``, ``'val'``, ``'test'``) -> TFDS split string.
+      mesh: the device mesh.
+      name, data_dir: TFDS dataset and data folder.
+      image_size, train_crop, scale_range, eval_resize: see ``imagenet_stream``.
+      seed: shuffle / crop seed.
+      **stream_kwargs: further ``make_stream`` options (num_workers, num_threads...).
+
+    Returns:
+      ``({role: StreamSplit}, class_names)``.
+
+    Raises:
+      DatasetNotFoundError: the dataset is not prepared (says how to prepare it).
+    """
+    from jaxdl.data.registry import DatasetNotFoundError
+
+    if train_crop not in TRAIN_CROPS:
+        raise ValueError(f"train_crop must be one of {sorted(TRAIN_CROPS)}, got {train_crop!r}.")
+    out, names = {}, None
+    for role, split in splits.items():
+        try:
+            source = open_tfds_source(name, split, data_dir=data_dir)
+        except DatasetNotFoundError:
+            require_prepared(name, data_dir)  # the specific "how to prepare it" message
+            raise
+        if role != "train":
+            crop = EvalCrop(image_size, eval_resize)
+        elif train_crop == "scale_jitter":
+            crop = ScaleJitterCrop(image_size, scale_range)
+        else:
+            crop = RandomResizedCrop(image_size)
+        out[role] = StreamSplit(source, mesh, crop, seed=seed, **stream_kwargs)
+        names = tuple(source.dataset_info.features["label"].names)
+    return out, names

@@ -222,6 +222,7 @@ def make_stream(
     prefetch_buffer_size: int = 500,
     num_workers: int = 0,
     crop: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+    start_batch: int = 0,
 ) -> Any:
     """Builds the grain pipeline over any random-access source of example dicts.
 
@@ -245,6 +246,8 @@ def make_stream(
       crop: per-example ``(image [H, W, C], rng) -> image`` used instead of the crops
         chosen by ``image_size`` / ``train`` (picklable when ``num_workers > 0``), e.g.
         the ImageNet transforms of ``jaxdl.data.imagenet``.
+      start_batch: skip the first ``start_batch`` batches of each epoch (with
+        ``num_epochs=1``: resume an epoch mid-way); the others are unchanged.
 
     Returns:
       A ``grain.IterDataset``; iterating yields ``{'image': uint8 [B, H, W, C],
@@ -273,6 +276,8 @@ def make_stream(
     if shuffle:
         ds = ds.shuffle(seed=seed)
     ds = ds.random_map(_Prepare(keys, image_size, train, crop), seed=seed + 1)  # crops: own seed
+    if start_batch:  # resume mid-epoch: the skipped examples are never read or cropped
+        ds = ds[start_batch * batch_size :]  # (crops keep their per-index seeds)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)  # per epoch: see module doc
     ds = ds.repeat(num_epochs)
     read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch_buffer_size)

@@ -149,10 +149,15 @@ def evaluate(
     ``eval_step`` returns sums over the real examples of a batch plus their ``count``;
     each metric is its total divided by the total count.
     """
-    fn = _eval_fn(eval_step, batch_size, split.size, mesh)
+    if hasattr(split, "eval_batches"):  # streamed (jaxdl.data.imagenet.StreamSplit)
+        fn = _eval_fn(eval_step, None, None, None)
+        all_sums = (fn(state, batch) for batch in split.eval_batches(batch_size))
+    else:
+        fn = _eval_fn(eval_step, batch_size, split.size, mesh)
+        batches = range(num_eval_batches(split.size, batch_size))
+        all_sums = (fn(state, split.arrays, jnp.asarray(i, jnp.int32)) for i in batches)
     totals = None
-    for i in range(num_eval_batches(split.size, batch_size)):
-        sums = fn(state, split.arrays, jnp.asarray(i, jnp.int32))
+    for sums in all_sums:
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     totals = jax.device_get(totals)
     count = float(totals.pop("count"))
@@ -161,6 +166,9 @@ def evaluate(
 
 @functools.lru_cache(maxsize=32)
 def _eval_fn(eval_step, batch_size, size, mesh):
+    if size is None:  # streamed batches arrive ready, on the mesh
+        return jax.jit(eval_step)
+
     def fn(state, arrays, i):
         return eval_step(state, eval_batch(arrays, i, batch_size, size, mesh))
 
@@ -233,7 +241,10 @@ def fit(
         in ``workdir/checkpoints`` when one exists.
       train_step: pure ``(state, batch) -> (state, metrics)``; metrics include ``loss``.
       eval_step: pure ``(state, batch) -> sums`` with a ``count`` entry (see steps.py).
-      train: device-resident training split.
+      train: device-resident training split, or a streamed one (``size`` and
+        ``batches(epoch, start, batch_size)``, e.g. ``jaxdl.data.imagenet.StreamSplit``;
+        its own seed orders the data, ``data_key`` is unused); evaluation splits may be
+        streamed likewise (``eval_batches(batch_size)``).
       evals: splits evaluated every ``eval_every_epochs`` (e.g. ``{"val": ...}``).
       final_evals: splits evaluated once at the end (e.g. ``{"test": ...}``).
       options: see ``LoopOptions``.
@@ -284,7 +295,8 @@ def fit(
     def one_step(s, arrays, perm, i):
         return train_step(s, train_batch(arrays, perm, i, B, mesh))
 
-    jit_step = jax.jit(one_step, donate_argnums=0)
+    streamed = hasattr(train, "batches")
+    jit_step = jax.jit(train_step if streamed else one_step, donate_argnums=0)
     bar = tqdm(total=total_steps, initial=step, disable=not opts.progress, unit="step")
     progress = _Progress(writer, bar, B)
     t_start = time.perf_counter()
@@ -314,9 +326,15 @@ def fit(
     try:
         while step < total_steps and not stop:
             _mark("train", step)
-            perm = epoch_permutation(data_key, step // spe, train.size)
+            if streamed:
+                batches = train.batches(step // spe, step % spe, B)
+            else:
+                perm = epoch_permutation(data_key, step // spe, train.size)
             for i in range(step % spe, spe):
-                state, metrics = jit_step(state, train.arrays, perm, jnp.asarray(i, jnp.int32))
+                if streamed:
+                    state, metrics = jit_step(state, next(batches))
+                else:
+                    state, metrics = jit_step(state, train.arrays, perm, jnp.asarray(i, jnp.int32))
                 progress.add(metrics)
                 step += 1
                 if step % opts.log_every_steps == 0:
