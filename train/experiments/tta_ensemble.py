@@ -1,0 +1,196 @@
+"""Experiment 4: flip test-time augmentation and a K-model ensemble from finished runs.
+
+Loads the latest checkpoint of each run directory (``python -m train`` workdirs of one
+architecture and one dataset, trained with different seeds), and reports the test
+top-1 error of
+
+  - each model alone, and with flip TTA: ``p = (softmax f(x) + softmax f(flip x)) / 2``;
+  - the ensemble of all K: ``p = 1/K sum_k softmax f_k(x)`` (members ``vmap``-ed over
+    their stacked variables), with and without flip TTA,
+
+using ``jaxdl.training.evaluation`` (probabilities averaged, batches sharded over the
+mesh's ``'data'`` axis, variables replicated). Inputs are standardised with the
+training split's per-channel statistics, exactly as in training.
+
+  python -m train.experiments.tta_ensemble runs/r20_s0 runs/r20_s1 runs/r20_s2 \\
+      --doc docs/cnn_zoo.md
+
+References:
+  Krizhevsky, Sutskever, Hinton. ImageNet classification with deep convolutional
+  neural networks. NeurIPS 2012 (sec. 4.1 test-time views, sec. 6 ensembles).
+"""
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxdl import models
+from jaxdl.data import loader, preprocess
+from jaxdl.nn.normalization import apply_model
+from jaxdl.training import evaluation, parallel
+from jaxdl.training.checkpoint import Checkpointer
+from jaxdl.training.state import TrainState
+from train import classification
+from train import experiments as ex
+from train.experiments.cnn_arguments import write_section
+
+
+def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
+    """The config a run directory was trained with (its ``config.json``)."""
+    path = Path(workdir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: {workdir} is not a finished `python -m train` run "
+            "directory (train one with --workdir first)."
+        )
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def restore_variables(cfg: ml_collections.ConfigDict, workdir: Path, train_np: dict, mesh):
+    """(model, (params, model_state)) of the run's latest checkpoint, replicated on ``mesh``."""
+    model = models.create(
+        cfg.model.name,
+        num_classes=cfg.num_classes,
+        dtype=jnp.dtype(cfg.model.dtype),
+        **cfg.model.kwargs.to_dict(),
+    )
+    spe = loader.steps_per_epoch(len(train_np["label"]), cfg.train.batch_size)
+    tx = classification.build_optimizer(
+        cfg.optimizer, spe, with_restarts=cfg.train.restart_patience > 0
+    )
+    example = jnp.zeros((1, *train_np["image"].shape[1:]), jnp.dtype(cfg.model.dtype))
+    key = jax.random.PRNGKey(cfg.seed)
+    state = parallel.create_sharded(
+        lambda: TrainState.create(model=model, tx=tx, rng=key, example_input=example), mesh
+    )
+    restored = Checkpointer(workdir / "checkpoints", async_save=False).restore_latest(state)
+    if restored is None:
+        raise FileNotFoundError(f"{workdir / 'checkpoints'} holds no checkpoint to evaluate.")
+    state = restored[0]
+    return model, (state.params, state.model_state)
+
+
+def evaluate_runs(workdirs: list[str | Path], role: str = "test", batch_size: int = 1000) -> dict:
+    """Top-1 errors of every run, with/without flip TTA, and of their ensemble.
+
+    Returns:
+      ``{"runs": [{"workdir", "error", "error_flip"}], "ensemble_error",
+      "ensemble_error_flip", "examples"}``.
+    """
+    workdirs = [Path(w) for w in workdirs]
+    configs = [read_config(w) for w in workdirs]
+    data_cfgs = {json.dumps(c.data.to_dict(), sort_keys=True) for c in configs}
+    archs = {(c.model.name, json.dumps(c.model.kwargs.to_dict(), sort_keys=True)) for c in configs}
+    if len(data_cfgs) > 1 or len(archs) > 1:
+        raise ValueError("All runs must share one data config and one architecture to ensemble.")
+    cfg = configs[0]
+    splits, class_names = classification.load_splits(cfg.data)
+    if role not in splits:
+        raise ValueError(f"The runs' config has no {role!r} split (data.{role}_split is empty).")
+    mesh = parallel.make_mesh()
+    parallel.check_batch_size(batch_size, mesh)
+    members = []
+    for c, w in zip(configs, workdirs):
+        c.num_classes = len(class_names)
+        members.append(restore_variables(c, w, splits["train"], mesh))
+    model = members[0][0]
+    stats = preprocess.channel_stats(splits["train"]["image"])
+    pre = preprocess.image_preprocess(*stats, None, jnp.dtype(cfg.model.dtype))
+
+    def logits_of(v, x):
+        return apply_model(model.apply, v[0], v[1], x, train=False)[0]
+
+    stacked = evaluation.stack_variables([v for _, v in members])
+
+    @jax.jit
+    def batch_errors(variables, stacked, images, labels, weights):
+        x = pre({"image": images}, jax.random.PRNGKey(0), False)["image"]  # [B, H, W, C]
+        views = evaluation.flip_views(x)  # [2, B, H, W, C]
+        out = {}
+        for k, v in enumerate(variables):
+            single = logits_of(v, x)
+            flip = evaluation.tta_probabilities(lambda z, v=v: logits_of(v, z), views)
+            out[f"run{k}"] = evaluation.top_k_errors(single, labels, (1,), weights)["top1_error"]
+            out[f"run{k}_flip"] = evaluation.top_k_errors(flip, labels, (1,), weights)["top1_error"]
+        ens = evaluation.ensemble_probabilities(logits_of, stacked, x)
+        ens_flip = evaluation.average_probabilities(
+            [
+                jnp.log(evaluation.ensemble_probabilities(logits_of, stacked, views[i]))
+                for i in (0, 1)
+            ]
+        )
+        out["ensemble"] = evaluation.top_k_errors(ens, labels, (1,), weights)["top1_error"]
+        out["ensemble_flip"] = evaluation.top_k_errors(ens_flip, labels, (1,), weights)[
+            "top1_error"
+        ]
+        return jax.tree.map(lambda e: e * jnp.sum(weights), out)  # error sums
+
+    data = splits[role]
+    n = len(data["label"])
+    sharding = NamedSharding(mesh, P("data"))
+    totals: dict[str, float] = {}
+    variables = [v for _, v in members]
+    for start in range(0, n, batch_size):
+        idx = np.arange(start, start + batch_size)
+        weights = (idx < n).astype(np.float32)  # the last batch is padded with example 0
+        idx = np.where(idx < n, idx, 0)
+        batch = [data["image"][idx], data["label"][idx], weights]
+        images, labels, w = (jax.device_put(a, sharding) for a in batch)
+        sums = jax.device_get(batch_errors(variables, stacked, images, labels, w))
+        for k, v in sums.items():
+            totals[k] = totals.get(k, 0.0) + float(v)
+    runs = [
+        {
+            "workdir": str(w),
+            "error": totals[f"run{k}"] / n,
+            "error_flip": totals[f"run{k}_flip"] / n,
+        }
+        for k, w in enumerate(workdirs)
+    ]
+    return {
+        "runs": runs,
+        "ensemble_error": totals["ensemble"] / n,
+        "ensemble_error_flip": totals["ensemble_flip"] / n,
+        "examples": n,
+        "role": role,
+    }
+
+
+def report(result: dict[str, Any], command: str) -> str:
+    """The markdown table of ``evaluate_runs``' result."""
+    rows = [[Path(r["workdir"]).name, f"{100 * r['error']:.2f}", f"{100 * r['error_flip']:.2f}"]
+            for r in result["runs"]]  # fmt: skip
+    rows.append(
+        [f"ensemble of {len(result['runs'])}", f"{100 * result['ensemble_error']:.2f}"]
+        + [f"{100 * result['ensemble_error_flip']:.2f}"]
+    )
+    table = ex.markdown_table(["model", "top-1 error %", "with flip TTA %"], rows)
+    return f"Command: `{command}` ({result['examples']:,} {result['role']} images).\n\n{table}"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("workdirs", nargs="+", help="finished run directories (one per seed)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--batch_size", type=int, default=1000)
+    p.add_argument("--doc", default="", help="write the table into this markdown file")
+    args = p.parse_args(argv)
+    result = evaluate_runs(args.workdirs, args.split, args.batch_size)
+    command = "python -m train.experiments.tta_ensemble " + " ".join(args.workdirs)
+    text = report(result, command)
+    print(text)
+    if args.doc:
+        write_section(args.doc, "tta_ensemble", text, "Experiment 4: flip TTA and an ensemble")
+    return result
+
+
+if __name__ == "__main__":
+    main()
