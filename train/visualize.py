@@ -89,6 +89,11 @@ def visualize(
     """
     workdir = Path(workdir)
     config = config or load_config(workdir)
+    if config.task != "classification":
+        raise ValueError(
+            f"train.visualize draws classification runs; {workdir} is a {config.task!r} run "
+            "(its loop already writes curves.png; segmentation/GAN runs write their own pictures)."
+        )
     out = {}
     records = read_jsonl(workdir / "metrics.jsonl")
     if records:
