@@ -294,7 +294,7 @@ def test_scaling_cli_weak_and_strong(tmp_path):
     from benchmarks import scaling
 
     out = tmp_path / "s.json"
-    args = "--model lenet5 --per_device_batch 2 --global_batch 16 --steps 1 --warmup 0"
+    args = "--model mlp --per_device_batch 2 --global_batch 16 --steps 1 --warmup 0"
     result = scaling.main((args + f" --device_counts 1,8,16 --out {out}").split())
     assert result["skipped"] == [16] and "only prove the harness" in result["caveat"]
     rows = {(r["mode"], r["devices"]): r for r in result["rows"]}
