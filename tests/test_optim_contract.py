@@ -87,6 +87,7 @@ NOT_TRANSFORMS = {
     "evaluation_point",
     "exponential_decay",
     "filter_rms",
+    "milestone_decay",
     "step_decay",
     "time_based_decay",
 }

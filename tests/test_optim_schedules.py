@@ -33,6 +33,19 @@ def test_step_decay():
     np.testing.assert_allclose(_values(jo.step_decay(0.2, 0.9)), 0.2 * 0.9**STEPS, rtol=1e-5)
 
 
+def test_milestone_decay():
+    epoch = STEPS // 3
+    # Independent: the rate in force after epochs 5 and 12 have begun, in float64.
+    expected = np.where(epoch >= 12, 0.2 * 0.01, np.where(epoch >= 5, 0.2 * 0.1, 0.2))
+    got = _values(jo.milestone_decay(0.2, (5, 12), steps_per_epoch=3))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    got = _values(jo.create_schedule("milestones", 0.2, 3, milestones=[5, 12], kappa=0.5))
+    np.testing.assert_allclose(got, np.where(epoch >= 12, 0.05, np.where(epoch >= 5, 0.1, 0.2)))
+    for bad in ((), (5, 5), (0, 3)):
+        with pytest.raises(ValueError, match="milestone"):
+            jo.milestone_decay(0.2, bad)
+
+
 def test_exponential_decay():
     epoch = STEPS // 3
     expected = 0.2 * np.exp(-0.3 * epoch)

@@ -188,7 +188,8 @@ def test_he_et_al_schedule():
     assert abs(c.train.num_epochs * steps_per_epoch - 64000) < steps_per_epoch  # 64k iterations
     sched = classification.build_optimizer(c.optimizer, steps_per_epoch)  # builds
     assert sched is not None
-    assert c.optimizer.schedule_kwargs.every_epochs == c.train.num_epochs // 2
+    n = c.train.num_epochs
+    assert tuple(c.optimizer.schedule_kwargs.milestones) == (n // 2, n * 3 // 4)
 
 
 # ----------------------------------------------------------------- ImageNet geometry

@@ -6,7 +6,8 @@ implement the course's formula exactly.
 
 - clipping: `clip_by_global_norm` (optax), `clip_by_running_average_norm`
 - noise: `add_gradient_noise` (optax.add_noise in the course's parameterization)
-- schedules: `time_based_decay`, `step_decay`, `exponential_decay`, `constant_schedule`
+- schedules: `time_based_decay`, `step_decay`, `milestone_decay`, `exponential_decay`,
+  `constant_schedule`
 - momentum: `momentum`, `nesterov` (reformulated), `nesterov_lookahead` (literal),
   `lookahead_velocity`, and `evaluation_point`, which the train step calls to know
   where to take the gradient:
@@ -47,6 +48,7 @@ from jaxdl.optim.renormalize import conv_kernel_mask, filter_rms, renormalize_fi
 from jaxdl.optim.schedules import (
     constant_schedule,
     exponential_decay,
+    milestone_decay,
     step_decay,
     time_based_decay,
 )
@@ -81,6 +83,7 @@ __all__ = [
     "nesterov",
     "nesterov_lookahead",
     "renormalize_filters",
+    "milestone_decay",
     "step_decay",
     "time_based_decay",
 ]

@@ -36,6 +36,7 @@ from jaxdl.optim.noise import add_gradient_noise
 from jaxdl.optim.schedules import (
     constant_schedule,
     exponential_decay,
+    milestone_decay,
     step_decay,
     time_based_decay,
 )
@@ -244,6 +245,9 @@ SCHEDULES: dict[str, Callable[..., optax.Schedule]] = {
     "exponential": lambda init_value, steps_per_epoch, *, kappa: exponential_decay(
         init_value, kappa, steps_per_epoch
     ),
+    "milestones": lambda init_value, steps_per_epoch, *, milestones, kappa=0.1: milestone_decay(
+        init_value, tuple(milestones), kappa, steps_per_epoch
+    ),
     "cosine": _cosine,
     "warmup_cosine": _warmup_cosine,
 }
@@ -341,7 +345,8 @@ def create_schedule(
     """Learning-rate schedule by config name, in epochs of ``steps_per_epoch`` steps.
 
     Names and keyword arguments: ``constant``; ``time_based`` (``kappa``); ``step``
-    (``kappa``, ``every_epochs``); ``exponential`` (``kappa``); ``cosine`` (optax's,
+    (``kappa``, ``every_epochs``); ``exponential`` (``kappa``); ``milestones``
+    (``milestones``: epochs, ``kappa`` = 0.1); ``cosine`` (optax's,
     ``decay_epochs``, ``alpha``); ``warmup_cosine`` (optax's: linear from
     ``warmup_init`` to ``init_value`` over ``warmup_epochs``, then cosine to
     ``end_value`` at ``decay_epochs``, the total length).

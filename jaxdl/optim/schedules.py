@@ -7,6 +7,8 @@ an epoch, as in the course). ``steps_per_epoch=1`` gives the per-step variant.
 
 - time-based: ``gamma_t = gamma_0 / (1 + kappa t)``
 - step decay: ``gamma_t = gamma_0 kappa^(t // k)``, ``0 < kappa < 1``, every ``k`` epochs
+- milestone decay: ``gamma_t = gamma_0 kappa^(number of milestones m_i <= t)``, the
+  "divide by 10 at fixed epochs" of AlexNet/VGG/ResNet recipes (He et al.: 50%, 75%)
 - exponential: ``gamma_t = gamma_0 exp(-kappa t)``
 
 optax's own ``exponential_decay`` is parameterized by a rate per ``transition_steps``
@@ -30,6 +32,7 @@ import optax
 __all__ = [
     "constant_schedule",
     "exponential_decay",
+    "milestone_decay",
     "step_decay",
     "time_based_decay",
 ]
@@ -139,6 +142,49 @@ def step_decay(
     def schedule(count):
         stage = jnp.floor(_epoch(count, steps_per_epoch) / every_epochs)
         return init_value * jnp.power(kappa, stage)
+
+    return schedule
+
+
+def milestone_decay(
+    init_value: float, milestones: tuple[int, ...], kappa: float = 0.1, steps_per_epoch: int = 1
+) -> optax.Schedule:
+    """``gamma_t = gamma_0 kappa^(#{i : m_i <= t})``: times ``kappa`` at each milestone epoch.
+
+    Args:
+        init_value: ``gamma_0``.
+        milestones: strictly increasing positive epochs ``m_1 < m_2 < ...``.
+        kappa: factor applied at each milestone, ``0 < kappa < 1``.
+        steps_per_epoch: optimizer steps per epoch.
+
+    Returns:
+        An optax schedule mapping the step count to the rate.
+
+    Example:
+        >>> sched = milestone_decay(0.1, (91, 136), steps_per_epoch=352)  # He et al. CIFAR
+        >>> float(sched(136 * 352))
+        0.001...
+
+    References:
+        He, Zhang, Ren, Sun, "Deep residual learning for image recognition", CVPR 2016
+        (sec. 4.2: divided by 10 at 32k and 48k of 64k iterations).
+    """
+    init_value = _check_real("init_value", init_value)
+    kappa = _check_real("kappa", kappa)
+    if not 0.0 < kappa < 1.0:
+        raise ValueError(f"milestone_decay needs 0 < kappa < 1, got {kappa}.")
+    marks = [_check_positive_int("each milestone", m) for m in milestones]
+    if not marks or any(b <= a for a, b in zip(marks, marks[1:])):
+        raise ValueError(
+            f"milestones must be a non-empty, strictly increasing list of epochs, got "
+            f"{tuple(milestones)!r} (e.g. (91, 136) for 182 epochs)."
+        )
+    steps_per_epoch = _check_positive_int("steps_per_epoch", steps_per_epoch)
+    edges = jnp.asarray(marks, jnp.float32)
+
+    def schedule(count):
+        passed = jnp.sum(_epoch(count, steps_per_epoch)[..., None] >= edges, axis=-1)
+        return init_value * jnp.power(kappa, passed.astype(jnp.float32))
 
     return schedule
 
