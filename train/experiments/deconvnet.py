@@ -18,7 +18,10 @@ first ``--probe_size`` test images:
   which also writes the curves and the test confusion matrix into the workdir).
 
 ``--he_init`` trains with He's initialization instead of the paper's N(0, 0.01)
-weights (figures ``deconv_he_conv<L>.png`` and ``filters_he_zfnet_fashion_mnist.png``).
+weights (figures ``deconv_he_conv<L>.png`` and ``filters_he_zfnet_fashion_mnist.png``);
+``--dataset cifar10`` (with ``--data_dir ../shared/data/cifar10_jpeg``) trains on
+CIFAR-10 (32x32 RGB, padded to 64x64; figures ``deconv_cifar10_conv<L>.png`` and
+``filters_zfnet_cifar10.png``).
 
 Run (about 8 minutes on 2 busy CPU cores; the run directory is reused when complete)::
 
@@ -60,13 +63,14 @@ def get_config(
     epochs: int = 2,
     data_dir: str = "",
     paper_init: bool = True,
+    dataset: str = "fashion_mnist",
 ) -> ml_collections.ConfigDict:
     """A narrow ZFNet on padded Fashion-MNIST, a short run."""
     c = defaults.get_config()
-    c.data.name = "fashion_mnist"
+    c.data.name = dataset
     c.data.data_dir = data_dir
     c.data.train_split = f"train[:{train_size}]"
-    c.data.val_split = "train[55000:56000]"
+    c.data.val_split = "train[49000:]" if dataset == "cifar10" else "train[55000:56000]"
     c.data.test_split = "test[:2000]"
     c.data.pad_to = 64
     c.model.name = "zfnet"
@@ -124,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workdir", default="runs/deconvnet")
     p.add_argument("--out", default=str(ROOT / "docs" / "figures"))
-    p.add_argument("--data_dir", default="", help="folder holding fashion_mnist/")
+    p.add_argument("--data_dir", default="", help="folder holding the dataset")
+    p.add_argument("--dataset", default="fashion_mnist", choices=("fashion_mnist", "cifar10"))
     p.add_argument("--train_size", type=int, default=12800)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch_size", type=int, default=64)
@@ -145,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         args.epochs,
         args.data_dir,
         not args.he_init,
+        args.dataset,
     )
     workdir = prepare(args.workdir, cfg, overwrite=False)
     summary_path = workdir / "summary.json"
@@ -155,16 +161,19 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     paths = visualize.visualize(workdir, cfg, split="test")  # curves, filters, confusion
     out.mkdir(parents=True, exist_ok=True)
-    tag = "he_" if args.he_init else ""  # figure names of the He-initialized variant
-    shutil.copy(paths["filters"], out / f"filters_{tag}zfnet_fashion_mnist.png")
+    # Figure names: deconv_[cifar10_][he_]conv<L>.png, filters_[he_]zfnet_<dataset>.png.
+    tag = ("cifar10_" if args.dataset == "cifar10" else "") + ("he_" if args.he_init else "")
+    init = "he_" if args.he_init else ""
+    shutil.copy(paths["filters"], out / f"filters_{init}zfnet_{args.dataset}.png")
     splits, names = classification.load_splits(cfg.data)
     train = splits["train"]
-    template = visualize.initial_state(cfg, len(train["label"]), len(names), (64, 64, 1))
+    shape = train["image"].shape[1:]  # [64, 64, C]
+    template = visualize.initial_state(cfg, len(train["label"]), len(names), shape)
     final = visualize.checkpoint_states(workdir, template, [summary["steps"]])[summary["steps"]]
     model = models.create("zfnet", num_classes=len(names), **cfg.model.kwargs.to_dict())
     stages = dn.alexnet_stages(model)
     kernel_sizes = [final.params[s.name]["conv"]["kernel"].shape[0] for s in stages]
-    raw = splits["test"]["image"][: args.probe_size]  # uint8 [N, 64, 64, 1]
+    raw = splits["test"]["image"][: args.probe_size]  # uint8 [N, 64, 64, C]
     pre = preprocess.image_preprocess(*preprocess.channel_stats(train["image"]))
     inputs = np.asarray(pre({"image": jnp.asarray(raw)}, jax.random.PRNGKey(0), False)["image"])
     fwd = jax.jit(lambda x: [r.features.max((1, 2)) for r in dn.forward(final.params, stages, x)])
