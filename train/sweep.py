@@ -33,6 +33,7 @@ from ml_collections import config_flags
 
 from jaxdl.training.loop import DivergenceError
 from jaxdl.training.writers import read_jsonl
+from jaxdl.viz.plots import save_figure
 from train.validate import TASKS, validate
 from train.workdir import prepare
 
@@ -223,12 +224,7 @@ def plot_sweep(results: Sequence[RateResult], path: str | Path, title: str = "")
         ax_loss.set_yscale("log")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def sweep(

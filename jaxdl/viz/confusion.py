@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxdl.nn.normalization import apply_model
 from jaxdl.training.metrics import confusion_matrix
+from jaxdl.viz.plots import save_figure
 
 __all__ = ["plot_confusion", "predict_confusion", "save_confusion"]
 
@@ -91,12 +92,7 @@ def plot_confusion(
     ax.set_ylabel("true")
     acc = np.trace(m) / max(m.sum(), 1)
     ax.set_title(f"{title} accuracy {100 * acc:.2f}% ({m.sum()} examples)".strip(), fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def save_confusion(

@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxdl.viz.plots import save_figure
 from jaxdl.viz.samples import image_grid
 
 __all__ = [
@@ -156,9 +157,4 @@ def save_filter_evolution(
     ax.set_xticks([])
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

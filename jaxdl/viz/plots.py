@@ -48,10 +48,17 @@ def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str 
             ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Lays out a matplotlib figure, writes it to ``path`` (folders made) and closes it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 

@@ -26,6 +26,7 @@ from jax.sharding import Mesh
 
 from jaxdl.models.unet import center_crop_to
 from jaxdl.training.parallel import replicated
+from jaxdl.viz.plots import save_figure
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -121,12 +122,7 @@ def save_prediction_grid(
                 ax.set_title(cols[j], fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)
 
 
 class PredictionProbe:

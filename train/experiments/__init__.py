@@ -9,6 +9,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from jaxdl.viz.plots import save_figure
+
 BEGIN = "<!-- generated: begin (do not edit by hand; rerun the command) -->"
 END = "<!-- generated: end -->"
 
@@ -116,9 +118,4 @@ def plot_panels(
     axes[0][0].set_ylabel(ylabel)
     if legend == "last":
         axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=72)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=72)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxdl.viz.plots import save_figure
 from train import experiments as ex
 
 SEEDS = (0, 1, 2)  # the SGD baseline is repeated to measure seed-to-seed noise
@@ -118,11 +119,7 @@ def plot_runs(runs: dict, path: Path, title: str, with_time: bool) -> Path:
             ax.grid(alpha=0.3, which="both")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)
 
 
 def plot_sweeps(res: dict, path: Path) -> Path:
@@ -144,10 +141,7 @@ def plot_sweeps(res: dict, path: Path) -> Path:
     ax.set_title(f"{res['title']}: rate sweeps")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)
 
 
 def _compare(a: float, b: float, noise: float, percent: bool) -> str:

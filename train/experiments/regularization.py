@@ -37,6 +37,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from jaxdl.viz.plots import save_figure
 from train import classification
 from train import experiments as ex
 from train.configs import mnist_mlp
@@ -173,11 +174,7 @@ def plot_gap(results: list[Result], path: Path) -> Path:
     ax.set_ylabel("error (%)")
     ax.legend()
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=72)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=72)
 
 
 def report(results: list[Result], config: ml_collections.ConfigDict, wall_s: float) -> str:
