@@ -351,3 +351,10 @@ def test_python_m_train_reports_an_unprepared_imagenet(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert "DatasetNotFoundError" in proc.stderr and "tfds build imagenet2012" in proc.stderr
+
+
+def test_pca_lighting_on_a_streamed_dataset_is_a_clear_error(mock_imagenet, tmp_path):
+    cfg = _tiny_imagenet_config()
+    cfg.data.augment = "pca_lighting(std=0.1)"
+    with pytest.raises(ValueError, match="streamed datasets do not support it"):
+        classification.run(cfg, tmp_path)

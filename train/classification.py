@@ -243,6 +243,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
     else:
         stats = preprocess.channel_stats(train_np["image"])
     # AlexNet's colour augmentation: the training pixels' PCA, kept with the statistics.
+    if streamed and augment_spec.needs_pca(spec):
+        raise ValueError(
+            f"data.augment {spec!r}: pca_lighting needs the training pixels' PCA, computed "
+            "only for datasets held on device; streamed datasets do not support it yet. "
+            "Remove pca_lighting from data.augment."
+        )
     pca = preprocess.rgb_pca(train_np["image"]) if augment_spec.needs_pca(spec) else None
     augment = augment_spec.from_config(spec, pca=pca)
     if augment is not None:  # trace once on shapes only: bad sizes fail before compiling
