@@ -30,6 +30,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.gan.discriminator = ml_collections.ConfigDict({"base_width": 16, "num_layers": 2})
     c.gan.fid_classifier = ""  # no crack classifier: judge the samples by eye
     c.train.batch_size = 16
+    c.train.eval_batch_size = 64  # the 64 validation / test pairs in one batch
     c.train.num_epochs = 1
     c.train.max_steps = 1000
     return c
