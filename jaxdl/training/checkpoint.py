@@ -156,12 +156,26 @@ class Checkpointer:
         Raises:
           CorruptCheckpointError: the content differs from the digest saved with it.
         """
+        abstract = _abstract(serialization.to_state_dict(target))
+        saved, meta = self._restore(step, ocp.args.StandardRestore(abstract))
+        state = serialization.from_state_dict(target, saved)
+        return state, meta
+
+    def restore_raw(self, step: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Checkpoint ``step`` as saved (nested dicts of numpy arrays), without a target.
+
+        For reading another run's variables (transfer learning) whose optimizer and
+        shapes this process does not rebuild.
+
+        Raises:
+          CorruptCheckpointError: the content differs from the digest saved with it.
+        """
+        state, meta = self._restore(step, ocp.args.StandardRestore())
+        return jax.tree.map(np.asarray, state), meta
+
+    def _restore(self, step: int, state_args) -> tuple[Any, dict[str, Any]]:
         restored = self._manager.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(_abstract(serialization.to_state_dict(target))),
-                meta=ocp.args.JsonRestore(),
-            ),
+            step, args=ocp.args.Composite(state=state_args, meta=ocp.args.JsonRestore())
         )
         meta = dict(restored["meta"])
         expected = meta.pop("state_sha256", None)
@@ -170,8 +184,7 @@ class Checkpointer:
                 f"checkpoint step {step}: the restored state does not match the SHA-256 "
                 "digest recorded when it was saved (the files changed on disk)."
             )
-        state = serialization.from_state_dict(target, restored["state"])
-        return state, meta
+        return restored["state"], meta
 
     def restore_latest(self, target: TrainState) -> tuple[TrainState, dict[str, Any]] | None:
         """Restores the newest readable checkpoint; None when there is none.

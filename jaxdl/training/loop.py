@@ -233,6 +233,7 @@ def fit(
     workdir: str | Path,
     data_key: jax.Array,
     mesh: Mesh | None = None,
+    epoch_order: Callable[[jax.Array, int], jax.Array] | None = None,
 ) -> FitResult:
     """Trains ``state`` with ``train_step`` over ``train``, resuming from ``workdir``.
 
@@ -251,6 +252,9 @@ def fit(
       workdir: run directory (checkpoints, metrics.jsonl, tensorboard, curves.png).
       data_key: PRNG key of the data order (permutation of epoch e uses fold_in(key, e)).
       mesh: device mesh; batches are sharded on its ``'data'`` axis.
+      epoch_order: ``(data_key, epoch) -> int32 [>= steps_per_epoch * batch_size]``,
+        the example indices of one epoch, batch ``i`` being entries ``[i B, (i + 1) B)``
+        (e.g. a curriculum, ``jaxdl.data.curriculum``); None: ``epoch_permutation``.
 
     Returns:
       A ``FitResult``.
@@ -296,6 +300,12 @@ def fit(
         return train_step(s, train_batch(arrays, perm, i, B, mesh))
 
     streamed = hasattr(train, "batches")
+    if streamed and epoch_order is not None:
+        raise ValueError(
+            "epoch_order (e.g. a curriculum) needs a device-resident training split; a "
+            "streamed split orders its data itself."
+        )
+    order = epoch_order or (lambda key, epoch: epoch_permutation(key, epoch, train.size))
     jit_step = jax.jit(train_step if streamed else one_step, donate_argnums=0)
     bar = tqdm(total=total_steps, initial=step, disable=not opts.progress, unit="step")
     progress = _Progress(writer, bar, B)
@@ -329,7 +339,7 @@ def fit(
             if streamed:
                 batches = train.batches(step // spe, step % spe, B)
             else:
-                perm = epoch_permutation(data_key, step // spe, train.size)
+                perm = order(data_key, step // spe)
             for i in range(step % spe, spe):
                 if streamed:
                     state, metrics = jit_step(state, next(batches))
