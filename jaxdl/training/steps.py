@@ -11,8 +11,8 @@ params themselves for every optimizer except look-ahead ones (literal Nesterov),
 which ask for ``W - rho V``.
 """
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,11 +52,31 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float =
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
+class TaskLogits(NamedTuple):
+    """One task's logits and labels (multitask learning: ``jaxdl.training.multitask``)."""
+
+    name: str  # '' = the only task: reported as 'loss' / 'accuracy' only
+    weight: float  # w_t in the loss sum_t w_t CE_t
+    logits: jax.Array  # [B, K_t]
+    labels: jax.Array  # int [B]
+
+
+# (logits [B, K], batch) -> the tasks' views of them; the first task is the reported one.
+TaskViews = Callable[[jax.Array, Batch], Sequence[TaskLogits]]
+
+
+def single_task(logits: jax.Array, batch: Batch) -> tuple[TaskLogits]:
+    """The plain classifier: one unnamed task, all the logits, ``batch['label']``."""
+    return (TaskLogits("", 1.0, logits, batch["label"]),)
+
+
 def classification_steps(
     preprocess: Preprocess,
     penalty: Callable[[Any], jax.Array] | None = None,
     aux_loss_weight: float = 0.3,
     label_smoothing: float = 0.0,
+    freeze: Callable[[Any], Any] | None = None,
+    tasks: TaskViews = single_task,
 ) -> tuple[Callable, Callable]:
     """Builds the classification ``train_step`` and ``eval_step``.
 
@@ -65,6 +85,13 @@ def classification_steps(
       penalty: optional ``params -> scalar`` added to the loss (e.g. l1/l2 penalties).
       aux_loss_weight: weight of each auxiliary classifier's loss (GoogLeNet: 0.3).
       label_smoothing: optional label smoothing of the cross-entropy.
+      freeze: optional ``params -> params`` wrapping frozen leaves in ``stop_gradient``
+        (``jaxdl.training.transfer.stop_trunk_gradient``): their gradients are constant
+        zeros, so XLA drops the backward work below the trainable layers.
+      tasks: splits the logits into tasks (``TaskLogits``); the loss is
+        ``sum_t w_t CE_t``, each auxiliary output split the same way. Metrics 'loss'
+        (the weighted total), 'accuracy' / 'top5_accuracy' (the first task's), and
+        ``'<name>_loss'`` / ``'<name>_accuracy'`` per named task. Default: one task.
 
     Returns:
       ``(train_step, eval_step)``, both pure and jit-able.
@@ -73,22 +100,33 @@ def classification_steps(
       >>> train_step, eval_step = classification_steps(lambda b, k, t: b)
     """
 
+    def task_loss(logits, batch):
+        """``sum_t w_t mean_b CE_t``, the tasks' views and their mean CEs."""
+        views = tasks(logits, batch)
+        ces = [cross_entropy(v.logits, v.labels, label_smoothing).mean() for v in views]
+        return sum(v.weight * ce for v, ce in zip(views, ces)), views, ces
+
     def loss_fn(params, state, batch, key):
         outputs, new_model_state = apply_model(state, params, batch["image"], True, key)
         logits, aux = split_outputs(outputs)
-        ce = cross_entropy(logits, batch["label"], label_smoothing).mean()
-        loss = ce + sum(
-            aux_loss_weight * cross_entropy(a, batch["label"], label_smoothing).mean() for a in aux
-        )
+        ce, views, ces = task_loss(logits, batch)
+        loss = ce + sum(aux_loss_weight * task_loss(a, batch)[0] for a in aux)
         if penalty is not None:
             loss = loss + penalty(params)
-        return loss, (ce, logits, new_model_state)
+        metrics = {"loss": ce, "accuracy": top_k_accuracy(views[0].logits, views[0].labels, 1)}
+        for v, v_ce in zip(views, ces):
+            if v.name:
+                metrics[f"{v.name}_loss"] = v_ce
+                metrics[f"{v.name}_accuracy"] = top_k_accuracy(v.logits, v.labels, 1)
+        return loss, (jax.tree.map(jnp.mean, metrics), new_model_state)
 
     def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         aug_key, model_key = jax.random.split(state.step_key())
         batch = preprocess(batch, aug_key, True)
         at = evaluation_point(state.opt_state, state.params)
-        grads, (ce, logits, new_model_state) = jax.grad(loss_fn, has_aux=True)(
+        if freeze is not None:
+            at = freeze(at)
+        grads, (metrics, new_model_state) = jax.grad(loss_fn, has_aux=True)(
             at, state, batch, model_key
         )
         updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
@@ -98,24 +136,27 @@ def classification_steps(
             model_state=new_model_state,
             opt_state=opt_state,
         )
-        metrics = {
-            "loss": ce,
-            "accuracy": top_k_accuracy(logits, batch["label"], 1).mean(),
-            "grad_norm": optax.global_norm(grads),
-        }
-        return new_state, metrics
+        return new_state, {**metrics, "grad_norm": optax.global_norm(grads)}
 
     def eval_step(state: TrainState, batch: Batch) -> dict[str, jax.Array]:
         batch = preprocess(batch, jax.random.PRNGKey(0), False)
         outputs, _ = apply_model(state, state.params, batch["image"], False, state.rng)
         logits, _ = split_outputs(outputs)
         mask = batch["mask"]
-        k5 = min(5, logits.shape[-1])
-        return {
-            "loss": jnp.sum(cross_entropy(logits, batch["label"]) * mask),
-            "accuracy": jnp.sum(top_k_accuracy(logits, batch["label"], 1) * mask),
-            "top5_accuracy": jnp.sum(top_k_accuracy(logits, batch["label"], k5) * mask),
+        views = tasks(logits, batch)
+        ces = [cross_entropy(v.logits, v.labels) for v in views]  # [B] each
+        first = views[0]
+        k5 = min(5, first.logits.shape[-1])
+        sums = {
+            "loss": jnp.sum(sum(v.weight * ce for v, ce in zip(views, ces)) * mask),
+            "accuracy": jnp.sum(top_k_accuracy(first.logits, first.labels, 1) * mask),
+            "top5_accuracy": jnp.sum(top_k_accuracy(first.logits, first.labels, k5) * mask),
             "count": jnp.sum(mask),
         }
+        for v, ce in zip(views, ces):
+            if v.name:
+                sums[f"{v.name}_loss"] = jnp.sum(ce * mask)
+                sums[f"{v.name}_accuracy"] = jnp.sum(top_k_accuracy(v.logits, v.labels, 1) * mask)
+        return sums
 
     return train_step, eval_step
