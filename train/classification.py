@@ -21,7 +21,7 @@ from jaxdl.nn.normalization import split_variables
 from jaxdl.training import checkpoint, guards, loop, parallel, restarts, steps
 from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.state import TrainState
-from train import augment_spec
+from train import augment_spec, curriculum
 
 
 def load_splits(cfg: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[str, ...]]:
@@ -144,6 +144,7 @@ def fit_from_config(
     mesh: jax.sharding.Mesh,
     *,
     ranked: bool = True,
+    epoch_order: Callable[[jax.Array, int], jax.Array] | None = None,
 ) -> loop.FitResult:
     """``loop.fit`` with the loop options of ``config.train`` (shared by every task's runner).
 
@@ -151,6 +152,7 @@ def fit_from_config(
     (evaluated every ``eval_every_epochs``) and 'test' (evaluated once, at the end).
     ``ranked=False`` (GANs: their losses do not rank checkpoints) keeps only the latest
     checkpoints and turns off the recipes that need a validation metric.
+    ``epoch_order`` (e.g. a curriculum, ``train.curriculum``) is forwarded to ``loop.fit``.
     """
     cfg = config.train
     ranked = ranked and "val" in device
@@ -179,6 +181,7 @@ def fit_from_config(
         workdir=workdir,
         data_key=data_key,
         mesh=mesh,
+        epoch_order=epoch_order,
     )
 
 
@@ -236,6 +239,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
     else:
         n_train, shape = len(train_np["label"]), train_np["image"].shape[1:]
     spe = loader.steps_per_epoch(n_train, config.train.batch_size)
+    order = curriculum.epoch_order(config, n_train, workdir, mesh)  # None: random order
     tx = build_optimizer(config.optimizer, spe, with_restarts=config.train.restart_patience > 0)
     spec = config.data.augment
     if streamed:
@@ -277,7 +281,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         device = splits
     else:
         device = {role: loader.to_device(arrays, mesh) for role, arrays in splits.items()}
-    result = fit_from_config(config, state, train_step, eval_step, device, workdir, data_key, mesh)
+    result = fit_from_config(
+        config, state, train_step, eval_step, device, workdir, data_key, mesh, epoch_order=order
+    )
     summary = {
         "model": config.model.name,
         "dataset": config.data.name,

@@ -107,6 +107,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     if given.get("task") not in TASKS:
         raise ConfigError(f"task must be one of {sorted(TASKS)}, got {given.get('task')!r}.")
+    if given.get("data.curriculum.score"):
+        from train import curriculum  # pacing values, score file/run dir, streamed data
+
+        try:
+            curriculum.check(config)
+        except (ValueError, FileNotFoundError) as e:
+            raise ConfigError(str(e)) from None
     _check_init_from(given)
 
 

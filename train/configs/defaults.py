@@ -29,6 +29,17 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.scale_range = (256, 512)  # scale jittering: shorter side S ~ U[S_min, S_max]
     c.data.eval_resize = 256  # evaluation: shorter side, then centre crop image_size
     c.data.num_workers = 0  # grain worker processes (0 = threads only)
+    # Curriculum learning (jaxdl.data.curriculum, train/curriculum.py): training batches
+    # drawn from the easiest fraction of the examples, growing to all of them.
+    c.data.curriculum = ml_collections.ConfigDict()
+    # '' = random order (the baseline) | a .npy file of per-example difficulty scores of
+    # the training split (higher = harder) | a run directory: its model's per-example loss
+    c.data.curriculum.score = ""
+    # linear | root (sqrt competence, Platanios et al.) | exponential (doubling steps,
+    # Hacohen & Weinshall)
+    c.data.curriculum.pacing = "linear"
+    c.data.curriculum.start = 0.2  # fraction of the (easiest) examples available at step 0
+    c.data.curriculum.full_at = 0.5  # all examples available after this fraction of the steps
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"  # a jaxdl.models registry name

@@ -27,55 +27,17 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxdl import models
-from jaxdl.data import loader, preprocess
+from jaxdl.data import preprocess
 from jaxdl.nn.normalization import apply_model
 from jaxdl.training import evaluation, parallel
-from jaxdl.training.checkpoint import Checkpointer
-from jaxdl.training.state import TrainState
 from train import classification
 from train import experiments as ex
 from train.experiments.cnn_arguments import write_section
-
-
-def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
-    """The config a run directory was trained with (its ``config.json``)."""
-    path = Path(workdir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} does not exist: {workdir} is not a finished `python -m train` run "
-            "directory (train one with --workdir first)."
-        )
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
-
-
-def restore_variables(cfg: ml_collections.ConfigDict, workdir: Path, train_np: dict, mesh):
-    """(model, (params, model_state)) of the run's latest checkpoint, replicated on ``mesh``."""
-    model = models.create(
-        cfg.model.name,
-        num_classes=cfg.num_classes,
-        dtype=jnp.dtype(cfg.model.dtype),
-        **cfg.model.kwargs.to_dict(),
-    )
-    spe = loader.steps_per_epoch(len(train_np["label"]), cfg.train.batch_size)
-    tx = classification.build_optimizer(
-        cfg.optimizer, spe, with_restarts=cfg.train.restart_patience > 0
-    )
-    example = jnp.zeros((1, *train_np["image"].shape[1:]), jnp.dtype(cfg.model.dtype))
-    key = jax.random.PRNGKey(cfg.seed)
-    state = parallel.create_sharded(
-        lambda: TrainState.create(model=model, tx=tx, rng=key, example_input=example), mesh
-    )
-    restored = Checkpointer(workdir / "checkpoints", async_save=False).restore_latest(state)
-    if restored is None:
-        raise FileNotFoundError(f"{workdir / 'checkpoints'} holds no checkpoint to evaluate.")
-    state = restored[0]
-    return model, (state.params, state.model_state)
+from train.run_dir import read_config, restore_variables
 
 
 def evaluate_runs(workdirs: list[str | Path], role: str = "test", batch_size: int = 1000) -> dict:

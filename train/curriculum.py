@@ -1,0 +1,240 @@
+"""Config -> the curriculum's epoch order for ``loop.fit`` (``jaxdl.data.curriculum``).
+
+  data.curriculum.score    '' (random order, the baseline) | a .npy of per-example
+                           difficulty scores of the training split (higher = harder) |
+                           a run directory: the per-example cross-entropy of that run's
+                           latest model on this training split
+  data.curriculum.pacing   linear | root | exponential
+  data.curriculum.start    fraction of the easiest examples available at step 0
+  data.curriculum.full_at  fraction of the training steps after which all are available
+
+The pacing's time axis is the planned run, ``train.num_epochs`` epochs (``max_steps``
+only interrupts it). The scores a run uses are saved in its workdir
+(``curriculum_scores.npy``) and reused when it resumes, so a resumed run sees exactly
+the batches of an uninterrupted one even if the reference could be re-evaluated
+differently (another device count, another reduction order).
+"""
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxdl.data import curriculum, imagenet, loader, preprocess
+from jaxdl.models import torchvision_weights
+from jaxdl.nn.normalization import apply_model
+from jaxdl.training import steps
+
+SCORES_FILE = "curriculum_scores.npy"
+# Data keys that must agree between a reference run and this run: they fix which
+# examples the training split holds, and in what order.
+SAME_EXAMPLES = ("name", "train_split", "classes")
+
+
+def check(config: ml_collections.ConfigDict) -> None:
+    """Value checks of ``data.curriculum`` (cheap: nothing is loaded).
+
+    Raises:
+      ValueError: naming the key, the problem and the fix.
+    """
+    cur = config.data.curriculum
+    if not cur.score:
+        return
+    try:
+        curriculum.check_pacing(cur.pacing, cur.start, cur.full_at)
+    except ValueError as e:
+        raise ValueError(f"data.curriculum: {e}") from None
+    if config.data.name in imagenet.STREAMING:
+        raise ValueError(
+            f"data.curriculum.score is set, but {config.data.name!r} is streamed from disk: a "
+            "curriculum samples batches from a device-resident training split. Use a dataset "
+            "held on device, or set data.curriculum.score=''."
+        )
+    path = Path(cur.score).expanduser()
+    if path.suffix == ".npy":
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"data.curriculum.score={cur.score!r}: no such file ({path.absolute()}). Save "
+                "one score per training example with np.save, or give a run directory."
+            )
+    elif path.is_dir():
+        if not (path / "config.json").is_file() or not (path / "checkpoints").is_dir():
+            raise FileNotFoundError(
+                f"data.curriculum.score={cur.score!r} is a directory without config.json and "
+                "checkpoints/: give the --workdir of a trained `python -m train` run."
+            )
+    else:
+        raise FileNotFoundError(
+            f"data.curriculum.score={cur.score!r} is neither a .npy file nor a run directory "
+            f"({path.absolute()} does not exist); '' trains in random order."
+        )
+
+
+def epoch_order(
+    config: ml_collections.ConfigDict, n_train: int, workdir: Path, mesh: jax.sharding.Mesh
+) -> curriculum.EpochOrder | None:
+    """The curriculum's ``epoch_order`` for ``loop.fit``, or None for random order.
+
+    Args:
+      config: the run's config.
+      n_train: examples of the training split.
+      workdir: the run directory (the scores are saved there, and reused on resume).
+      mesh: device mesh (a reference model is evaluated on it).
+
+    Returns:
+      ``(data_key, epoch) -> int32 [steps_per_epoch * batch_size]`` or None.
+    """
+    cur = config.data.curriculum
+    if not cur.score:
+        return None
+    check(config)
+    workdir = Path(workdir)
+    saved = workdir / SCORES_FILE
+    resuming = (workdir / "checkpoints").is_dir() and any(
+        p.name.isdigit() for p in (workdir / "checkpoints").iterdir()
+    )
+    if resuming and saved.is_file():
+        scores = load_scores(saved, n_train)
+    elif Path(cur.score).expanduser().is_dir():
+        scores = reference_losses(Path(cur.score).expanduser(), config, n_train, mesh)
+    else:
+        scores = load_scores(Path(cur.score).expanduser(), n_train)
+    np.save(saved, scores)
+    B = config.train.batch_size
+    spe = loader.steps_per_epoch(n_train, B)
+    ranking = curriculum.difficulty_ranks(scores)
+    order = curriculum.curriculum_order(
+        ranking,
+        batch_size=B,
+        steps_per_epoch=spe,
+        total_steps=config.train.num_epochs * spe,
+        pacing=cur.pacing,
+        start=cur.start,
+        full_at=cur.full_at,
+    )
+    print(
+        f"curriculum: {cur.pacing} pacing of {n_train} examples ranked by {cur.score}, "
+        f"{cur.start:.0%} at step 0, all from {cur.full_at:.0%} of the training steps",
+        flush=True,
+    )
+    return order
+
+
+def load_scores(path: Path, n_train: int) -> np.ndarray:
+    """A .npy file of ``n_train`` finite scores, as float64 [N]."""
+    try:
+        scores = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(
+            f"data.curriculum.score: cannot read {path} as a .npy array ({e})."
+        ) from None
+    if scores.shape != (n_train,):
+        raise ValueError(
+            f"data.curriculum.score: {path} holds an array of shape {scores.shape}, but the "
+            f"training split has {n_train} examples: give one score per training example, "
+            "in the split's order (the same data.name, train_split and classes)."
+        )
+    curriculum.difficulty_ranks(scores)  # finite, real: its errors name the problem
+    return scores.astype(np.float64)
+
+
+def reference_losses(
+    run: Path, config: ml_collections.ConfigDict, n_train: int, mesh: jax.sharding.Mesh
+) -> np.ndarray:
+    """Per-example cross-entropy of run ``run``'s latest model on this training split.
+
+    The reference model sees the training split through its own input pipeline (its
+    ``pad_to`` and normalization; no augmentation), evaluated on device in batches of
+    ``train.eval_batch_size``.
+    """
+    from train import classification, run_dir  # run_dir restores through classification
+
+    ref = with_defaults(run_dir.read_config(run))
+    tasks = ref.get("multitask", {}).get("tasks", "")
+    if ref.task != "classification" or tasks:
+        raise ValueError(
+            f"data.curriculum.score={str(run)!r}: the reference run must be a single-task "
+            f"classification run (task {ref.task!r}, multitask.tasks {tasks!r})."
+        )
+    for key in SAME_EXAMPLES:
+        mine, theirs = config.data.get(key, ()), ref.data.get(key, ())
+        if key == "classes":
+            mine, theirs = tuple(mine), tuple(theirs)
+        if mine != theirs:
+            raise ValueError(
+                f"data.curriculum.score={str(run)!r}: the reference run was trained with "
+                f"data.{key}={theirs!r}, this run has {mine!r}; its scores would belong to "
+                "other examples. Train the reference on the same split."
+            )
+    data = ml_collections.ConfigDict(ref.data.to_dict())
+    data.val_split = data.test_split = ""
+    data.data_dir = config.data.data_dir or data.data_dir
+    splits, class_names = classification.load_splits(data)
+    train_np = splits["train"]
+    if len(train_np["label"]) != n_train:
+        raise ValueError(
+            f"The reference run's training split has {len(train_np['label'])} examples, this "
+            f"run's {n_train}: they must be the same examples."
+        )
+    ref.num_classes = len(class_names)
+    model, variables = run_dir.restore_variables(ref, run, train_np, mesh)
+    torchvision_file = ref.model.init_from and not Path(ref.model.init_from).is_dir()
+    if torchvision_file:  # trained on ImageNet's normalization (classification.run)
+        stats = torchvision_weights.IMAGENET_MEAN_STD
+    else:
+        stats = preprocess.channel_stats(train_np["image"])
+    pre = preprocess.image_preprocess(*stats, None, jnp.dtype(ref.model.dtype))
+    split = loader.to_device(train_np, mesh)
+    losses = per_example_losses(model.apply, variables, pre, split, config.train.eval_batch_size)
+    print(
+        f"curriculum: reference {run}: mean training loss {losses.mean():.4f}, "
+        f"scores in [{losses.min():.3g}, {losses.max():.3g}]",
+        flush=True,
+    )
+    return losses
+
+
+def per_example_losses(
+    apply_fn, variables: tuple, pre, split: loader.DeviceSplit, batch_size: int, mesh=None
+) -> np.ndarray:
+    """Cross-entropy of every example of ``split`` in evaluation mode, float64 [N].
+
+    Args:
+      apply_fn: the model's ``apply``.
+      variables: ``(params, model_state)``.
+      pre: ``preprocess(batch, key, train)`` (normalization; called with train=False).
+      split: a device-resident split with ``image`` and ``label``.
+      batch_size: evaluation batch (the last one padded, its padding dropped).
+      mesh: shard the batches on its ``'data'`` axis.
+    """
+
+    @jax.jit
+    def losses(variables, arrays, i):
+        batch = pre(loader.eval_batch(arrays, i, batch_size, split.size, mesh), None, False)
+        outputs, _ = apply_model(apply_fn, *variables, batch["image"], train=False)
+        logits, _ = steps.split_outputs(outputs)
+        return steps.cross_entropy(logits, batch["label"])  # [B]
+
+    out = [
+        losses(variables, split.arrays, jnp.asarray(i, jnp.int32))
+        for i in range(loader.num_eval_batches(split.size, batch_size))
+    ]
+    return np.concatenate(jax.device_get(out)).astype(np.float64)[: split.size]
+
+
+def with_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A run's saved config completed with today's defaults (keys added since it ran)."""
+    from train.configs import defaults
+
+    def merge(base: dict, saved: dict) -> dict:
+        out = dict(base)
+        for k, v in saved.items():
+            out[k] = (
+                merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+            )
+        return out
+
+    merged = merge(defaults.get_config().to_dict(), config.to_dict())
+    return ml_collections.ConfigDict(merged)
