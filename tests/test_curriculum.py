@@ -85,6 +85,22 @@ def test_difficulty_ranks_sort_easiest_first_with_stable_ties():
         cur.difficulty_ranks(np.ones((3, 2)))
 
 
+def test_class_balanced_scores_keep_every_prefix_proportional_and_classes_easy_first():
+    rng = np.random.default_rng(2)
+    labels = np.repeat([0, 1, 2], [30, 20, 10])
+    rng.shuffle(labels)
+    scores = labels * 10.0 + rng.random(60)  # class 0 all easier than 1, 1 than 2
+    ranking = cur.difficulty_ranks(cur.class_balanced_scores(scores, labels))
+    assert sorted(ranking.tolist()) == list(range(60))
+    for k in range(1, 61):
+        counts = np.bincount(labels[ranking[:k]], minlength=3)
+        assert np.all(np.abs(counts - k * np.array([30, 20, 10]) / 60) <= 1.5), (k, counts)
+    for c in range(3):  # inside a class: ascending score
+        assert np.all(np.diff(scores[ranking[labels[ranking] == c]]) > 0)
+    # A plain ranking of the same scores puts every class-0 example first.
+    assert set(labels[cur.difficulty_ranks(scores)[:30]]) == {0}
+
+
 # ---------------------------------------------------------------- sampling
 
 

@@ -171,6 +171,41 @@ def difficulty_ranks(scores: np.ndarray) -> np.ndarray:
     return np.argsort(scores, kind="stable").astype(np.int32)
 
 
+def class_balanced_scores(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Scores whose ranking keeps every prefix class-balanced: within-class quantiles.
+
+    An example of class c with within-class rank ``r`` (0 = easiest of its class, ties
+    in index order) gets ``(r + 1/2) / N_c``. Any prefix of the ranking of these scores
+    then holds each class in proportion to its size (within about one example), while
+    inside a class the order is still easiest first. A loss-based ranking alone can
+    leave whole classes out of the first pools (e.g. Fashion-MNIST's trousers are easy,
+    its shirts hard).
+
+    Args:
+      scores: [N] difficulty (higher = harder).
+      labels: [N] integer class labels.
+
+    Returns:
+      float64 [N] in (0, 1).
+
+    Example:
+      >>> class_balanced_scores(np.array([5.0, 1.0, 9.0, 2.0]), np.array([0, 0, 1, 1]))
+      array([0.75, 0.25, 0.75, 0.25])
+    """
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    if scores.shape != labels.shape or scores.ndim != 1:
+        raise ValueError(
+            f"scores {scores.shape} and labels {labels.shape} must be 1-D of the same length."
+        )
+    out = np.empty(len(scores), np.float64)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rank = np.empty(len(idx))
+        rank[np.argsort(scores[idx], kind="stable")] = np.arange(len(idx))
+        out[idx] = (rank + 0.5) / len(idx)
+    return out
+
+
 @functools.partial(jax.jit, static_argnames="batch_size")
 def sample_epoch(
     key: jax.Array, epoch: jax.Array, ranking: jax.Array, sizes: jax.Array, batch_size: int
