@@ -21,7 +21,7 @@ from jaxdl.nn.normalization import split_variables
 from jaxdl.training import checkpoint, guards, loop, parallel, restarts, steps
 from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.state import TrainState
-from train import augment_spec, curriculum
+from train import augment_spec, curriculum, multitask
 
 
 def load_splits(cfg: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[str, ...]]:
@@ -33,6 +33,7 @@ def load_splits(cfg: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[
             continue
         loaded = jdata.load(cfg.name, spec, data_dir=cfg.data_dir or None, download=cfg.download)
         arrays = {"image": loaded.data["image"], "label": loaded.data["label"]}
+        arrays.update(multitask.provided_labels(loaded.data))  # e.g. CIFAR-100's coarse
         if cfg.pad_to:
             arrays["image"] = preprocess.pad_to(arrays["image"], cfg.pad_to)
         splits[role] = arrays
@@ -227,9 +228,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         splits, class_names = streamed_splits(config.data, mesh, config.seed)
     else:
         splits, class_names = load_splits(config.data)
+    tasks = multitask.prepare(config.multitask.tasks, splits, class_names, streamed)
     model = models.create(
         config.model.name,
-        num_classes=len(class_names),
+        num_classes=tasks.num_classes,
         dtype=dtype,
         **config.model.kwargs.to_dict(),
     )
@@ -266,6 +268,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         penalty=build_penalty(config.loss),
         aux_loss_weight=config.loss.aux_loss_weight,
         label_smoothing=config.loss.label_smoothing,
+        tasks=tasks.views,
     )
     if config.train.on_nonfinite == "skip":
         train_step = guards.skip_nonfinite(train_step)

@@ -115,6 +115,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
         except (ValueError, FileNotFoundError) as e:
             raise ConfigError(str(e)) from None
     _check_init_from(given)
+    if given.get("multitask.tasks"):
+        from train import multitask  # names and weights; the fit to the data is checked at load
+
+        if given.get("task") != "classification":
+            raise ConfigError(
+                f"multitask.tasks is only used by task 'classification', not "
+                f"{given.get('task')!r}; set multitask.tasks=''."
+            )
+        try:
+            multitask.parse_tasks(given["multitask.tasks"])
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
 
 def _check_init_from(given: dict[str, Any]) -> None:

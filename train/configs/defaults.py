@@ -50,6 +50,12 @@ def get_config() -> ml_collections.ConfigDict:
     # stays fresh; inputs get ImageNet's normalization. '' = train from scratch.
     c.model.init_from = ""
 
+    # Multitask learning (train/multitask.py): one shared trunk, one head per task, the
+    # loss sum_t w_t CE_t. 'task:weight,...' over jaxdl.data.derived_labels tasks
+    # ('label' = the dataset's own), e.g. 'label:1.0,parity:0.5'; '' = single task.
+    c.multitask = ml_collections.ConfigDict()
+    c.multitask.tasks = ""
+
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"  # a jaxdl.optim.create name
     c.optimizer.learning_rate = 0.1
