@@ -138,7 +138,8 @@ def test_init_from_is_validated(setup):
     config, tmp_path = setup
     bad = [
         ({"model.init_from": str(tmp_path / "nope.pth")}, "no such file"),
-        ({"model.init_from": str(tmp_path / "images")}, "state_dict file"),
+        ({"model.init_from": str(tmp_path / "images")}, "directory without checkpoints"),
+        ({"model.init_from": str(tmp_path / "weights.bin")}, "state_dict file"),
         ({"model.name": "lenet5"}, "torchvision counterpart"),
         ({"model.name": "alexnet"}, "alexnet_torchvision"),
         ({"task": "segmentation"}, "only used by task 'classification'"),

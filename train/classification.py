@@ -21,7 +21,7 @@ from jaxdl.nn.normalization import split_variables
 from jaxdl.training import checkpoint, guards, loop, parallel, restarts, steps
 from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.state import TrainState
-from train import augment_spec, curriculum, multitask
+from train import augment_spec, curriculum, multitask, transfer
 
 
 def load_splits(cfg: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[str, ...]]:
@@ -34,11 +34,35 @@ def load_splits(cfg: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[
         loaded = jdata.load(cfg.name, spec, data_dir=cfg.data_dir or None, download=cfg.download)
         arrays = {"image": loaded.data["image"], "label": loaded.data["label"]}
         arrays.update(multitask.provided_labels(loaded.data))  # e.g. CIFAR-100's coarse
+        names = tuple(loaded.class_names)
+        if cfg.classes:
+            arrays, names = select_classes(arrays, names, tuple(cfg.classes))
         if cfg.pad_to:
             arrays["image"] = preprocess.pad_to(arrays["image"], cfg.pad_to)
         splits[role] = arrays
-        names = tuple(loaded.class_names)
     return splits, names
+
+
+def select_classes(
+    arrays: dict[str, np.ndarray], names: tuple[str, ...], classes: tuple[int, ...]
+) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """The examples whose label is in ``classes``, relabelled ``0..k-1`` in that order.
+
+    Example:
+      >>> select_classes(mnist, names, (5, 6, 7, 8, 9))  # digits 5-9 as labels 0-4
+    """
+    bad = [c for c in classes if not 0 <= c < len(names)]
+    if bad or len(set(classes)) != len(classes):
+        raise ValueError(
+            f"data.classes={classes} must be distinct labels in [0, {len(names)}) of this "
+            f"dataset ({', '.join(names)})."
+        )
+    relabel = np.full(len(names), -1, np.int64)
+    relabel[list(classes)] = np.arange(len(classes))
+    keep = relabel[arrays["label"]] >= 0
+    out = {k: v[keep] for k, v in arrays.items()}
+    out["label"] = relabel[out["label"]].astype(arrays["label"].dtype)
+    return out, tuple(names[c] for c in classes)
 
 
 def streamed_splits(
@@ -63,9 +87,15 @@ def streamed_splits(
 
 
 def build_optimizer(
-    cfg: ml_collections.ConfigDict, steps_per_epoch: int, with_restarts: bool = False
+    cfg: ml_collections.ConfigDict,
+    steps_per_epoch: int,
+    with_restarts: bool = False,
+    groups: Callable[[optax.GradientTransformation], optax.GradientTransformation] | None = None,
 ):
     """The optax optimizer of the config (schedule, clipping, accumulation, restarts).
+
+    ``groups`` (e.g. transfer learning's per-group learning rates) wraps the base
+    optimizer, inside gradient accumulation and restarts.
 
     With gradient accumulation over ``every`` steps (``accumulate_steps``; 0 = a whole
     epoch, i.e. batch gradient descent) the inner optimizer and its schedule see one
@@ -94,6 +124,8 @@ def build_optimizer(
     )
     if cfg.renormalize_filters > 0:  # ZFNet: constrain the updated params (last in chain)
         tx = optax.chain(tx, optim.renormalize_filters(cfg.renormalize_filters))
+    if groups is not None:
+        tx = groups(tx)
     if every > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=every)
     return restarts.with_restarts(tx) if with_restarts else tx
@@ -242,7 +274,14 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         n_train, shape = len(train_np["label"]), train_np["image"].shape[1:]
     spe = loader.steps_per_epoch(n_train, config.train.batch_size)
     order = curriculum.epoch_order(config, n_train, workdir, mesh)  # None: random order
-    tx = build_optimizer(config.optimizer, spe, with_restarts=config.train.restart_patience > 0)
+    example = jnp.zeros((1, *shape), dtype)
+    head = transfer.heads(config, model, example)
+    tx = build_optimizer(
+        config.optimizer,
+        spe,
+        with_restarts=config.train.restart_patience > 0,
+        groups=transfer.optimizer_groups(config, head),
+    )
     spec = config.data.augment
     if streamed:
         stats = (imagenet.IMAGENET_MEAN, imagenet.IMAGENET_STD)
@@ -260,7 +299,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
     if augment is not None:  # trace once on shapes only: bad sizes fail before compiling
         images = jax.ShapeDtypeStruct((2, *shape), jnp.float32)
         jax.eval_shape(augment, jax.random.PRNGKey(0), images)
-    if config.model.init_from:  # pretrained torchvision weights expect ImageNet's normalization
+    if config.model.init_from and not transfer.from_run(config):  # torchvision: ImageNet's
         stats = torchvision_weights.IMAGENET_MEAN_STD
     pre = preprocess.image_preprocess(*stats, augment, dtype)
     train_step, eval_step = steps.classification_steps(
@@ -268,17 +307,19 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         penalty=build_penalty(config.loss),
         aux_loss_weight=config.loss.aux_loss_weight,
         label_smoothing=config.loss.label_smoothing,
+        freeze=transfer.freeze(config, head),
         tasks=tasks.views,
     )
     if config.train.on_nonfinite == "skip":
         train_step = guards.skip_nonfinite(train_step)
     root = jax.random.PRNGKey(config.seed)
     init_key, data_key = jax.random.split(root)
-    example = jnp.zeros((1, *shape), dtype)
     state = parallel.create_sharded(
         lambda: TrainState.create(model=model, tx=tx, rng=init_key, example_input=example), mesh
     )
-    if config.model.init_from:
+    if transfer.from_run(config):
+        state = transfer.init_from_run(state, config, head, workdir, mesh)
+    elif config.model.init_from:
         state = init_from_pretrained(state, config.model, workdir, mesh)
     if streamed:
         device = splits

@@ -17,17 +17,24 @@ from jaxdl.data import loader
 from jaxdl.training import parallel
 from jaxdl.training.checkpoint import Checkpointer
 from jaxdl.training.state import TrainState
+from train.configs import defaults
 
 
 def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
-    """The config a run directory was trained with (its ``config.json``)."""
+    """The config a run directory was trained with (its ``config.json``).
+
+    Recorded onto today's defaults: keys added since the run was made take their
+    default values, which keep the behaviour the run was trained with.
+    """
     path = Path(workdir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} does not exist: {workdir} is not a finished `python -m train` run "
             "directory (train one with --workdir first)."
         )
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
+    config = defaults.get_config()
+    config.update(json.loads(path.read_text()))
+    return config
 
 
 def restore_variables(cfg: ml_collections.ConfigDict, workdir: Path, train_np: dict, mesh):

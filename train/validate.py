@@ -115,6 +115,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         except (ValueError, FileNotFoundError) as e:
             raise ConfigError(str(e)) from None
     _check_init_from(given)
+    if given.get("transfer.trunk_lr_factor", 1.0) < 0:
+        raise ConfigError(
+            "transfer.trunk_lr_factor must be >= 0 (the trunk's learning rate over the "
+            f"head's; 0 freezes the trunk), got {given['transfer.trunk_lr_factor']}."
+        )
     if given.get("multitask.tasks"):
         from train import multitask  # names and weights; the fit to the data is checked at load
 
@@ -141,6 +146,13 @@ def _check_init_from(given: dict[str, Any]) -> None:
             f"model.init_from is only used by task 'classification', not {given['task']!r}; "
             "set model.init_from=''."
         )
+    if Path(path).expanduser().is_dir():  # another run (transfer.py)
+        if not (Path(path).expanduser() / "checkpoints").is_dir():
+            raise ConfigError(
+                f"model.init_from={path!r} is a directory without checkpoints/: give the "
+                "--workdir of a trained `python -m train` run, or a torchvision .pth/.npz file."
+            )
+        return
     if given.get("model.name") not in SUPPORTED:
         raise ConfigError(
             f"model.init_from needs a model with a torchvision counterpart, not "
@@ -149,8 +161,9 @@ def _check_init_from(given: dict[str, Any]) -> None:
     file = Path(path).expanduser()
     if file.suffix not in (".pth", ".pt", ".npz"):
         raise ConfigError(
-            f"model.init_from={path!r} must be a torchvision state_dict file: .pth/.pt (needs "
-            "torch) or .npz (np.savez of its arrays); '' trains from scratch."
+            f"model.init_from={path!r} must be a run directory or a torchvision state_dict "
+            "file: .pth/.pt (needs torch) or .npz (np.savez of its arrays); '' trains from "
+            "scratch."
         )
     if not file.is_file():
         raise ConfigError(

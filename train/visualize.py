@@ -13,7 +13,6 @@ The config is the workdir's ``config.json`` (written by ``python -m train``) unl
 checkpoint kept in the workdir).
 """
 
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,17 +27,8 @@ from jaxdl.training.checkpoint import Checkpointer
 from jaxdl.training.state import TrainState
 from jaxdl.training.writers import read_jsonl
 from jaxdl.viz import confusion, filters, plots
+from train import run_dir
 from train.classification import build_optimizer, load_splits
-
-
-def load_config(workdir: str | Path) -> ml_collections.ConfigDict:
-    """The config recorded in ``workdir/config.json`` by ``train.workdir.prepare``."""
-    path = Path(workdir) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} not found: pass --config, or point --workdir at a `python -m train` run."
-        )
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
 def initial_state(config: ml_collections.ConfigDict, train_size: int, num_classes: int, shape):
@@ -88,7 +78,7 @@ def visualize(
       >>> visualize("runs/mnist_lenet5")["filters"]
     """
     workdir = Path(workdir)
-    config = config or load_config(workdir)
+    config = config or run_dir.read_config(workdir)
     if config.task != "classification":
         raise ValueError(
             f"train.visualize draws classification runs; {workdir} is a {config.task!r} run "

@@ -29,6 +29,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.scale_range = (256, 512)  # scale jittering: shorter side S ~ U[S_min, S_max]
     c.data.eval_resize = 256  # evaluation: shorter side, then centre crop image_size
     c.data.num_workers = 0  # grain worker processes (0 = threads only)
+    c.data.classes = ()  # keep only these labels, relabelled 0..k-1 in this order (() = all)
     # Curriculum learning (jaxdl.data.curriculum, train/curriculum.py): training batches
     # drawn from the easiest fraction of the examples, growing to all of them.
     c.data.curriculum = ml_collections.ConfigDict()
@@ -48,7 +49,17 @@ def get_config() -> ml_collections.ConfigDict:
     # Transfer learning: start from a torchvision state_dict (.pth, or .npz of it) for
     # model.name (jaxdl.models.load_torchvision_weights); a differently sized classifier
     # stays fresh; inputs get ImageNet's normalization. '' = train from scratch.
+    # A run directory instead (a `python -m train` workdir of another dataset or label
+    # set): its latest checkpoint's parameters, the classifier head (transfer.head)
+    # re-initialised; inputs then keep this dataset's own normalization.
     c.model.init_from = ""
+
+    # Transfer learning (train/transfer.py): parameter groups 'head' and 'trunk'.
+    c.transfer = ml_collections.ConfigDict()
+    c.transfer.head = ""  # top-level param modules of the head, comma-separated ('' = last)
+    # trunk learning rate = factor x the head's (per-group rates); 0 = frozen trunk
+    c.transfer.trunk_lr_factor = 1.0
+    c.transfer.reinit_head = True  # False: keep init_from's head too (fine-tuning phase)
 
     # Multitask learning (train/multitask.py): one shared trunk, one head per task, the
     # loss sum_t w_t CE_t. 'task:weight,...' over jaxdl.data.derived_labels tasks
