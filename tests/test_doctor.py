@@ -213,6 +213,7 @@ def _cli_args(root):
     ]
 
 
+@pytest.mark.slow  # two `python -m train.doctor` processes; the checks are tested above
 def test_cli_exit_code_clean_and_planted(tmp_path):
     root = _folder(tmp_path / "imgs")
     clean = _cli(_cli_args(root), tmp_path)

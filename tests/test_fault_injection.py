@@ -1,8 +1,11 @@
 """Small-scale fault injection: SIGKILL in each loop phase, plus a damaged checkpoint."""
 
+import pytest
+
 from train import fault_injection
 
 
+@pytest.mark.slow  # four SIGKILLed `python -m train` processes (about 40 s of CPU)
 def test_killed_four_times_resumes_to_bitwise_identical_parameters(tmp_path):
     overrides = [*fault_injection.TINY, "--config.train.num_epochs=4"]
     report = fault_injection.run(

@@ -131,6 +131,7 @@ def _has_cpu_collectives() -> str | None:
     return None
 
 
+@pytest.mark.slow  # three training processes (1 + 2 over localhost collectives)
 def test_two_processes_train_like_one(tmp_path):
     import jax
 

@@ -287,6 +287,7 @@ def test_overlay_colours_and_grid(tmp_path):
 # ----------------------------------------------------------------------------------- CLI
 
 
+@pytest.mark.slow  # two `python -m train` U-Net processes (about 40 s); in-process: above
 @pytest.mark.parametrize("model", ["unet_padded", "unet"])
 def test_tiny_cli_run(tmp_path, model):
     """The shipped config, shrunk; 'unet' is the valid variant (overlap-tile inputs)."""

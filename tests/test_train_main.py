@@ -81,6 +81,7 @@ def test_debug_flag_shows_the_traceback(tmp_path):
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
+@pytest.mark.slow  # two `python -m train` processes (about 25 s); in-process: test_loop
 def test_same_seed_is_bitwise_reproducible_and_workdirs_are_not_mixed(tmp_path):
     args = [*TINY, "--config.train.num_epochs=1"]
     a, b = _run(args, tmp_path / "a"), _run(args, tmp_path / "b")
