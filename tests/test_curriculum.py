@@ -295,3 +295,24 @@ def test_bad_curriculum_configs_fail_with_clear_messages(tmp_path):
     np.save(tmp_path / "nan.npy", np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="finite"):
         train_cur.load_scores(tmp_path / "nan.npy", 2)
+
+
+@pytest.mark.slow  # 7 orders x 1 seed of a tiny MLP run (about 2 minutes on a loaded CPU)
+def test_experiment_writes_its_section_and_figures(tmp_path):
+    from train.experiments import curriculum as experiment
+
+    docs = tmp_path / "docs"
+    results = experiment.main(
+        ["--datasets", "mnist", "--seeds", "0", "--train", "600", "--epochs", "2",
+         "--batch", "96", "--data_dir", "", "--compile_cache", "", "--workdir",
+         str(tmp_path / "runs"), "--docs", str(docs)]
+    )  # fmt: skip
+    runs = results["mnist"]["runs"]
+    assert list(runs) == list(experiment.ARMS) and all(len(r) == 1 for r in runs.values())
+    text = (docs / "curriculum.md").read_text()
+    assert "generated: curriculum_2ep begin" in text and "| MNIST | random ranking |" in text
+    for name in ("curriculum_curves_2ep", "curriculum_pacing", "curriculum_mnist_easy_hard"):
+        assert (docs / "figures" / f"{name}.png").stat().st_size > 1000
+    scores = np.load(tmp_path / "runs" / "mnist" / "anti-curriculum.npy")
+    reference = np.load(tmp_path / "runs" / "mnist" / "curriculum_seed0" / train_cur.SCORES_FILE)
+    np.testing.assert_array_equal(scores, -reference)

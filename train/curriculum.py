@@ -9,7 +9,8 @@
   data.curriculum.full_at  fraction of the training steps after which all are available
 
 The pacing's time axis is the planned run, ``train.num_epochs`` epochs (``max_steps``
-only interrupts it). The scores a run uses are saved in its workdir
+only interrupts it; resuming with more epochs, which the workdir check allows, stretches
+the pacing from there on). The scores a run uses are saved in its workdir
 (``curriculum_scores.npy``) and reused when it resumes, so a resumed run sees exactly
 the batches of an uninterrupted one even if the reference could be re-evaluated
 differently (another device count, another reduction order).

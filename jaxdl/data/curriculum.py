@@ -15,12 +15,17 @@ come back in the next batch of the same epoch, unlike the baseline's permutation
 
 Pacing functions (``t`` the step, ``c0 = start``, ``tau = min(t / T, 1)``):
 
-  - ``linear``       g(t) = c0 + (1 - c0) tau                        (Platanios et al.)
-  - ``root``         g(t) = (c0^p + (1 - c0^p) tau)^(1/p), p = 2     (Platanios et al.:
-                     fast early growth, so each new example is seen about as often)
-  - ``exponential``  g(t) = min(1, c0 inc^floor(t K / T)), inc = 2,  (Hacohen & Weinshall,
-                     K = ceil(log(1 / c0) / log(inc)) stages: a step function that
-                     "fixed exponential pacing"; the K-th stage, at t = T, is full)
+  - ``linear``: ``g(t) = c0 + (1 - c0) tau`` (Platanios et al.'s linear competence).
+  - ``root``: ``g(t) = (c0^p + (1 - c0^p) tau)^(1/p)``, p = 2 (their square-root
+    competence: many examples are added early and fewer later, since the later an
+    example arrives the fewer steps remain to learn it).
+  - ``exponential``: ``g(t) = min(1, c0 inc^floor(t K / T))``, inc = 2, with
+    ``K = ceil(log(1 / c0) / log(inc))`` stages of ``T / K`` steps: Hacohen &
+    Weinshall's fixed exponential pacing, a step function that doubles the pool at
+    each stage, the K-th stage (at t = T) being the whole split.
+
+``class_balanced_scores`` turns scores into within-class quantiles, so that every pool
+holds each class in proportion (a loss ranking alone can leave classes out early).
 
 The epoch order (``curriculum_order``) is computed on device, one ``lax.map`` step per
 batch (memory O(N)): the batch of a step is the top-B of independent uniform keys with
@@ -31,9 +36,9 @@ batches as an uninterrupted one.
 References:
   Bengio, Louradour, Collobert, Weston. Curriculum learning. ICML 2009.
   Platanios, Stretcu, Neubig, Poczos, Mitchell. Competence-based curriculum learning
-  for neural machine translation. NAACL 2019 (eqs. 4-5: linear and root competence).
+  for neural machine translation. NAACL 2019 (linear and root competence functions).
   Hacohen, Weinshall. On the power of curriculum learning in training deep networks.
-  ICML 2019 (sec. 2: pacing functions; fixed exponential pacing).
+  ICML 2019 (pacing functions; fixed exponential pacing).
 """
 
 import functools
