@@ -152,15 +152,14 @@ def reference_losses(
     """
     from train import classification, run_dir  # run_dir restores through classification
 
-    ref = with_defaults(run_dir.read_config(run))
-    tasks = ref.get("multitask", {}).get("tasks", "")
-    if ref.task != "classification" or tasks:
+    ref = run_dir.read_config(run)  # on today's defaults
+    if ref.task != "classification" or ref.multitask.tasks:
         raise ValueError(
             f"data.curriculum.score={str(run)!r}: the reference run must be a single-task "
-            f"classification run (task {ref.task!r}, multitask.tasks {tasks!r})."
+            f"classification run (task {ref.task!r}, multitask.tasks {ref.multitask.tasks!r})."
         )
     for key in SAME_EXAMPLES:
-        mine, theirs = config.data.get(key, ()), ref.data.get(key, ())
+        mine, theirs = config.data[key], ref.data[key]
         if key == "classes":
             mine, theirs = tuple(mine), tuple(theirs)
         if mine != theirs:
@@ -223,19 +222,3 @@ def per_example_losses(
         for i in range(loader.num_eval_batches(split.size, batch_size))
     ]
     return np.concatenate(jax.device_get(out)).astype(np.float64)[: split.size]
-
-
-def with_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """A run's saved config completed with today's defaults (keys added since it ran)."""
-    from train.configs import defaults
-
-    def merge(base: dict, saved: dict) -> dict:
-        out = dict(base)
-        for k, v in saved.items():
-            out[k] = (
-                merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-            )
-        return out
-
-    merged = merge(defaults.get_config().to_dict(), config.to_dict())
-    return ml_collections.ConfigDict(merged)
