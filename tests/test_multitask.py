@@ -356,3 +356,18 @@ def test_tiny_multitask_run_reports_every_task(tmp_path):
     assert m["test_accuracy"] == m["test_label_accuracy"]
     assert m["test_label_accuracy"] > 0.5 and m["test_parity_accuracy"] > 0.6  # chance: 0.1, 0.5
     assert "val_parity_accuracy" in result.history[-1]
+
+
+@pytest.mark.slow
+def test_experiment_script_writes_its_section(tmp_path):
+    from train.experiments import multitask as experiment
+
+    doc = tmp_path / "multitask.md"
+    experiment.main(
+        ["--datasets", "mnist", "--mnist-train", "512", "--mnist-epochs", "1"]
+        + ["--mnist-seeds", "0", "--workdir", str(tmp_path / "runs"), "--doc", str(doc)]
+    )
+    text = doc.read_text()
+    assert "<!-- generated: multitask-mnist begin" in text
+    for variant in ("| digit only |", "| digit + parity (1.0 / 0.5) |", "| parity only |"):
+        assert variant in text
