@@ -111,6 +111,7 @@ def test_torch_peer_parameter_counts_match_the_papers():
         torch_models.build("mlp", 10, 28)
 
 
+@pytest.mark.slow  # a torch CPU step of every peer model (default suite: under 10 min)
 def test_torch_peer_outputs_and_one_step():
     torch = pytest.importorskip("torch", reason="PyTorch peers need torch (the 'peers' extra)")
     from benchmarks.peers import torch_models, torch_train
@@ -136,6 +137,7 @@ def _check_result(path: pathlib.Path, n_rows: int) -> dict:
     return result
 
 
+@pytest.mark.slow  # the throughput CLI, jaxdl and torch rows (default suite: under 10 min)
 def test_cli_in_process_jaxdl_and_torch_rows(tmp_path):
     pytest.importorskip("torch", reason="PyTorch peers need torch (the 'peers' extra)")
     out = tmp_path / "r.json"
@@ -161,6 +163,7 @@ def test_cli_in_process_jaxdl_and_torch_rows(tmp_path):
     assert ours["step_time"]["samples"] == 2 and "error" not in ours
 
 
+@pytest.mark.slow  # the throughput CLI, one subprocess per row (default suite: under 10 min)
 def test_cli_isolated_keeps_going_after_a_failed_row(tmp_path):
     pytest.importorskip("torch", reason="PyTorch peers need torch (the 'peers' extra)")
     out = tmp_path / "r.json"
@@ -278,6 +281,7 @@ def test_time_to_accuracy_cli_cifar_scan(tmp_path, monkeypatch):
     assert "| seed | time to target s |" in out.with_suffix(".md").read_text()
 
 
+@pytest.mark.slow  # the time-to-accuracy CLI on MNIST (default suite: under 10 min)
 def test_time_to_accuracy_cli_mnist_loop(tmp_path, monkeypatch):
     tta = _fake_data(monkeypatch, (28, 28, 1))
     out = tmp_path / "m.json"
@@ -290,6 +294,7 @@ def test_time_to_accuracy_cli_mnist_loop(tmp_path, monkeypatch):
     assert all(h["last_loss"] > 0 for h in r["history"])  # finite, real losses
 
 
+@pytest.mark.slow  # the scaling CLI over 1-8 devices (default suite: under 10 min)
 def test_scaling_cli_weak_and_strong(tmp_path):
     from benchmarks import scaling
 

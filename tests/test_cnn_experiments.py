@@ -103,6 +103,7 @@ def _tiny_run(data_dir: Path, workdir: Path, seed: int) -> None:
     classification.run(c, workdir)
 
 
+@pytest.mark.slow  # trains and restores two tiny runs (evaluation itself: test_evaluation)
 def test_tta_ensemble_against_numpy(tmp_path):
     _write_cifar10(tmp_path / "data")
     runs = [tmp_path / f"run{s}" for s in (0, 1)]

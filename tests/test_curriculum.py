@@ -252,6 +252,7 @@ def _tiny_config(score="", **cur_kw):
     return c
 
 
+@pytest.mark.slow  # a reference run then a curriculum run (default suite: under 10 min)
 def test_run_with_a_reference_run_scores_its_per_example_loss(tmp_path):
     ref_dir = workdir.prepare(tmp_path / "ref", _tiny_config(), overwrite=False)  # config.json
     ref = classification.run(_tiny_config(), ref_dir)

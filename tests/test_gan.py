@@ -245,6 +245,7 @@ def _tiny_config(model: str) -> ml_collections.ConfigDict:
     return c
 
 
+@pytest.mark.slow  # the GAN runner end to end (its steps are tested above)
 def test_runner_trains_a_gan_and_fits_the_gaussian(tmp_path):
     from train import gan as runner
     from train.validate import validate

@@ -147,6 +147,7 @@ def _check_trained(c, tmp_path, n_convs):
     return rms
 
 
+@pytest.mark.slow  # a ZFNet training run through the config (default suite: under 10 min)
 def test_config_key_constrains_the_trained_filters(tmp_path):
     from train import classification
 

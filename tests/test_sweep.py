@@ -43,6 +43,7 @@ def _sweep_cli(rates, workdir):
     )
 
 
+@pytest.mark.slow  # a learning-rate sweep CLI of three runs (default suite: under 10 min)
 def test_sweep_cli_records_a_diverging_rate_and_writes_table_and_plot(tmp_path):
     proc = _sweep_cli("1e30,0.1", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
