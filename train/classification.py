@@ -17,7 +17,6 @@ from jaxdl import models, optim
 from jaxdl.data import imagenet, loader, preprocess
 from jaxdl.models import torchvision_weights
 from jaxdl.nn import regularizers
-from jaxdl.nn.normalization import split_variables
 from jaxdl.training import checkpoint, guards, loop, parallel, restarts, steps
 from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.state import TrainState
@@ -236,14 +235,12 @@ def init_from_pretrained(
     loaded = models.load_torchvision_weights(name, model_cfg.init_from, num_classes=None)
     fresh = {"params": state.params, **state.model_state}
     variables, kept = torchvision_weights.transfer(fresh, loaded, name)
-    params, model_state = split_variables(jax.device_put(variables, parallel.replicated(mesh)))
-    opt_state = jax.jit(state.tx.init, out_shardings=parallel.replicated(mesh))(params)
     print(
         f"init_from: {name} variables from {model_cfg.init_from}; kept fresh (new head or "
         f"absent from the file): {', '.join(kept) or 'none'}",
         flush=True,
     )
-    return state.replace(params=params, model_state=model_state, opt_state=opt_state)
+    return transfer.with_variables(state, variables, mesh)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResult:

@@ -69,13 +69,16 @@ def init_from_run(
         name: transfer.merge(jax.device_get(tree), src_state.get(name, {}), fresh_head)[0]
         for name, tree in state.model_state.items()
     }
-    params, model_state = split_variables(
-        jax.device_put({"params": params, **model_state}, parallel.replicated(mesh))
-    )
-    opt_state = jax.jit(state.tx.init, out_shardings=parallel.replicated(mesh))(params)
     print(
         f"init_from: {config.model.name} variables of {src} (step {src_step}); fresh: "
         f"{', '.join(kept) or 'none'}; trunk learning rate x{config.transfer.trunk_lr_factor}",
         flush=True,
     )
+    return with_variables(state, {"params": params, **model_state}, mesh)
+
+
+def with_variables(state: TrainState, variables: dict, mesh: jax.sharding.Mesh) -> TrainState:
+    """``state`` holding ``variables`` (replicated on ``mesh``) and a fresh optimizer state."""
+    params, model_state = split_variables(jax.device_put(variables, parallel.replicated(mesh)))
+    opt_state = jax.jit(state.tx.init, out_shardings=parallel.replicated(mesh))(params)
     return state.replace(params=params, model_state=model_state, opt_state=opt_state)
