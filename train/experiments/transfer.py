@@ -14,7 +14,7 @@ S = max(2 epochs, ``--min_steps`` steps) of the target subset at batch 64. All r
 through ``train.classification.run`` (configs: ``model.init_from``, ``transfer.*``,
 ``data.classes``); test accuracy on the target's whole test split (its classes).
 
-  nice -n 10 python -m train.experiments.transfer        # about 20 min on 2 CPU cores
+  nice -n 10 python -m train.experiments.transfer   # ~50 min on 2 shared CPU cores
 
 Writes the "transfer" section of ``docs/transfer.md`` from the runs in ``--workdir``
 (``--pairs`` retrains some pairs; every pair found there is reported).
