@@ -35,9 +35,9 @@ from jaxdl.data.loader import (
     train_batch,
 )
 from jaxdl.training.checkpoint import Checkpointer
-from jaxdl.training.early_stopping import EarlyStopping, EarlyStoppingState
+from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.guards import FINITE_KEYS
-from jaxdl.training.restarts import restart_from
+from jaxdl.training.restarts import early_stop_or_restart
 from jaxdl.training.state import TrainState
 from jaxdl.training.writers import MetricWriter, read_jsonl
 from jaxdl.viz.plots import plot_curves
@@ -252,9 +252,8 @@ def fit(
       workdir: run directory (checkpoints, metrics.jsonl, tensorboard, curves.png).
       data_key: PRNG key of the data order (permutation of epoch e uses fold_in(key, e)).
       mesh: device mesh; batches are sharded on its ``'data'`` axis.
-      epoch_order: ``(data_key, epoch) -> int32 [>= steps_per_epoch * batch_size]``,
-        the example indices of one epoch, batch ``i`` being entries ``[i B, (i + 1) B)``
-        (e.g. a curriculum, ``jaxdl.data.curriculum``); None: ``epoch_permutation``.
+      epoch_order: ``(data_key, epoch) -> int32 [>= spe * B]``, one epoch's example
+        indices, batch i = ``[i B, (i + 1) B)`` (a curriculum); None: a permutation.
 
     Returns:
       A ``FitResult``.
@@ -361,7 +360,7 @@ def fit(
                     record.update(evaluate(state, eval_step, split, EB, mesh, name))
                 scores = {k: v for k, v in record.items() if k != "step"} if evals else None
                 if es is not None:
-                    state, scores, stop = _early_stop_or_restart(
+                    state, scores, stop = early_stop_or_restart(
                         state, template, record, meta, ckpt, opts
                     )
                 meta["history"].append(record)
@@ -399,29 +398,3 @@ def fit(
         steps_per_second=(step - first_step) / wall if wall > 0 else 0.0,
         finished=finished,
     )
-
-
-def _early_stop_or_restart(state, template, record, meta, ckpt, opts):
-    """Applies early stopping / restart-from-best after one evaluation.
-
-    Returns ``(state, scores, stop)``; ``scores`` (the checkpoint's ranking metrics) is
-    None unless this evaluation is the new early-stopping best.
-    """
-    es = opts.early_stopping
-    es_state, is_best, stop = es.update(
-        EarlyStoppingState.from_dict(meta["early_stopping"]), record, record["step"]
-    )
-    # Only early-stopping improvements are ranked, so the checkpoint kept as "best" is
-    # the early-stopping optimum (min_delta included), not merely the highest score.
-    scores = {k: v for k, v in record.items() if k != "step"} if is_best else None
-    can_restart = opts.restart_patience and meta["restarts"] < opts.max_restarts
-    if can_restart and not is_best and es_state.num_bad >= opts.restart_patience:
-        best, _ = ckpt.restore(template, es_state.best_step)
-        state = restart_from(best, state, opts.restart_decay)
-        es_state = es_state._replace(num_bad=0)
-        meta["restarts"] += 1
-        record["restart_from_step"] = es_state.best_step
-        scores, stop = None, False
-    meta["early_stopping"] = es_state.to_dict()
-    record["best_step"] = es_state.best_step
-    return state, scores, stop

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxdl.training.early_stopping import EarlyStoppingState
 from jaxdl.training.state import TrainState
 
 
@@ -57,3 +58,29 @@ def restart_from(best: TrainState, current: TrainState, decay: float) -> TrainSt
         scale=current.opt_state.scale * decay, restarts=current.opt_state.restarts + 1
     )
     return current.replace(params=best.params, model_state=best.model_state, opt_state=opt_state)
+
+
+def early_stop_or_restart(state, template, record, meta, ckpt, opts):
+    """Applies early stopping / restart-from-best after one evaluation of ``loop.fit``.
+
+    Returns ``(state, scores, stop)``; ``scores`` (the checkpoint's ranking metrics) is
+    None unless this evaluation is the new early-stopping best.
+    """
+    es = opts.early_stopping
+    es_state, is_best, stop = es.update(
+        EarlyStoppingState.from_dict(meta["early_stopping"]), record, record["step"]
+    )
+    # Only early-stopping improvements are ranked, so the checkpoint kept as "best" is
+    # the early-stopping optimum (min_delta included), not merely the highest score.
+    scores = {k: v for k, v in record.items() if k != "step"} if is_best else None
+    can_restart = opts.restart_patience and meta["restarts"] < opts.max_restarts
+    if can_restart and not is_best and es_state.num_bad >= opts.restart_patience:
+        best, _ = ckpt.restore(template, es_state.best_step)
+        state = restart_from(best, state, opts.restart_decay)
+        es_state = es_state._replace(num_bad=0)
+        meta["restarts"] += 1
+        record["restart_from_step"] = es_state.best_step
+        scores, stop = None, False
+    meta["early_stopping"] = es_state.to_dict()
+    record["best_step"] = es_state.best_step
+    return state, scores, stop
