@@ -21,6 +21,7 @@ from jaxdl.training import checkpoint, guards, loop, parallel, restarts, steps
 from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.state import TrainState
 from train import augment_spec, curriculum, multitask, transfer
+from train import workdir as workdir_lib
 
 
 def load_splits(cfg: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[str, ...]]:
@@ -227,9 +228,8 @@ def init_from_pretrained(
     state is re-initialised for the new parameters. A run resuming from its own
     checkpoint keeps it: the file is then not read.
     """
-    ckpt_dir = workdir / "checkpoints"
-    if ckpt_dir.is_dir() and any(p.name.isdigit() for p in ckpt_dir.iterdir()):
-        print(f"init_from: not applied, the run resumes from its checkpoints in {ckpt_dir}")
+    if workdir_lib.has_checkpoints(workdir):
+        print(f"init_from: not applied, the run resumes from its checkpoints in {workdir}")
         return state
     name = model_cfg.name
     loaded = models.load_torchvision_weights(name, model_cfg.init_from, num_classes=None)

@@ -16,6 +16,7 @@ import ml_collections
 from jaxdl.nn.normalization import split_variables
 from jaxdl.training import parallel, transfer
 from jaxdl.training.state import TrainState
+from train import workdir as workdir_lib
 
 
 def from_run(config: ml_collections.ConfigDict) -> bool:
@@ -57,9 +58,8 @@ def init_from_run(
     A run resuming from its own checkpoints keeps them (the source is then not read).
     The optimizer state starts afresh; BN statistics come from the source run.
     """
-    ckpt_dir = workdir / "checkpoints"
-    if ckpt_dir.is_dir() and any(p.name.isdigit() for p in ckpt_dir.iterdir()):
-        print(f"init_from: not applied, the run resumes from its checkpoints in {ckpt_dir}")
+    if workdir_lib.has_checkpoints(workdir):
+        print(f"init_from: not applied, the run resumes from its checkpoints in {workdir}")
         return state
     src = config.model.init_from
     src_params, src_state, src_step = transfer.read_variables(src)

@@ -17,6 +17,12 @@ from train.validate import ConfigError
 MAY_DIFFER = {"train.num_epochs", "train.max_steps", "train.progress", "train.log_every_steps"}
 
 
+def has_checkpoints(workdir: str | Path) -> bool:
+    """Whether ``workdir`` holds a checkpoint of its run (it will resume from it)."""
+    ckpt_dir = Path(workdir) / "checkpoints"
+    return ckpt_dir.is_dir() and any(p.name.isdigit() for p in ckpt_dir.iterdir())
+
+
 def _flat(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
