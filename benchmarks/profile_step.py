@@ -44,8 +44,15 @@ def by_kind(times: dict[str, float]) -> dict[str, float]:
     return dict(out)
 
 
-def profile(model: str, batch_size: int, steps: int, hlo: str | None = None) -> dict:
-    """``{op name: ms per step}`` of ``steps`` traced steps of ``model``'s train step."""
+def profile(model: str, batch_size: int, steps: int, hlo: str | None = None) -> tuple[dict, float]:
+    """``({op name: ms per step}, wall ms per step)`` of ``model``'s train step.
+
+    The op times come from ``steps`` traced steps; the wall time is the median of
+    ``steps`` untraced steps, each synchronised: their difference is time the trace
+    shows no op for (runtime, allocation, idle threads).
+    """
+    import time
+
     import jax
     import jax.numpy as jnp
 
@@ -74,13 +81,20 @@ def profile(model: str, batch_size: int, steps: int, hlo: str | None = None) -> 
     for _ in range(2):  # warm-up
         state, metrics = compiled(state, batch)
     jax.block_until_ready(metrics)
+    walls = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        state, metrics = compiled(state, batch)
+        jax.block_until_ready(metrics)
+        walls.append(1e3 * (time.perf_counter() - t0))
+    wall = sorted(walls)[len(walls) // 2]
     with tempfile.TemporaryDirectory() as tmp:
         with jax.profiler.trace(tmp, create_perfetto_trace=True):
             for _ in range(steps):
                 state, metrics = compiled(state, batch)
             jax.block_until_ready(metrics)
         (trace,) = glob.glob(f"{tmp}/**/perfetto_trace.json.gz", recursive=True)
-        return op_times(trace, steps)
+        return op_times(trace, steps), wall
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,9 +105,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--top", type=int, default=12)
     p.add_argument("--hlo", default=None, help="write the optimized HLO here")
     args = p.parse_args(argv)
-    times = profile(args.model, args.batch_size, args.steps, args.hlo)
+    times, wall = profile(args.model, args.batch_size, args.steps, args.hlo)
     total = sum(times.values())
-    print(f"{args.model}, batch {args.batch_size}: {total:.1f} ms of XLA ops per step")
+    print(
+        f"{args.model}, batch {args.batch_size}: {total:.1f} ms of XLA ops per step "
+        f"({wall:.1f} ms wall, median of {args.steps} untraced steps)"
+    )
     for title, table in (("by kind", by_kind(times)), ("single ops", times)):
         print(f"-- {title}")
         for name, ms in sorted(table.items(), key=lambda kv: -kv[1])[: args.top]:

@@ -33,6 +33,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxdl.nn.fusion import materialize
 from jaxdl.nn.initializers import he
 
 __all__ = [
@@ -265,7 +266,7 @@ class BasicBlock(nn.Module):
         )(y, train)
         if self.shortcut != "none":
             y = y + _shortcut(x, self.filters, self.strides, self.shortcut, train, self.dtype)
-        return nn.relu(y)
+        return materialize(nn.relu(y))  # stored, not recomputed by XLA:CPU: see nn/fusion.py
 
 
 class BottleneckBlock(nn.Module):
@@ -318,4 +319,4 @@ class BottleneckBlock(nn.Module):
         )(y, train)
         if self.shortcut != "none":
             y = y + _shortcut(x, out, self.strides, self.shortcut, train, self.dtype)
-        return nn.relu(y)
+        return materialize(nn.relu(y))  # stored, not recomputed by XLA:CPU: see nn/fusion.py
