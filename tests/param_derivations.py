@@ -37,15 +37,18 @@ ALEXNET_TWO_TOWERS = (
 ZFNET = ALEXNET - conv(11, 3, 96) + conv(7, 3, 96)
 
 
-def inception(cin, c1, c3r, c3, c5r, c5, proj):
-    """One inception module of Szegedy et al. table 1 (all convs with bias)."""
+def inception(cin, c1, c3r, c3, c5r, c5, proj, unit=conv, k5=5):
+    """One inception module of Szegedy et al. table 1 (all convs with bias).
+
+    ``unit(k, cin, cout)`` counts one convolution; ``k5`` is the "5x5" branch's kernel.
+    """
     return (
-        conv(1, cin, c1)
-        + conv(1, cin, c3r)
-        + conv(3, c3r, c3)
-        + conv(1, cin, c5r)
-        + conv(5, c5r, c5)
-        + conv(1, cin, proj)
+        unit(1, cin, c1)
+        + unit(1, cin, c3r)
+        + unit(3, c3r, c3)
+        + unit(1, cin, c5r)
+        + unit(k5, c5r, c5)
+        + unit(1, cin, proj)
     )
 
 
@@ -90,16 +93,9 @@ def bn_conv(k, cin, cout):
     return conv(k, cin, cout, bias=False) + 2 * cout
 
 
-def inception_tv(cin, c1, c3r, c3, c5r, c5, proj):
+def inception_tv(*channels):
     """torchvision's inception module: BN convs, a 3x3 conv in the "5x5" branch."""
-    return (
-        bn_conv(1, cin, c1)
-        + bn_conv(1, cin, c3r)
-        + bn_conv(3, c3r, c3)
-        + bn_conv(1, cin, c5r)
-        + bn_conv(3, c5r, c5)
-        + bn_conv(1, cin, proj)
-    )
+    return inception(*channels, unit=bn_conv, k5=3)
 
 
 GOOGLENET_TORCHVISION = (
