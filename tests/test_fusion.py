@@ -55,9 +55,9 @@ def test_gradient_is_the_incoming_gradient():
     np.testing.assert_array_equal(bits(g), bits(flushed(w)))
 
 
-def test_scalar_and_other_backends_return_the_input(monkeypatch):
-    s = jnp.float32(2.5)
-    assert materialize(s) is s
+def test_scalars_integers_and_other_backends_return_the_input(monkeypatch):
+    s, i = jnp.float32(2.5), jnp.arange(6).reshape(2, 3)
+    assert materialize(s) is s and materialize(i) is i
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     x = jnp.ones((2, 3))
     assert materialize(x) is x

@@ -34,7 +34,8 @@ def materialize(x: jax.Array) -> jax.Array:
     """``x`` unchanged, as a buffer XLA:CPU stores rather than recomputes per consumer.
 
     Args:
-      x: floating-point array (a batch of activations).
+      x: an array (a batch of activations); scalars and non-float arrays are
+        returned as they are.
 
     Returns:
       ``x``, bit for bit, with the same gradient.
@@ -42,7 +43,7 @@ def materialize(x: jax.Array) -> jax.Array:
     Example:
       >>> y = materialize(jnp.arange(6.0).reshape(2, 3))  # == the input
     """
-    if jax.default_backend() != "cpu" or x.ndim == 0:
+    if jax.default_backend() != "cpu" or x.ndim == 0 or not jnp.issubdtype(x.dtype, jnp.floating):
         return x
     if any(axes is not None for axes in jax.typeof(x).sharding.spec):
         return x  # explicitly sharded: x[0, ..., 0] would be a sharding type error
