@@ -7,9 +7,12 @@ well. This trains the four nets of ``train/configs/cifar10_{resnet20,plain56}.py
 (He et al.'s recipe: SGD momentum 0.9, weight decay 1e-4, pad-4 crop + flip) through
 ``train.classification.run`` on the same fixed training subset, in the same data order,
 for the same number of steps, at a constant rate (the budget ends long before the
-paper's first decay), and plots the minibatch training losses. The CPU budget forces
-batch 32 (rate 0.1 * 32 / 128 = 0.025, the linear scaling rule) and 150 steps: 4,800
-images, a tenth of an epoch.
+paper's first decay), and plots the minibatch training losses. The subset is the first
+``steps * batch_size`` training images, passed over ``epochs`` times (reshuffled each
+pass): degradation is a claim about TRAINING error, so a fixed subset trained for
+several passes tests it in a CPU budget. The defaults (batch 32, rate
+0.1 * 32 / 128 = 0.025 by the linear scaling rule, 150 steps, one pass) are a tenth of
+an epoch; the run in docs/ uses ``--steps 100 --batch_size 128 --epochs 10``.
 
 Run (CPU budget: about 20 minutes on 2 shared cores with the defaults)::
 
@@ -44,7 +47,7 @@ def config(model: str, args: argparse.Namespace) -> ml_collections.ConfigDict:
     """The CIFAR-10 recipe for ``model``, cut to ``args.steps`` steps at the initial rate."""
     c = cifar10_resnet20.get_config()
     c.data.data_dir = args.data_dir
-    c.data.train_split = f"train[:{args.steps * args.batch_size}]"  # one epoch = the budget
+    c.data.train_split = f"train[:{args.steps * args.batch_size}]"  # `steps` per epoch
     c.data.val_split = ""
     c.data.test_split = ""
     c.model.name = model
@@ -52,7 +55,7 @@ def config(model: str, args: argparse.Namespace) -> ml_collections.ConfigDict:
     c.optimizer.schedule = "constant"
     c.optimizer.schedule_kwargs = ml_collections.ConfigDict()
     c.train.batch_size = args.batch_size
-    c.train.num_epochs = 1
+    c.train.num_epochs = args.epochs
     c.train.log_every_steps = args.log_every
     c.train.progress = False
     c.seed = args.seed
@@ -111,10 +114,12 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> str:
     lr = args.learning_rate or 0.1 * args.batch_size / 128
     lines = [
         f"Command: `nice -n 10 python -m train.experiments.degradation --steps {args.steps} "
-        f"--batch_size {args.batch_size}` ({jax.devices()[0].platform.upper()}, "
-        f"{len(jax.devices())} device(s)). Each net: the first {args.steps * args.batch_size:,} "
-        f"CIFAR-10 training images of `{args.data_dir}` (JPEG copy), {args.steps} steps "
-        f"of batch {args.batch_size} (one pass), same data order (seed {args.seed}), "
+        f"--batch_size {args.batch_size} --epochs {args.epochs} --log_every {args.log_every}` "
+        f"({jax.devices()[0].platform.upper()}, {len(jax.devices())} device(s)). Each net: "
+        f"the first {args.steps * args.batch_size:,} CIFAR-10 training images of "
+        f"`{args.data_dir}` (JPEG copy), {args.epochs} pass(es) of {args.steps} steps of "
+        f"batch {args.batch_size} ({args.steps * args.epochs:,} steps), same data order "
+        f"(seed {args.seed}), "
         f"constant lr {lr:g} (He et al.'s 0.1 for batch 128, scaled linearly with the batch "
         "size, Goyal et al. 2017), momentum 0.9, weight decay 1e-4, pad-4 crop + flip. "
         "Loss logged as the mean minibatch loss of every window of "
@@ -142,6 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=1, help="passes over the same subset")
     p.add_argument("--log_every", type=int, default=5)
     p.add_argument("--learning_rate", type=float, default=0.0, help="0: 0.1 * batch / 128")
     p.add_argument("--seed", type=int, default=0)
