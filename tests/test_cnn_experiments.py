@@ -74,17 +74,20 @@ def test_degradation_smoke(tmp_path):
     _write_cifar10(tmp_path / "data")
     doc = tmp_path / "cnn_zoo.md"
     results = degradation.main(
-        ["--steps", "2", "--batch_size", "8", "--log_every", "1", "--models", "plain20",
-         "resnet20", "--data_dir", str(tmp_path / "data"), "--workdir", str(tmp_path / "runs"),
+        ["--steps", "2", "--batch_size", "8", "--epochs", "2", "--log_every", "1",
+         "--models", "plain20", "resnet20", "--data_dir", str(tmp_path / "data"),
+         "--workdir", str(tmp_path / "runs"),
          "--doc", str(doc), "--figures", str(tmp_path / "fig")]
     )  # fmt: skip
     assert set(results) == {"plain20", "resnet20"}
     for r in results.values():
-        assert [s for s, _ in r["curve"]] == [1, 2] and all(np.isfinite(v) for _, v in r["curve"])
+        assert [s for s, _ in r["curve"]] == [1, 2, 3, 4]  # two passes over the 16 images
+        assert all(np.isfinite(v) for _, v in r["curve"])
     assert results["resnet20"]["params"] == results["plain20"]["params"]  # option A: free
     assert (tmp_path / "fig" / "cnn_degradation.png").stat().st_size > 1000
     text = doc.read_text()
     assert "| plain20 |" in text and "| resnet20 |" in text and "lr 0.00625" in text
+    assert "2 pass(es) of 2 steps of batch 8 (4 steps)" in text
 
 
 def _tiny_run(data_dir: Path, workdir: Path, seed: int) -> None:
