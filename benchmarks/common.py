@@ -6,7 +6,8 @@ ended by a device sync) and writes one JSON file plus a markdown table next to i
 rewritten after every row so that a run cut short still leaves its results.
 
 Nothing here imports jax or torch at module level: the throughput orchestrator runs
-every measurement in a worker process and must not touch the accelerator itself.
+every measurement in a worker process (benchmarks/workers.py) and must not touch the
+accelerator itself.
 
 Peak FLOP/s is measured, not looked up: the best of a few timed ``n x n @ n x n``
 matmuls (``2 n^3`` FLOPs) per dtype with JAX's default precision, the same precision
@@ -26,7 +27,6 @@ import os
 import pathlib
 import platform
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -40,7 +40,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 BASE_PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy")
 PEER_PACKAGES = ("torch", "torchvision")
 PEAK_DTYPES = ("float32", "bfloat16")
-WORKER_MARK = "@@BENCHMARK_RESULT@@ "  # prefixes the JSON line a worker process prints
 
 
 def git_sha(root: pathlib.Path = ROOT) -> str:
@@ -359,44 +358,6 @@ def write_results(path: pathlib.Path, result: dict, table: str) -> None:
     """Writes ``result`` as JSON at ``path`` and ``table`` as markdown beside it (``.md``)."""
     write_text_atomic(path, json.dumps(result, indent=2, default=str) + "\n")
     write_text_atomic(path.with_suffix(".md"), table + "\n")
-
-
-def run_worker(script: str | os.PathLike, task: dict, timeout: float) -> dict:
-    """Runs ``python script --_worker JSON(task)`` and returns the dict the worker printed.
-
-    The worker must print one line ``WORKER_MARK + json`` with its result. It runs in
-    its own process group, killed whole (torch.compile's compiler workers included) on
-    timeout or when this process is interrupted; a crash, a timeout or a missing
-    result line becomes ``{'error': ...}`` with the tail of the worker's stderr.
-    """
-    cmd = [sys.executable, str(pathlib.Path(script).resolve()), "--_worker", json.dumps(task)]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return {"error": f"timeout: worker killed after {timeout:.0f} s"}
-    except BaseException:  # interrupted (Ctrl-C, SIGTERM as SystemExit): leave no worker behind
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    for line in reversed(out.splitlines()):
-        if line.startswith(WORKER_MARK):
-            return json.loads(line[len(WORKER_MARK) :])
-    tail = " ".join(err.strip().splitlines()[-6:])[-800:]
-    return {"error": f"worker exited with code {proc.returncode} without a result: {tail}"}
-
-
-def exit_on_sigterm() -> None:
-    """Turns SIGTERM (e.g. from ``timeout``) into ``SystemExit``, so cleanups run."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def command_line() -> str:

@@ -41,7 +41,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import common  # noqa: E402
+from benchmarks import common, workers  # noqa: E402
 from benchmarks.throughput_report import TORCH_MODES, derive, table  # noqa: E402
 
 DEFAULT_MODELS = ("lenet5", "resnet20", "resnet50", "vgg16", "alexnet", "googlenet")
@@ -303,15 +303,15 @@ def main(argv: list[str] | None = None) -> dict:
     if args.fill_mfu:
         return fill_mfu(args.fill_mfu)
     if args._worker:
-        print(common.WORKER_MARK + json.dumps(run_task(json.loads(args._worker))), flush=True)
+        print(workers.WORKER_MARK + json.dumps(run_task(json.loads(args._worker))), flush=True)
         return {}
 
     if args.isolate:
-        common.exit_on_sigterm()
+        workers.exit_on_sigterm()
 
     def execute(task):
         return (
-            common.run_worker(__file__, task, args.row_timeout) if args.isolate else run_task(task)
+            workers.run_worker(__file__, task, args.row_timeout) if args.isolate else run_task(task)
         )
 
     peak = execute({"kind": "peak", "peak_n": args.peak_n, "devices": args.devices})

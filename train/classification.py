@@ -21,7 +21,7 @@ from jaxdl.training import checkpoint, guards, loop, parallel, restarts, steps
 from jaxdl.training.early_stopping import EarlyStopping
 from jaxdl.training.state import TrainState
 from train import augment_spec, curriculum, multitask, transfer
-from train import workdir as workdir_lib
+from train import workdir as workdirs
 
 
 def load_splits(cfg: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[str, ...]]:
@@ -228,7 +228,7 @@ def init_from_pretrained(
     state is re-initialised for the new parameters. A run resuming from its own
     checkpoint keeps it: the file is then not read.
     """
-    if workdir_lib.has_checkpoints(workdir):
+    if workdirs.has_checkpoints(workdir):
         print(f"init_from: not applied, the run resumes from its checkpoints in {workdir}")
         return state
     name = model_cfg.name

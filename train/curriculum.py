@@ -27,7 +27,7 @@ from jaxdl.data import curriculum, imagenet, loader, preprocess
 from jaxdl.models import torchvision_weights
 from jaxdl.nn.normalization import apply_model
 from jaxdl.training import steps
-from train import workdir as workdir_lib
+from train import workdir as workdirs
 
 SCORES_FILE = "curriculum_scores.npy"
 # Data keys that must agree between a reference run and this run: they fix which
@@ -94,7 +94,7 @@ def epoch_order(
     check(config)
     workdir = Path(workdir)
     saved = workdir / SCORES_FILE
-    resuming = workdir_lib.has_checkpoints(workdir)
+    resuming = workdirs.has_checkpoints(workdir)
     if resuming and saved.is_file():
         scores = load_scores(saved, n_train)
     elif Path(cur.score).expanduser().is_dir():

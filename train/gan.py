@@ -40,7 +40,6 @@ from jaxdl.training import fid, guards, parallel
 from jaxdl.training.gan import GANState, gan_steps, generate, to_uint8
 from jaxdl.viz import samples as viz
 from train import classification, segmentation
-from train import workdir as workdir_lib
 from train import workdir as workdirs
 
 
@@ -314,7 +313,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
         if role != "train":  # per-example evaluation latents (see gan_steps)
             kept["index"] = np.arange(len(arrays["image"]), dtype=np.int32)
         device[role] = loader.to_device(kept, mesh)
-    resumed = workdir_lib.has_checkpoints(workdir)
+    resumed = workdirs.has_checkpoints(workdir)
     result = classification.fit_from_config(
         config, state, train_step, eval_step, device, workdir, data_key, mesh, ranked=False
     )

@@ -16,7 +16,7 @@ import ml_collections
 from jaxdl.nn.normalization import split_variables
 from jaxdl.training import parallel, transfer
 from jaxdl.training.state import TrainState
-from train import workdir as workdir_lib
+from train import workdir as workdirs
 
 
 def from_run(config: ml_collections.ConfigDict) -> bool:
@@ -58,7 +58,7 @@ def init_from_run(
     A run resuming from its own checkpoints keeps them (the source is then not read).
     The optimizer state starts afresh; BN statistics come from the source run.
     """
-    if workdir_lib.has_checkpoints(workdir):
+    if workdirs.has_checkpoints(workdir):
         print(f"init_from: not applied, the run resumes from its checkpoints in {workdir}")
         return state
     src = config.model.init_from

@@ -252,8 +252,8 @@ def fit(
       workdir: run directory (checkpoints, metrics.jsonl, tensorboard, curves.png).
       data_key: PRNG key of the data order (permutation of epoch e uses fold_in(key, e)).
       mesh: device mesh; batches are sharded on its ``'data'`` axis.
-      epoch_order: ``(data_key, epoch) -> int32 [>= spe * B]``, one epoch's example
-        indices, batch i = ``[i B, (i + 1) B)`` (a curriculum); None: a permutation.
+      epoch_order: ``(data_key, epoch) -> int32 [>= steps * B]``, one epoch's example
+        indices, batch i = entries ``[i B, (i + 1) B)`` (a curriculum); None: shuffled.
 
     Returns:
       A ``FitResult``.
