@@ -57,7 +57,7 @@ def profile(model: str, batch_size: int, steps: int, hlo: str | None = None) -> 
     import jax.numpy as jnp
 
     from benchmarks.bench_models import create
-    from benchmarks.throughput import OPTIMIZER, input_spec, synthetic_train_step
+    from benchmarks.bench_step import OPTIMIZER, input_spec, synthetic_train_step
     from jaxdl.training.state import TrainState
 
     warnings.filterwarnings("ignore", message="Some donated buffers were not usable")

@@ -125,11 +125,11 @@ def main(argv=None) -> dict:
         force_cpu_devices(args.fake_cpu_devices)
     import jax
 
-    from benchmarks import throughput
+    from benchmarks import bench_step, throughput
 
     visible = len(jax.devices())
     counts = [n for n in args.device_counts if n <= visible]
-    shape, classes = throughput.input_spec(args.model, args.image_size)
+    shape, classes = bench_step.input_spec(args.model, args.image_size)
     info = common.jax_device_info()
     fake = info["platform"] == "cpu" and visible > 1
     result = {

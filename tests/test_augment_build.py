@@ -1,0 +1,103 @@
+"""Tests of jaxdl.data.augment.build_augment: config formats, composition, the same
+result on 1 and 8 devices, and its error messages (the ops themselves: test_augment.py).
+"""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from test_augment import KEY, B, C, H, W, _images
+
+from jaxdl.data import augment as aug
+
+
+def test_build_augment_formats_and_composition():
+    spec = [
+        ("random_crop", {"padding": 2, "mode": "reflect"}),
+        "horizontal_flip",
+        {"name": "cutout", "size": 3},
+        ml_collections.ConfigDict({"name": "brightness", "max_delta": 0.1}),
+    ]
+    fn = aug.build_augment(spec)
+    x = _images()
+
+    @jax.jit
+    def both(key, x, masks):
+        k = jax.random.split(key, 4)
+        ref = aug.random_crop(k[0], x, padding=2, mode="reflect")
+        ref = aug.horizontal_flip(k[1], ref)
+        ref = aug.cutout(k[2], ref, size=3)
+        ref = aug.brightness(k[3], ref, max_delta=0.1)
+        return ref, fn(key, x), fn(key, x, masks)
+
+    masks = jnp.zeros((B, H, W), jnp.int32)
+    ref, y, (ym, m) = both(KEY, x, masks)
+    np.testing.assert_allclose(np.asarray(y), np.asarray(ref), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(ym), np.asarray(ref), atol=1e-6)
+    assert m.shape == masks.shape
+    np.testing.assert_array_equal(np.asarray(aug.build_augment([])(KEY, x)), np.asarray(x))
+
+
+@pytest.mark.parametrize("axis_type", ["auto", "explicit"])
+def test_same_result_on_1_and_8_devices(axis_type):
+    assert jax.device_count() == 8, "tests/conftest.py must force 8 CPU devices"
+    spec = [
+        ("random_crop", {"padding": 2, "mode": "reflect"}),
+        ("horizontal_flip", {}),
+        ("rotate", {"degrees": 20.0}),
+        ("brightness", {}),
+        ("cutout", {"size": 3}),
+    ]
+    fn = jax.jit(aug.build_augment(spec))
+    x = _images(shape=(16, H, W, C))
+    masks = jnp.asarray(np.random.default_rng(1).integers(0, 3, (16, H, W)), jnp.int32)
+    y1, m1 = fn(KEY, jax.device_put(x, jax.devices()[0]), masks)
+    # The project's meshes (jaxdl.training.parallel) have auto axes; jax.make_mesh's
+    # default is explicit axes (sharding in types), which vmap checks strictly.
+    if axis_type == "auto":
+        mesh = Mesh(np.asarray(jax.devices()), ("data",))
+    else:
+        mesh = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Explicit,))
+    shard = NamedSharding(mesh, P("data"))
+    y8, m8 = fn(KEY, jax.device_put(x, shard), jax.device_put(masks, shard))
+    assert len(y8.sharding.device_set) == 8
+    np.testing.assert_allclose(np.asarray(y8), np.asarray(y1), atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(m8), np.asarray(m1))
+
+
+def test_build_augment_errors():
+    with pytest.raises(ValueError, match="unknown op 'flip'.*horizontal_flip"):
+        aug.build_augment([("flip", {})])
+    with pytest.raises(TypeError, match="unexpected arguments \\['pad'\\].*padding"):
+        aug.build_augment([("random_crop", {"pad": 4})])
+    with pytest.raises(TypeError, match="masks"):
+        aug.build_augment([("translate", {"masks": None})])
+    with pytest.raises(ValueError, match="'name' key"):
+        aug.build_augment([{"size": 3}])
+    with pytest.raises(ValueError, match="expected"):
+        aug.build_augment([3])
+
+
+def test_bad_inputs_raise_clear_errors():
+    x = _images()
+    with pytest.raises(ValueError, match="NHWC"):
+        aug.horizontal_flip(KEY, x[0])
+    with pytest.raises(TypeError, match="float or integer"):
+        aug.cutout(KEY, x > 0.5)
+    with pytest.raises(ValueError, match="mode"):
+        aug.random_crop(KEY, x, mode="edge")
+    with pytest.raises(ValueError, match="reflect padding"):
+        aug.random_crop(KEY, x, padding=10, mode="reflect")
+    with pytest.raises(ValueError, match="padding"):
+        aug.random_crop(KEY, x, padding=-1)
+    with pytest.raises(ValueError, match="p must"):
+        aug.horizontal_flip(KEY, x, p=1.5)
+    with pytest.raises(ValueError, match="min_scale"):
+        aug.zoom(KEY, x, 1.2, 1.1)
+    with pytest.raises(ValueError, match="masks"):
+        aug.rotate(KEY, x, masks=jnp.zeros((B, H + 1, W)))
+    with pytest.raises(ValueError, match="size"):
+        aug.cutout(KEY, x, size=0)
