@@ -81,6 +81,7 @@ NOT_TRANSFORMS = {
     "EvaluationPointState",
     "LookaheadVelocityState",
     "constant_schedule",
+    "constant_warmup",
     "conv_kernel_mask",
     "create_schedule",
     "decay_mask",

@@ -46,6 +46,27 @@ def test_milestone_decay():
             jo.milestone_decay(0.2, bad)
 
 
+def test_constant_warmup():
+    epoch = STEPS // 3
+    # He et al.: 0.01 for the first epochs, then the base schedule counted from step 0.
+    base = np.where(epoch >= 5, 0.02, 0.2)
+    expected = np.where(epoch < 2, 0.01, base)
+    sched = jo.constant_warmup(jo.milestone_decay(0.2, (5,), steps_per_epoch=3), 0.01, 2, 3)
+    np.testing.assert_allclose(_values(sched), expected, rtol=1e-6)
+    named = jo.create_schedule("milestones", 0.2, 3, milestones=[5], constant_warmup=(0.01, 2))
+    np.testing.assert_allclose(_values(named), expected, rtol=1e-6)
+    # Without a warm-up, create_schedule is the base schedule itself.
+    np.testing.assert_allclose(
+        _values(jo.create_schedule("milestones", 0.2, 3, milestones=[5])), base, rtol=1e-6
+    )
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="warmup_epochs"):
+            jo.constant_warmup(jo.constant_schedule(0.1), 0.01, bad)
+    for bad in ((0.01,), "ab", (0.01, 2, 3)):
+        with pytest.raises(ValueError, match="constant_warmup must be a pair"):
+            jo.create_schedule("constant", 0.1, constant_warmup=bad)
+
+
 def test_exponential_decay():
     epoch = STEPS // 3
     expected = 0.2 * np.exp(-0.3 * epoch)

@@ -7,7 +7,7 @@ implement the course's formula exactly.
 - clipping: `clip_by_global_norm` (optax), `clip_by_running_average_norm`
 - noise: `add_gradient_noise` (optax.add_noise in the course's parameterization)
 - schedules: `time_based_decay`, `step_decay`, `milestone_decay`, `exponential_decay`,
-  `constant_schedule`
+  `constant_schedule`, `constant_warmup` (He et al.'s warm-up before any of them)
 - momentum: `momentum`, `nesterov` (reformulated), `nesterov_lookahead` (literal),
   `lookahead_velocity`, and `evaluation_point`, which the train step calls to know
   where to take the gradient:
@@ -47,6 +47,7 @@ from jaxdl.optim.noise import AddNoiseState, add_gradient_noise
 from jaxdl.optim.renormalize import conv_kernel_mask, filter_rms, renormalize_filters
 from jaxdl.optim.schedules import (
     constant_schedule,
+    constant_warmup,
     exponential_decay,
     milestone_decay,
     step_decay,
@@ -70,6 +71,7 @@ __all__ = [
     "clip_by_global_norm",
     "clip_by_running_average_norm",
     "constant_schedule",
+    "constant_warmup",
     "conv_kernel_mask",
     "create",
     "create_clipping",

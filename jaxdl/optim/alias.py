@@ -40,6 +40,7 @@ from jaxdl.optim.schedules import (
     step_decay,
     time_based_decay,
 )
+from jaxdl.optim.schedules import constant_warmup as prepend_constant_warmup
 from jaxdl.optim.weight_decay import adamw, add_weight_decay, decay_mask
 
 __all__ = [
@@ -340,7 +341,12 @@ def create_clipping(name: str, **kwargs: Any) -> optax.GradientTransformation:
 
 
 def create_schedule(
-    name: str, init_value: float, steps_per_epoch: int = 1, **kwargs: Any
+    name: str,
+    init_value: float,
+    steps_per_epoch: int = 1,
+    *,
+    constant_warmup: tuple[float, int] | None = None,
+    **kwargs: Any,
 ) -> optax.Schedule:
     """Learning-rate schedule by config name, in epochs of ``steps_per_epoch`` steps.
 
@@ -349,12 +355,15 @@ def create_schedule(
     (``milestones``: epochs, ``kappa`` = 0.1); ``cosine`` (optax's,
     ``decay_epochs``, ``alpha``); ``warmup_cosine`` (optax's: linear from
     ``warmup_init`` to ``init_value`` over ``warmup_epochs``, then cosine to
-    ``end_value`` at ``decay_epochs``, the total length).
+    ``end_value`` at ``decay_epochs``, the total length). Any of them can start with
+    He et al.'s constant warm-up (`constant_warmup`).
 
     Args:
         name: schedule name (see `SCHEDULES`).
         init_value: the initial (peak, for warmup_cosine) rate.
         steps_per_epoch: optimizer steps per epoch (1: epochs are steps).
+        constant_warmup: ``(rate, epochs)``: hold ``rate`` for the first ``epochs``
+            epochs, then follow the named schedule (counted from step 0).
         **kwargs: the schedule's arguments.
 
     Returns:
@@ -373,4 +382,12 @@ def create_schedule(
         raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}.")
     if not isinstance(init_value, numbers.Real) or not math.isfinite(init_value):
         raise ValueError(f"init_value must be a finite number, got {init_value!r}.")
-    return _call("schedule", SCHEDULES, name, (init_value, steps_per_epoch), kwargs)
+    schedule = _call("schedule", SCHEDULES, name, (init_value, steps_per_epoch), kwargs)
+    if constant_warmup is None:
+        return schedule
+    if isinstance(constant_warmup, str) or len(constant_warmup) != 2:
+        raise ValueError(
+            f"constant_warmup must be a pair (rate, epochs), e.g. (0.01, 1), got "
+            f"{constant_warmup!r}."
+        )
+    return prepend_constant_warmup(schedule, *constant_warmup, steps_per_epoch)

@@ -10,6 +10,8 @@ an epoch, as in the course). ``steps_per_epoch=1`` gives the per-step variant.
 - milestone decay: ``gamma_t = gamma_0 kappa^(number of milestones m_i <= t)``, the
   "divide by 10 at fixed epochs" of AlexNet/VGG/ResNet recipes (He et al.: 50%, 75%)
 - exponential: ``gamma_t = gamma_0 exp(-kappa t)``
+- constant warm-up (He et al.): a small constant rate for the first epochs, then any
+  of the above, counted from step 0 (``constant_warmup``)
 
 optax's own ``exponential_decay`` is parameterized by a rate per ``transition_steps``
 rather than by ``kappa``, and it has no time-based decay, so these are written here.
@@ -31,6 +33,7 @@ import optax
 
 __all__ = [
     "constant_schedule",
+    "constant_warmup",
     "exponential_decay",
     "milestone_decay",
     "step_decay",
@@ -222,3 +225,43 @@ def exponential_decay(init_value: float, kappa: float, steps_per_epoch: int = 1)
         return init_value * jnp.exp(-kappa * _epoch(count, steps_per_epoch))
 
     return schedule
+
+
+def constant_warmup(
+    schedule: optax.Schedule, warmup_value: float, warmup_epochs: int, steps_per_epoch: int = 1
+) -> optax.Schedule:
+    """``gamma_t = warmup_value`` while ``t < warmup_epochs``, else ``schedule(step)``.
+
+    He et al.'s warm-up for a very deep net: a rate ten times smaller for the first
+    ~400 iterations, "then go back to 0.1". The wrapped schedule keeps counting from
+    step 0, so its milestones stay where the recipe puts them.
+
+    Args:
+        schedule: the schedule in force after the warm-up.
+        warmup_value: the constant warm-up rate.
+        warmup_epochs: warm-up length in epochs of ``steps_per_epoch`` steps.
+        steps_per_epoch: optimizer steps per epoch (1: ``warmup_epochs`` counts steps).
+
+    Returns:
+        An optax schedule mapping the step count to the rate.
+
+    Example:
+        >>> base = milestone_decay(0.1, (91, 136), steps_per_epoch=391)
+        >>> sched = constant_warmup(base, 0.01, warmup_epochs=1, steps_per_epoch=391)
+        >>> round(float(sched(390)), 6), round(float(sched(391)), 6)
+        (0.01, 0.1)
+
+    References:
+        He, Zhang, Ren, Sun, "Deep residual learning for image recognition", CVPR 2016
+        (sec. 4.2, ResNet-110: 0.01 until the training error is below 80%, about 400
+        iterations).
+    """
+    warmup_value = _check_real("warmup_value", warmup_value)
+    warmup_epochs = _check_positive_int("warmup_epochs", warmup_epochs)
+    steps_per_epoch = _check_positive_int("steps_per_epoch", steps_per_epoch)
+
+    def warmed(count):
+        in_warmup = _epoch(count, steps_per_epoch) < warmup_epochs
+        return jnp.where(in_warmup, warmup_value, schedule(count))
+
+    return warmed
