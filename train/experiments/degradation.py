@@ -19,7 +19,8 @@ Run (CPU budget: about 20 minutes on 2 shared cores with the defaults)::
   nice -n 10 python -m train.experiments.degradation
 
 It writes ``docs/figures/cnn_degradation.png`` and the "degradation" section of
-``docs/cnn_zoo.md``; run directories go to ``--workdir`` (deleted first).
+``docs/cnn_zoo.md``; run directories go to ``--workdir/<model>`` (each deleted before
+its net is trained, so ``--models`` can rerun some nets and ``--report_only`` report all).
 
 References:
   He, Zhang, Ren, Sun. Deep residual learning for image recognition. CVPR 2016.
@@ -51,15 +52,28 @@ def config(model: str, args: argparse.Namespace) -> ml_collections.ConfigDict:
     c.data.val_split = ""
     c.data.test_split = ""
     c.model.name = model
-    c.optimizer.learning_rate = args.learning_rate or 0.1 * args.batch_size / 128
+    c.optimizer.learning_rate = learning_rate(args)
     c.optimizer.schedule = "constant"
     c.optimizer.schedule_kwargs = ml_collections.ConfigDict()
+    if args.warmup_epochs:  # He et al.'s constant warm-up, the same for every net
+        warmup = (warmup_rate(args), args.warmup_epochs)
+        c.optimizer.schedule_kwargs.constant_warmup = warmup
     c.train.batch_size = args.batch_size
     c.train.num_epochs = args.epochs
     c.train.log_every_steps = args.log_every
     c.train.progress = False
     c.seed = args.seed
     return c
+
+
+def learning_rate(args: argparse.Namespace) -> float:
+    """``--learning_rate``, or He et al.'s 0.1 at batch 128 scaled linearly to the batch."""
+    return args.learning_rate or 0.1 * args.batch_size / 128
+
+
+def warmup_rate(args: argparse.Namespace) -> float:
+    """The warm-up rate: a tenth of the rate, as He et al.'s 0.01 before 0.1."""
+    return learning_rate(args) / 10
 
 
 def smoothed_tail(curve: list[tuple[int, float]], fraction: float = 0.2) -> float:
@@ -88,8 +102,8 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     """Trains every model of ``args.models`` (unless ``--report_only``); returns ``collect``."""
     root = Path(args.workdir)
     if not args.report_only:
-        shutil.rmtree(root, ignore_errors=True)
-        for model in args.models:
+        for model in args.models:  # only the nets named: the others' runs stay
+            shutil.rmtree(root / model, ignore_errors=True)
             classification.run(config(model, args), root / model)
     out = collect(root, args.models)
     for model, r in out.items():
@@ -111,17 +125,25 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> str:
         ["model", "params", "last logged loss", "mean loss, last 20% of logs", "wall s"], rows
     )
     tail = {m: smoothed_tail(r["curve"]) for m, r in results.items()}
-    lr = args.learning_rate or 0.1 * args.batch_size / 128
+    lr = learning_rate(args)
+    warmup = (
+        f"after a constant warm-up at {warmup_rate(args):g} for the first "
+        f"{args.warmup_epochs * args.steps} steps (He et al.'s recipe for ResNet-110), "
+        if args.warmup_epochs
+        else ""
+    )
     lines = [
         f"Command: `nice -n 10 python -m train.experiments.degradation --steps {args.steps} "
-        f"--batch_size {args.batch_size} --epochs {args.epochs} --log_every {args.log_every}` "
+        f"--batch_size {args.batch_size} --epochs {args.epochs} --log_every {args.log_every}"
+        f"{f' --warmup_epochs {args.warmup_epochs}' if args.warmup_epochs else ''}` "
         f"({jax.devices()[0].platform.upper()}, {len(jax.devices())} device(s)). Each net: "
         f"the first {args.steps * args.batch_size:,} CIFAR-10 training images of "
         f"`{args.data_dir}` (JPEG copy), {args.epochs} pass(es) of {args.steps} steps of "
         f"batch {args.batch_size} ({args.steps * args.epochs:,} steps), same data order "
         f"(seed {args.seed}), "
-        f"constant lr {lr:g} (He et al.'s 0.1 for batch 128, scaled linearly with the batch "
-        "size, Goyal et al. 2017), momentum 0.9, weight decay 1e-4, pad-4 crop + flip. "
+        f"{warmup}constant lr {lr:g} (He et al.'s 0.1 for batch 128, scaled linearly with "
+        "the batch size, Goyal et al. 2017), momentum 0.9, weight decay 1e-4, pad-4 crop + "
+        "flip. "
         "Loss logged as the mean minibatch loss of every window of "
         f"{args.log_every} steps. One seed per net: differences of a few hundredths are "
         "within seed noise. Wall seconds (data loading and compilation included) were "
@@ -150,6 +172,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     p.add_argument("--epochs", type=int, default=1, help="passes over the same subset")
     p.add_argument("--log_every", type=int, default=5)
     p.add_argument("--learning_rate", type=float, default=0.0, help="0: 0.1 * batch / 128")
+    p.add_argument(
+        "--warmup_epochs",
+        type=int,
+        default=0,
+        help="passes at a tenth of the rate first (He et al.'s warm-up); 0: none",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--data_dir", default=cifar10_resnet20.CIFAR10_DIR)
