@@ -33,6 +33,47 @@ def OPTIMIZER():  # noqa: N802 - the benchmark's fixed optimizer, as a constant 
     return optax.sgd(0.01, momentum=0.9)
 
 
+def synthetic_inputs(
+    name: str,
+    dtype: str,
+    batch_size: int,
+    image_shape: tuple[int, int, int],
+    num_classes: int,
+    seed: int = 0,
+    mesh=None,
+):
+    """``(state, batch)`` of ``name``'s timed step: fresh weights, `OPTIMIZER`, a random batch.
+
+    Sharded over ``mesh`` when given (state by ``parallel.create_sharded``, batch over
+    the data axis); pure otherwise, so ``jax.eval_shape`` of it gives the shapes alone.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks.bench_models import create
+    from jaxdl.training import parallel
+    from jaxdl.training.state import TrainState
+
+    model = create(name, num_classes=num_classes, dtype=jnp.dtype(dtype))
+    h, w, c = image_shape
+    k_init, k_x, k_y = jax.random.split(jax.random.PRNGKey(seed), 3)
+
+    def make_state():
+        example = jnp.zeros((1, h, w, c), jnp.float32)
+        return TrainState.create(model=model, tx=OPTIMIZER(), rng=k_init, example_input=example)
+
+    def make_batch():
+        return {
+            "image": jax.random.normal(k_x, (batch_size, h, w, c), jnp.float32),  # [B, H, W, C]
+            "label": jax.random.randint(k_y, (batch_size,), 0, num_classes, jnp.int32),
+        }
+
+    if mesh is None:
+        return make_state(), make_batch()
+    batch = jax.jit(make_batch, out_shardings=parallel.data_sharding(mesh))()
+    return parallel.create_sharded(make_state, mesh), batch
+
+
 def synthetic_train_step(compute_dtype):
     """The project's classification train step on synthetic float inputs (cast only)."""
     from jaxdl.training.steps import classification_steps
@@ -49,24 +90,7 @@ def program_flops(row: dict) -> float | None:
     import jax
     import jax.numpy as jnp
 
-    from benchmarks.bench_models import create
-    from jaxdl.training.state import TrainState
-
-    dtype = jnp.dtype(row["dtype"])
-    model = create(row["model"], num_classes=row["num_classes"], dtype=dtype)
-    h, w, c = row["image_shape"]
-    state = jax.eval_shape(
-        lambda: TrainState.create(
-            model=model,
-            tx=OPTIMIZER(),
-            rng=jax.random.PRNGKey(0),
-            example_input=jnp.zeros((1, h, w, c)),
-        )
-    )
-    batch = {
-        "image": jax.ShapeDtypeStruct((row["batch_size"], h, w, c), jnp.float32),
-        "label": jax.ShapeDtypeStruct((row["batch_size"],), jnp.int32),
-    }
-    return common.xla_flops(
-        synthetic_train_step(dtype), state, batch, num_devices=row.get("devices", 1)
-    )
+    spec = (row["model"], row["dtype"], row["batch_size"], tuple(row["image_shape"]))
+    state, batch = jax.eval_shape(lambda: synthetic_inputs(*spec, row["num_classes"]))
+    step = synthetic_train_step(jnp.dtype(row["dtype"]))
+    return common.xla_flops(step, state, batch, num_devices=row.get("devices", 1))

@@ -56,23 +56,11 @@ def profile(model: str, batch_size: int, steps: int, hlo: str | None = None) -> 
     import jax
     import jax.numpy as jnp
 
-    from benchmarks.bench_models import create
-    from benchmarks.bench_step import OPTIMIZER, input_spec, synthetic_train_step
-    from jaxdl.training.state import TrainState
+    from benchmarks.bench_step import input_spec, synthetic_inputs, synthetic_train_step
 
     warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-    (h, w, c), classes = input_spec(model, None)
-    k_x, k_y = jax.random.split(jax.random.PRNGKey(0))
-    batch = {
-        "image": jax.random.normal(k_x, (batch_size, h, w, c)),  # [B, H, W, C]
-        "label": jax.random.randint(k_y, (batch_size,), 0, classes),
-    }
-    state = TrainState.create(
-        model=create(model, num_classes=classes),
-        tx=OPTIMIZER(),
-        rng=jax.random.PRNGKey(1),
-        example_input=batch["image"][:1],
-    )
+    image_shape, classes = input_spec(model, None)
+    state, batch = synthetic_inputs(model, "float32", batch_size, image_shape, classes)
     step = jax.jit(synthetic_train_step(jnp.float32), donate_argnums=0)
     compiled = step.lower(state, batch).compile()
     if hlo:

@@ -43,9 +43,9 @@ if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` importable
 
 from benchmarks import common, workers  # noqa: E402
 from benchmarks.bench_step import (  # noqa: E402
-    OPTIMIZER,
     input_spec,
     program_flops,
+    synthetic_inputs,
     synthetic_train_step,
 )
 from benchmarks.throughput_report import TORCH_MODES, derive, table  # noqa: E402
@@ -88,9 +88,7 @@ def jaxdl_row(
     import jax
     import jax.numpy as jnp
 
-    from benchmarks.bench_models import create
     from jaxdl.training import parallel
-    from jaxdl.training.state import TrainState
 
     warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
     if dtype not in DTYPES:
@@ -99,23 +97,10 @@ def jaxdl_row(
     mesh = parallel.make_mesh(devs)
     parallel.check_batch_size(batch_size, mesh)
     compute_dtype = jnp.dtype(dtype)
-    model = create(name, num_classes=num_classes, dtype=compute_dtype)
-    tx = OPTIMIZER()
-    h, w, c = image_shape
-    k_init, k_x, k_y = jax.random.split(jax.random.PRNGKey(seed), 3)
-    example = jnp.zeros((1, h, w, c), jnp.float32)
-    state = parallel.create_sharded(
-        lambda: TrainState.create(model=model, tx=tx, rng=k_init, example_input=example), mesh
+    state, batch = synthetic_inputs(
+        name, dtype, batch_size, image_shape, num_classes, seed=seed, mesh=mesh
     )
     params = sum(x.size for x in jax.tree.leaves(state.params))
-
-    def make_batch():
-        return {
-            "image": jax.random.normal(k_x, (batch_size, h, w, c), jnp.float32),  # [B, H, W, C]
-            "label": jax.random.randint(k_y, (batch_size,), 0, num_classes, jnp.int32),
-        }
-
-    batch = jax.jit(make_batch, out_shardings=parallel.data_sharding(mesh))()
 
     train_step = synthetic_train_step(compute_dtype)
     t0 = time.perf_counter()

@@ -20,7 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import common, throughput  # noqa: E402
+from benchmarks import bench_step, common, profile_step, throughput  # noqa: E402
 from jaxdl.models import create  # noqa: E402
 from jaxdl.training import parallel  # noqa: E402
 
@@ -161,6 +161,14 @@ def test_cli_in_process_jaxdl_and_torch_rows(tmp_path):
     )
     assert ours["images_per_s"] == pytest.approx(16 / ours["median_step_s"])
     assert ours["step_time"]["samples"] == 2 and "error" not in ours
+    # --fill_mfu's FLOPs, lowered from shapes alone, are those of the timed program.
+    assert bench_step.program_flops(ours) == pytest.approx(ours["flops_per_step_per_device"])
+
+
+def test_profile_step_times_the_same_step():
+    times, wall_ms = profile_step.profile("lenet5", batch_size=8, steps=2)
+    assert wall_ms > 0 and times and all(t >= 0 for t in times.values())
+    assert any("conv" in name for name in times), sorted(times)[:10]
 
 
 @pytest.mark.slow  # the throughput CLI, one subprocess per row (default suite: under 10 min)
