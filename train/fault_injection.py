@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from train import workdir as workdirs
+
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("train", "eval", "checkpoint")
 TINY = [
@@ -57,18 +59,13 @@ def _env(phase_file: Path | None) -> dict[str, str]:
     return env
 
 
-def _committed_steps(ckpt_dir: Path) -> set[int]:
-    if not ckpt_dir.exists():
-        return set()
-    return {int(p.name) for p in ckpt_dir.iterdir() if p.name.isdigit()}
-
-
-def _corrupt_latest(ckpt_dir: Path, how: str) -> int | None:
+def _corrupt_latest(run_dir: Path, how: str) -> int | None:
     """Flips a byte in (or truncates) the largest state file of the newest checkpoint."""
-    steps = sorted(_committed_steps(ckpt_dir))
+    steps = workdirs.checkpoint_steps(run_dir)
     if not steps:
         return None
-    files = [p for p in (ckpt_dir / str(steps[-1]) / "state").rglob("*") if p.is_file()]
+    state = run_dir / "checkpoints" / str(steps[-1]) / "state"
+    files = [p for p in state.rglob("*") if p.is_file()]
     victim = max(files, key=lambda p: p.stat().st_size)
     data = bytearray(victim.read_bytes())
     if how == "flip":
@@ -154,7 +151,7 @@ def run(
     run_dir.mkdir()  # holds the phase file and each attempt's stderr
     events, min_step, corruptions, due = [], 0, [], False
     for i in range(kills):
-        committed_before = _committed_steps(run_dir / "checkpoints")
+        committed_before = set(workdirs.checkpoint_steps(run_dir))
         event = _kill_at(cmd, run_dir / "phase.txt", PHASES[i % len(PHASES)], rng, min_step)
         event["committed_before"] = max(committed_before, default=None)
         event["resume_was_committed"] = (
@@ -167,7 +164,7 @@ def run(
         # Due every corrupt_every kills; deferred until a committed checkpoint exists.
         due = due or bool(corrupt_every and (i + 1) % corrupt_every == 0)
         how = ("flip", "truncate")[len(corruptions) % 2]
-        if due and (step := _corrupt_latest(run_dir / "checkpoints", how)) is not None:
+        if due and (step := _corrupt_latest(run_dir, how)) is not None:
             corruptions.append({"step": step, "how": how})
             due = False
     final = subprocess.run(cmd, cwd=ROOT, env=_env(None), capture_output=True)

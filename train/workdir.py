@@ -17,10 +17,20 @@ from train.validate import ConfigError
 MAY_DIFFER = {"train.num_epochs", "train.max_steps", "train.progress", "train.log_every_steps"}
 
 
+def checkpoint_steps(workdir: str | Path) -> list[int]:
+    """Steps of the committed checkpoints of ``workdir``'s run, ascending.
+
+    Committed ones only: a write still in flight lives under a temporary name.
+    """
+    ckpt_dir = Path(workdir) / "checkpoints"
+    if not ckpt_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in ckpt_dir.iterdir() if p.name.isdigit())
+
+
 def has_checkpoints(workdir: str | Path) -> bool:
     """Whether ``workdir`` holds a checkpoint of its run (it will resume from it)."""
-    ckpt_dir = Path(workdir) / "checkpoints"
-    return ckpt_dir.is_dir() and any(p.name.isdigit() for p in ckpt_dir.iterdir())
+    return bool(checkpoint_steps(workdir))
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
