@@ -133,3 +133,23 @@ def test_schedule_argument_errors(make, match):
 def test_schedule_type_error():
     with pytest.raises(TypeError, match="real number"):
         jo.time_based_decay("0.1", 0.5)
+
+
+def test_trainer_config_warmup_reaches_the_updates():
+    # optimizer.warmup_* of a trainer config: the rate of each real SGD update, in
+    # epochs of the loader's steps, then the configured milestones from step 0.
+    from train.classification import build_optimizer
+    from train.configs import defaults
+
+    cfg = defaults.get_config().optimizer
+    cfg.learning_rate, cfg.warmup_learning_rate, cfg.warmup_epochs = 0.2, 0.01, 2
+    cfg.schedule, cfg.schedule_kwargs.milestones = "milestones", (5,)
+    tx = build_optimizer(cfg, steps_per_epoch=3)
+    params = jnp.zeros(())
+    state, rates = tx.init(params), []
+    for _ in STEPS:
+        updates, state = tx.update(jnp.ones(()), state, params)  # gradient 1: -rate
+        rates.append(-float(updates))
+    epoch = STEPS // 3
+    expected = np.where(epoch < 2, 0.01, np.where(epoch >= 5, 0.02, 0.2))
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)

@@ -109,10 +109,12 @@ def build_optimizer(
             f"{steps_per_epoch} steps of an epoch (0 = the whole epoch: batch gradient "
             "descent), so that per-epoch schedules stay exact."
         )
+    warmup = (cfg.warmup_learning_rate, cfg.warmup_epochs) if cfg.warmup_epochs else None
     schedule = optim.create_schedule(
         cfg.schedule,
         cfg.learning_rate,
         steps_per_epoch // every,
+        constant_warmup=warmup,
         **cfg.schedule_kwargs.to_dict(),
     )
     tx = optim.create(

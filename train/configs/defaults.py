@@ -73,6 +73,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.optimizer.kwargs = ml_collections.ConfigDict()
     c.optimizer.schedule = "constant"  # a jaxdl.optim.create_schedule name
     c.optimizer.schedule_kwargs = ml_collections.ConfigDict()
+    # He et al.'s warm-up: hold warmup_learning_rate for the first warmup_epochs epochs,
+    # then the schedule above (counted from step 0); 0 epochs = none.
+    c.optimizer.warmup_epochs = 0
+    c.optimizer.warmup_learning_rate = 0.0
     c.optimizer.clip = "none"  # none | global_norm | running_average
     c.optimizer.clip_kwargs = ml_collections.ConfigDict()
     c.optimizer.accumulate_steps = 1  # gradient accumulation (0 = full-batch GD)

@@ -55,9 +55,8 @@ def config(model: str, args: argparse.Namespace) -> ml_collections.ConfigDict:
     c.optimizer.learning_rate = learning_rate(args)
     c.optimizer.schedule = "constant"
     c.optimizer.schedule_kwargs = ml_collections.ConfigDict()
-    if args.warmup_epochs:  # He et al.'s constant warm-up, the same for every net
-        warmup = (warmup_rate(args), args.warmup_epochs)
-        c.optimizer.schedule_kwargs.constant_warmup = warmup
+    c.optimizer.warmup_epochs = args.warmup_epochs  # the same warm-up for every net
+    c.optimizer.warmup_learning_rate = warmup_rate(args)
     c.train.batch_size = args.batch_size
     c.train.num_epochs = args.epochs
     c.train.log_every_steps = args.log_every
