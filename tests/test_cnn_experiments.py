@@ -88,6 +88,20 @@ def test_degradation_smoke(tmp_path):
     text = doc.read_text()
     assert "| plain20 |" in text and "| resnet20 |" in text and "lr 0.00625" in text
     assert "2 pass(es) of 2 steps of batch 8 (4 steps)" in text
+    # A second run of one net, with a warm-up, into its own section: plain20's run stays.
+    again = degradation.main(
+        ["--steps", "2", "--batch_size", "8", "--epochs", "2", "--log_every", "1",
+         "--models", "resnet20", "--learning_rate", "0.02", "--warmup_epochs", "1",
+         "--section", "warm", "--data_dir", str(tmp_path / "data"),
+         "--workdir", str(tmp_path / "runs"),
+         "--doc", str(doc), "--figures", str(tmp_path / "fig")]
+    )  # fmt: skip
+    assert set(again) == {"resnet20"} and (tmp_path / "runs" / "plain20").is_dir()
+    assert (tmp_path / "fig" / "cnn_warm.png").stat().st_size > 1000
+    text = doc.read_text()
+    assert "lr 0.00625" in text  # the first section is kept
+    assert "--learning_rate 0.02 --warmup_epochs 1 --section warm" in text
+    assert "warm-up at 0.002 for the first 2 steps" in text
 
 
 def _tiny_run(data_dir: Path, workdir: Path, seed: int) -> None:

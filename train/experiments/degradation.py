@@ -12,15 +12,17 @@ paper's first decay), and plots the minibatch training losses. The subset is the
 pass): degradation is a claim about TRAINING error, so a fixed subset trained for
 several passes tests it in a CPU budget. The defaults (batch 32, rate
 0.1 * 32 / 128 = 0.025 by the linear scaling rule, 150 steps, one pass) are a tenth of
-an epoch; the run in docs/ uses ``--steps 100 --batch_size 128 --epochs 10``.
+an epoch; the runs in docs/ use ``--steps 100 --batch_size 128 --epochs 10``, at
+He et al.'s rate 0.1 and at 0.01 (``--learning_rate 0.01 --section degradation_lr0.01``).
 
 Run (CPU budget: about 20 minutes on 2 shared cores with the defaults)::
 
   nice -n 10 python -m train.experiments.degradation
 
-It writes ``docs/figures/cnn_degradation.png`` and the "degradation" section of
-``docs/cnn_zoo.md``; run directories go to ``--workdir/<model>`` (each deleted before
-its net is trained, so ``--models`` can rerun some nets and ``--report_only`` report all).
+It writes ``docs/figures/cnn_<section>.png`` and the ``--section`` (default
+"degradation") of ``docs/cnn_zoo.md``; run directories go to ``--workdir/<model>``
+(each deleted before its net is trained, so ``--models`` can rerun some nets and
+``--report_only`` report all).
 
 References:
   He, Zhang, Ren, Sun. Deep residual learning for image recognition. CVPR 2016.
@@ -42,6 +44,7 @@ from train.configs import cifar10_resnet20
 from train.experiments.cnn_arguments import write_section
 
 MODELS = ("plain20", "resnet20", "plain56", "resnet56")
+SECTION = "degradation"
 
 
 def config(model: str, args: argparse.Namespace) -> ml_collections.ConfigDict:
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
 
 def report(results: dict[str, dict], args: argparse.Namespace) -> str:
     """The markdown section: setup, table, figure, and the verdict read from the numbers."""
-    figure = Path(args.figures) / "cnn_degradation.png"
+    figure = Path(args.figures) / f"cnn_{args.section}.png"
     panels = {"training loss": [(m, *zip(*r["curve"])) for m, r in results.items()]}
     ex.plot_panels(panels, figure, xlabel="step", ylabel="minibatch loss", panel_width=6)
     rows = [
@@ -124,25 +127,30 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> str:
         ["model", "params", "last logged loss", "mean loss, last 20% of logs", "wall s"], rows
     )
     tail = {m: smoothed_tail(r["curve"]) for m, r in results.items()}
-    lr = learning_rate(args)
-    warmup = (
-        f"after a constant warm-up at {warmup_rate(args):g} for the first "
-        f"{args.warmup_epochs * args.steps} steps (He et al.'s recipe for ResNet-110), "
-        if args.warmup_epochs
-        else ""
+    flags = f"--steps {args.steps} --batch_size {args.batch_size} --epochs {args.epochs}"
+    flags += f" --log_every {args.log_every}"
+    for name in ("learning_rate", "warmup_epochs"):
+        flags += f" --{name} {getattr(args, name):g}" if getattr(args, name) else ""
+    flags += f" --section {args.section}" if args.section != SECTION else ""
+    rate = f"constant lr {learning_rate(args):g}" + (
+        " (as given)"
+        if args.learning_rate
+        else " (He et al.'s 0.1 for batch 128, scaled linearly with the batch size, "
+        "Goyal et al. 2017)"
     )
+    if args.warmup_epochs:
+        rate = (
+            f"a constant warm-up at {warmup_rate(args):g} for the first "
+            f"{args.warmup_epochs * args.steps} steps (He et al.'s recipe for ResNet-110), "
+            f"then {rate}"
+        )
     lines = [
-        f"Command: `nice -n 10 python -m train.experiments.degradation --steps {args.steps} "
-        f"--batch_size {args.batch_size} --epochs {args.epochs} --log_every {args.log_every}"
-        f"{f' --warmup_epochs {args.warmup_epochs}' if args.warmup_epochs else ''}` "
+        f"Command: `nice -n 10 python -m train.experiments.degradation {flags}` "
         f"({jax.devices()[0].platform.upper()}, {len(jax.devices())} device(s)). Each net: "
         f"the first {args.steps * args.batch_size:,} CIFAR-10 training images of "
         f"`{args.data_dir}` (JPEG copy), {args.epochs} pass(es) of {args.steps} steps of "
         f"batch {args.batch_size} ({args.steps * args.epochs:,} steps), same data order "
-        f"(seed {args.seed}), "
-        f"{warmup}constant lr {lr:g} (He et al.'s 0.1 for batch 128, scaled linearly with "
-        "the batch size, Goyal et al. 2017), momentum 0.9, weight decay 1e-4, pad-4 crop + "
-        "flip. "
+        f"(seed {args.seed}), {rate}, momentum 0.9, weight decay 1e-4, pad-4 crop + flip. "
         "Loss logged as the mean minibatch loss of every window of "
         f"{args.log_every} steps. One seed per net: differences of a few hundredths are "
         "within seed noise. Wall seconds (data loading and compilation included) were "
@@ -184,11 +192,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     p.add_argument("--doc", default="docs/cnn_zoo.md")
     p.add_argument("--figures", default="docs/figures")
     p.add_argument(
+        "--section", default=SECTION, help="the section of --doc and the figure cnn_SECTION.png"
+    )
+    p.add_argument(
         "--report_only", action="store_true", help="rewrite the report from --workdir's runs"
     )
     args = p.parse_args(argv)
     results = run(args)
-    write_section(args.doc, "degradation", report(results, args))
+    write_section(args.doc, args.section, report(results, args))
     return results
 
 
