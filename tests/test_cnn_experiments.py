@@ -3,6 +3,7 @@
 - ``cnn_arguments``: the parameter / multiply-add table against the counts derived by
   hand here (27 C^2, 49 C^2, inception 3a's branches from table 1).
 - ``degradation``: two nets, two steps each, on generated CIFAR-10 binary files.
+- ``degradation_peer``: ResNet-20's first steps in jaxdl and in the PyTorch peer.
 - ``tta_ensemble``: two tiny finished runs; its errors against a numpy float64
   re-computation from each run's restored variables.
 """
@@ -20,7 +21,7 @@ from jaxdl.nn.normalization import apply_model
 from jaxdl.training import parallel
 from train import classification
 from train.configs import cifar10_resnet20
-from train.experiments import cnn_arguments, degradation, tta_ensemble
+from train.experiments import cnn_arguments, degradation, degradation_peer, tta_ensemble
 
 
 def _write_cifar10(folder: Path, n_per_batch: int = 8, n_test: int = 16) -> None:
@@ -102,6 +103,23 @@ def test_degradation_smoke(tmp_path):
     assert "lr 0.00625" in text  # the first section is kept
     assert "--learning_rate 0.02 --warmup_epochs 1 --section warm" in text
     assert "warm-up at 0.002 for the first 2 steps" in text
+
+
+@pytest.mark.slow  # compiles a ResNet-20 step in both frameworks (about 30 s of CPU)
+def test_degradation_peer_smoke(tmp_path):
+    pytest.importorskip("torch", reason="the PyTorch peer needs torch (the 'peers' extra)")
+    _write_cifar10(tmp_path / "data")
+    doc = tmp_path / "cnn_zoo.md"
+    runs = degradation_peer.main(
+        ["--models", "resnet20", "--seeds", "0", "--steps", "3", "--batch_size", "4",
+         "--data_dir", str(tmp_path / "data"), "--doc", str(doc)]
+    )  # fmt: skip
+    assert set(runs) == {("resnet20", "jaxdl", 0), ("resnet20", "torch", 0)}
+    for losses in runs.values():
+        assert len(losses) == 3 and all(np.isfinite(losses))
+        assert 1.0 < losses[0] < 8.0  # 10 classes from fresh weights: near ln 10
+    text = doc.read_text()
+    assert "| resnet20 | jaxdl | 0 |" in text and "| resnet20 | torch | 0 |" in text
 
 
 def _tiny_run(data_dir: Path, workdir: Path, seed: int) -> None:
