@@ -62,7 +62,7 @@ def test_constant_warmup():
     for bad in (0, 1.5, True):
         with pytest.raises(ValueError, match="warmup_epochs"):
             jo.constant_warmup(jo.constant_schedule(0.1), 0.01, bad)
-    for bad in ((0.01,), "ab", (0.01, 2, 3)):
+    for bad in ((0.01,), "ab", (0.01, 2, 3), 0.01):
         with pytest.raises(ValueError, match="constant_warmup must be a pair"):
             jo.create_schedule("constant", 0.1, constant_warmup=bad)
 

@@ -385,9 +385,11 @@ def create_schedule(
     schedule = _call("schedule", SCHEDULES, name, (init_value, steps_per_epoch), kwargs)
     if constant_warmup is None:
         return schedule
-    if isinstance(constant_warmup, str) or len(constant_warmup) != 2:
+    try:
+        rate, epochs = () if isinstance(constant_warmup, str) else constant_warmup
+    except (TypeError, ValueError):
         raise ValueError(
             f"constant_warmup must be a pair (rate, epochs), e.g. (0.01, 1), got "
             f"{constant_warmup!r}."
-        )
-    return prepend_constant_warmup(schedule, *constant_warmup, steps_per_epoch)
+        ) from None
+    return prepend_constant_warmup(schedule, rate, epochs, steps_per_epoch)
