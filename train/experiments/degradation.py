@@ -152,9 +152,9 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> str:
         f"batch {args.batch_size} ({args.steps * args.epochs:,} steps), same data order "
         f"(seed {args.seed}), {rate}, momentum 0.9, weight decay 1e-4, pad-4 crop + flip. "
         "Loss logged as the mean minibatch loss of every window of "
-        f"{args.log_every} steps. One seed per net: differences of a few hundredths are "
-        "within seed noise. Wall seconds (data loading and compilation included) were "
-        "measured on 2 CPU cores shared with other jobs.",
+        f"{args.log_every} steps. One seed per net (rerun with --seed for the spread). "
+        "Wall seconds (data loading and compilation included) were measured on 2 CPU "
+        "cores shared with other jobs.",
         "",
         table,
         "",
