@@ -25,6 +25,7 @@ import numpy as np
 
 from jaxdl import data as jdata
 from jaxdl import models, optim
+from jaxdl.data import preprocess
 from jaxdl.training.state import TrainState
 from jaxdl.training.steps import classification_steps
 from train import experiments as ex
@@ -36,8 +37,8 @@ def minibatches(args: argparse.Namespace) -> list[tuple[np.ndarray, np.ndarray]]
     """``steps`` standardized (images [B, 32, 32, 3], labels [B]) batches, seeded order."""
     n = args.steps * args.batch_size
     d = jdata.load("cifar10", f"train[:{n}]", data_dir=args.data_dir).data
-    x = d["image"].astype(np.float32) / 255.0
-    x = (x - x.mean(axis=(0, 1, 2))) / x.std(axis=(0, 1, 2))
+    mean, std = preprocess.channel_stats(d["image"])
+    x = ((d["image"] / 255.0 - mean) / std).astype(np.float32)
     order = np.random.default_rng(args.seed).permutation(n).reshape(args.steps, -1)
     return [(x[i], d["label"][i].astype(np.int32)) for i in order]
 
