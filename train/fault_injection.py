@@ -104,7 +104,7 @@ def _kill_at(cmd, phase_file: Path, target: str, rng: random.Random, min_step: i
     if proc.poll() is not None:
         out = proc.stdout.read().decode()
         return {"target": target, "killed": False, "exit": proc.returncode, "stdout": out}
-    in_flight = any(".orbax-checkpoint-tmp" in p.name for p in phase_file.parent.rglob("*"))
+    in_flight = _write_in_flight(phase_file.parent)
     proc.send_signal(signal.SIGKILL)
     out = proc.communicate()[0].decode()
     return {
@@ -115,6 +115,19 @@ def _kill_at(cmd, phase_file: Path, target: str, rng: random.Random, min_step: i
         "checkpoint_write_in_flight": in_flight,
         "resumed_from": _resumed_step(out),
     }
+
+
+def _write_in_flight(run_dir: Path) -> bool:
+    """Whether an orbax checkpoint write is under way in ``run_dir``.
+
+    The process is still running and deletes old checkpoints meanwhile: ``os.walk``
+    skips a directory that vanishes between listing and entering it (``rglob`` raised).
+    """
+    return any(
+        ".orbax-checkpoint-tmp" in name
+        for _, dirs, files in os.walk(run_dir)
+        for name in dirs + files
+    )
 
 
 def _resumed_step(stdout: str) -> int | None:
