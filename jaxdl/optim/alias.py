@@ -385,11 +385,9 @@ def create_schedule(
     schedule = _call("schedule", SCHEDULES, name, (init_value, steps_per_epoch), kwargs)
     if constant_warmup is None:
         return schedule
-    try:
-        rate, epochs = () if isinstance(constant_warmup, str) else constant_warmup
-    except (TypeError, ValueError):
+    if not (isinstance(constant_warmup, (tuple, list)) and len(constant_warmup) == 2):
         raise ValueError(
             f"constant_warmup must be a pair (rate, epochs), e.g. (0.01, 1), got "
             f"{constant_warmup!r}."
-        ) from None
-    return prepend_constant_warmup(schedule, rate, epochs, steps_per_epoch)
+        )
+    return prepend_constant_warmup(schedule, *constant_warmup, steps_per_epoch)
