@@ -15,14 +15,16 @@ References:
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 import optax
 
+from jaxdl.optim._checks import as_key, concrete_reals
+from jaxdl.optim._checks import call_by_name as _call
 from jaxdl.optim.clipping import clip_by_global_norm, clip_by_running_average_norm
 from jaxdl.optim.momentum import (
     _check_learning_rate,
@@ -91,9 +93,12 @@ def all_together(
        reformulated ``optax.trace(rho, nesterov=True)``, a drop-in optimizer whose
        parameters are ``U_t`` (same trajectory; see `jaxdl.optim.nesterov`).
 
-    Terms with a zero coefficient are left out of the chain. Under
-    ``optax.inject_hyperparams``, list ``key`` and ``mask`` in ``static_args`` (optax
-    would treat the callable mask as a schedule; `decay_mask` raises if it is).
+    Terms with a zero coefficient are left out of the chain (a Python zero only: a
+    traced coefficient keeps its term). Under ``optax.inject_hyperparams``, list
+    ``mask`` in ``static_args`` (optax would treat the callable mask as a schedule;
+    `decay_mask` raises if it is); ``key`` may stay injected. Changing ``rho`` at run
+    time (``opt_state.hyperparams["rho"] = r``) applies from the next step on, to the
+    evaluation point and to the velocity alike.
 
     Defaults: ``rho=0.9`` (the course); ``weight_decay=5e-4`` (Krizhevsky et al. 2012,
     Simonyan & Zisserman 2015, for SGD with momentum 0.9; biases/normalization are
@@ -113,7 +118,8 @@ def all_together(
         noise_sigma0: noise standard deviation at the first update, ``>= 0``.
         noise_kappa: noise annealing exponent.
         adaptive: use Adam's per-weight rate (step 3).
-        key: PRNG key or int seed of the noise; required when ``noise_sigma0 > 0``.
+        key: the noise's ``jax.random.key(seed)``, legacy ``jax.random.PRNGKey(seed)``
+            or int seed; required when ``noise_sigma0 > 0`` (checked here).
         mask: weight-decay mask (default `decay_mask`).
         lookahead: literal look-ahead form (True) or the reformulation (False).
         b2: second-moment rate for ``adaptive=True``.
@@ -124,9 +130,16 @@ def all_together(
 
     Example:
         >>> import jax
-        >>> from jaxdl.optim import all_together, step_decay
+        >>> import jax.numpy as jnp
+        >>> from jaxdl.optim import all_together, evaluation_point, step_decay
         >>> tx = all_together(step_decay(0.05, 0.1, every_epochs=30, steps_per_epoch=390),
         ...                   key=jax.random.key(0))
+        >>> params = {"kernel": jnp.ones((2, 2)), "bias": jnp.zeros(2)}
+        >>> state = tx.init(params)
+        >>> grads = jax.grad(lambda p: jnp.sum(p["kernel"] ** 2))(evaluation_point(state, params))
+        >>> updates, state = tx.update(grads, state, params)
+        >>> jax.tree.map(jnp.shape, updates)
+        {'bias': (2,), 'kernel': (2, 2)}
 
     References:
         Sutskever et al., ICML 2013 (Nesterov); Krogh & Hertz, NeurIPS 1991 (weight
@@ -143,8 +156,11 @@ def all_together(
         if key is None:
             raise ValueError(
                 f"all_together adds gradient noise (noise_sigma0={noise_sigma0}): pass "
-                "key=jax.random.key(seed) or an int seed, or noise_sigma0=0 to disable it."
+                "key=jax.random.key(seed) or an int seed, or noise_sigma0=0 to disable it "
+                "(under optax.inject_hyperparams, a zero drops the noise only if "
+                "'noise_sigma0' is in static_args)."
             )
+        key = as_key(key, "all_together's gradient noise")
         parts.append(add_gradient_noise(noise_sigma0, noise_kappa, key=key))
     if adaptive:
         parts.append(optax.scale_by_adam(b1=0.0, b2=b2, eps=eps))
@@ -263,27 +279,6 @@ CLIPPINGS: dict[str, Callable[..., optax.GradientTransformation]] = {
 }
 
 
-def _call(kind: str, table: dict, name: str, args: tuple, kwargs: dict):
-    """Look up ``name`` and call it, turning bad names/arguments into clear errors."""
-    if name not in table:
-        raise ValueError(f"Unknown {kind} {name!r}; valid names: {sorted(table)}.")
-    builder = table[name]
-    sig = inspect.signature(builder)
-    keyword_only = [
-        p.name
-        for p in sig.parameters.values()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ][len(args) :]
-    try:
-        sig.bind(*args, **kwargs)
-    except TypeError as err:
-        raise ValueError(
-            f"Bad arguments {sorted(kwargs)} for {kind} {name!r} ({err}); "
-            f"valid keyword arguments: {keyword_only}."
-        ) from None
-    return builder(*args, **kwargs)
-
-
 def create(
     name: str,
     learning_rate: optax.ScalarOrSchedule,
@@ -300,6 +295,9 @@ def create(
     (coupled, default 0) and ``mask``; momentum variants accept ``rho``; Adam variants
     ``b1, b2, eps``; ``all_together*`` accept the arguments of `all_together`.
 
+    ``learning_rate`` may be traced (``optax.inject_hyperparams(create)``, whose
+    ``**kwargs`` stay static, or ``jax.vmap``).
+
     Args:
         name: optimizer name (see `OPTIMIZERS`).
         learning_rate: a float or an optax schedule (see `create_schedule`).
@@ -315,8 +313,14 @@ def create(
         ValueError: unknown name, or arguments the optimizer does not take.
 
     Example:
-        >>> tx = create("momentum", 0.01, rho=0.9, weight_decay=5e-4,
+        >>> import jax.numpy as jnp
+        >>> from jaxdl.optim import create
+        >>> tx = create("momentum", 0.1, rho=0.5, weight_decay=5e-4,
         ...             clipping="global_norm", clipping_kwargs={"max_norm": 1.0})
+        >>> state = tx.init(jnp.zeros(2))
+        >>> u, state = tx.update(jnp.array([3.0, 4.0]), state, jnp.zeros(2))
+        >>> [round(float(x), 4) for x in u]  # clipped to norm 1, times -0.1
+        [-0.06, -0.08]
     """
     tx = _call("optimizer", OPTIMIZERS, name, (learning_rate,), kwargs)
     clip = create_clipping(clipping, **(clipping_kwargs or {}))
@@ -335,7 +339,12 @@ def create_clipping(name: str, **kwargs: Any) -> optax.GradientTransformation:
         An optax gradient transformation (identity for ``none``).
 
     Example:
-        >>> clip = create_clipping("running_average", factor=2.0)
+        >>> import jax.numpy as jnp
+        >>> from jaxdl.optim import create_clipping
+        >>> clip = create_clipping("global_norm", max_norm=1.0)
+        >>> u, _ = clip.update(jnp.array([3.0, 4.0]), clip.init(jnp.zeros(2)))
+        >>> [round(float(x), 4) for x in u]
+        [0.6, 0.8]
     """
     return _call("clipping", CLIPPINGS, name, (), kwargs)
 
@@ -373,14 +382,21 @@ def create_schedule(
         ValueError: unknown name, or arguments the schedule does not take.
 
     Example:
+        >>> from jaxdl.optim import create_schedule
         >>> sched = create_schedule("step", 0.1, steps_per_epoch=390, kappa=0.1,
         ...                         every_epochs=30)
+        >>> [round(float(sched(epoch * 390)), 4) for epoch in (0, 29, 30, 60)]
+        [0.1, 0.1, 0.01, 0.001]
     """
     if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, numbers.Integral):
         raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}.")
     if steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}.")
-    if not isinstance(init_value, numbers.Real) or not math.isfinite(init_value):
+    try:
+        values = concrete_reals("init_value", init_value)  # None when traced
+    except TypeError:
+        values = np.asarray(np.nan)
+    if values is not None and not np.all(np.isfinite(values)):
         raise ValueError(f"init_value must be a finite number, got {init_value!r}.")
     schedule = _call("schedule", SCHEDULES, name, (init_value, steps_per_epoch), kwargs)
     if constant_warmup is None:

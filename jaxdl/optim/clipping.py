@@ -13,14 +13,15 @@ References:
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from optax import clip_by_global_norm
+
+from jaxdl.optim._checks import concrete_reals
 
 __all__ = [
     "ClipByRunningAverageNormState",
@@ -66,26 +67,34 @@ def clip_by_running_average_norm(
         decay: EMA rate in ``[0, 1)``; 0 uses only the previous update's norm.
         factor: multiple of the average used as threshold, ``> 0``.
 
+    Both may be traced (``optax.inject_hyperparams``, ``jax.vmap`` over a sweep); only
+    concrete values are checked.
+
     Returns:
         An optax gradient transformation (place it first in a chain, on raw gradients).
 
     Example:
-        >>> import optax
-        >>> tx = optax.chain(clip_by_running_average_norm(0.99, 2.0), optax.sgd(0.1))
+        >>> import jax.numpy as jnp
+        >>> from jaxdl.optim import clip_by_running_average_norm
+        >>> tx = clip_by_running_average_norm(decay=0.5, factor=1.0)
+        >>> state = tx.init(jnp.zeros(2))
+        >>> u, state = tx.update(jnp.array([3.0, 4.0]), state)  # first: never clipped
+        >>> [round(float(x), 4) for x in u]
+        [3.0, 4.0]
+        >>> u, state = tx.update(jnp.array([6.0, 8.0]), state)  # norm 10 > tau_1 = 5
+        >>> [round(float(x), 4) for x in u]
+        [3.0, 4.0]
 
     References:
         Pascanu, Mikolov, Bengio, "On the difficulty of training recurrent neural
         networks", ICML 2013 (clipping; threshold from the average norm, section 3.2).
     """
-    if isinstance(decay, bool) or not isinstance(decay, numbers.Real):
-        raise TypeError(f"decay must be a real number, got {type(decay).__name__}.")
-    if not 0.0 <= decay < 1.0:
+    decay_values = concrete_reals("decay", decay)
+    if decay_values is not None and not np.all((decay_values >= 0.0) & (decay_values < 1.0)):
         raise ValueError(f"decay must be in [0, 1), got {decay}.")
-    if isinstance(factor, bool) or not isinstance(factor, numbers.Real):
-        raise TypeError(f"factor must be a real number, got {type(factor).__name__}.")
-    if not (math.isfinite(factor) and factor > 0):
+    factor_values = concrete_reals("factor", factor)
+    if factor_values is not None and not np.all(np.isfinite(factor_values) & (factor_values > 0)):
         raise ValueError(f"factor must be finite and > 0, got {factor}.")
-    decay, factor = float(decay), float(factor)
 
     def init_fn(params):
         del params
@@ -106,7 +115,7 @@ def clip_by_running_average_norm(
         updates = jax.tree.map(lambda g: (g * scale).astype(g.dtype), updates)
         new_state = ClipByRunningAverageNormState(
             count=optax.safe_increment(state.count),
-            norm_ema=decay * state.norm_ema + (1.0 - decay) * norm,
+            norm_ema=(decay * state.norm_ema + (1.0 - decay) * norm).astype(jnp.float32),
         )
         return updates, new_state
 

@@ -38,13 +38,15 @@ References:
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+
+from jaxdl.optim._checks import concrete_reals
 
 __all__ = [
     "EvaluationPointState",
@@ -58,19 +60,19 @@ __all__ = [
 
 
 def _check_rho(rho: float) -> float:
-    if isinstance(rho, jax.Array) and not isinstance(rho, bool):
-        return rho  # traced hyperparameter (optax.inject_hyperparams): checked by the caller
-    if isinstance(rho, bool) or not isinstance(rho, numbers.Real):
-        raise TypeError(f"rho must be a real number, got {type(rho).__name__}.")
-    if not 0.0 <= rho < 1.0:
+    values = concrete_reals("rho", rho)  # None when traced: nothing to check
+    if values is not None and not np.all((values >= 0.0) & (values < 1.0)):
         raise ValueError(f"rho (momentum) must be in [0, 1), got {rho}; the course uses 0.9.")
-    return float(rho)
+    return float(rho) if isinstance(rho, numbers.Real) else rho
 
 
 def _check_learning_rate(learning_rate: optax.ScalarOrSchedule) -> None:
-    if callable(learning_rate) or not isinstance(learning_rate, numbers.Real):
-        return  # schedules and traced values (inject_hyperparams) are not checked here
-    if isinstance(learning_rate, bool) or not math.isfinite(learning_rate) or learning_rate < 0:
+    if callable(learning_rate):
+        return  # schedules are not checked here
+    if isinstance(learning_rate, bool):
+        raise ValueError(f"learning_rate must be finite and >= 0, got {learning_rate!r}.")
+    values = concrete_reals("learning_rate", learning_rate)
+    if values is not None and not np.all(np.isfinite(values) & (values >= 0)):
         raise ValueError(f"learning_rate must be finite and >= 0, got {learning_rate!r}.")
 
 
@@ -91,8 +93,10 @@ class LookaheadVelocityState(NamedTuple):
 
     Attributes:
         velocity: ``V_t``, same tree/dtypes as the params.
-        rho: the momentum coefficient (float32 scalar), kept in the state so that
-            `evaluation_point` needs nothing but the state.
+        rho: the momentum coefficient of the latest update (float32 scalar), kept in
+            the state so that `evaluation_point` needs nothing but the state. Every
+            update rewrites it with the transformation's current ``rho``, so a value
+            changed at run time (``optax.inject_hyperparams``) is never stale.
         inner_state: the state of the wrapped step transformation.
     """
 
@@ -105,8 +109,32 @@ class LookaheadVelocityState(NamedTuple):
         return jax.tree.map(lambda w, v: w - (self.rho * v).astype(w.dtype), params, self.velocity)
 
 
+_INJECT_STATES = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
+
+
+def _lookahead_states(tree: Any, rho: Any = None) -> list[tuple[Any, Any]]:
+    """``(state, rho of the innermost enclosing inject_hyperparams or None)`` pairs."""
+
+    def is_leaf(node):
+        return isinstance(node, (*_INJECT_STATES, EvaluationPointState))
+
+    found = []
+    for node in jax.tree.leaves(tree, is_leaf=is_leaf):
+        if isinstance(node, _INJECT_STATES):
+            found += _lookahead_states(node.inner_state, node.hyperparams.get("rho", rho))
+        elif isinstance(node, EvaluationPointState):
+            found.append((node, rho))
+    return found
+
+
 def evaluation_point(opt_state: optax.OptState, params: optax.Params) -> optax.Params:
     """Where the train step must evaluate the next gradient.
+
+    Inside ``optax.inject_hyperparams`` (e.g. ``inject_hyperparams(nesterov_lookahead)``
+    or ``inject_hyperparams(all_together, ...)``), the injected hyperparameter named
+    ``rho`` is the one used: a value set with ``opt_state.hyperparams["rho"] = r``
+    moves this point at once, and the next update uses ``r`` as well (both the
+    look-ahead and the velocity of a step use the same ``rho``).
 
     Args:
         opt_state: the optimizer state (any optax state tree, e.g. of a chain).
@@ -120,30 +148,41 @@ def evaluation_point(opt_state: optax.OptState, params: optax.Params) -> optax.P
         ValueError: if more than one look-ahead state is found (ambiguous).
 
     Example:
-        >>> import jax, jax.numpy as jnp
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> import optax
+        >>> from jaxdl.optim import evaluation_point, nesterov_lookahead
         >>> loss = lambda w: jnp.sum(w**2)
-        >>> params = jnp.ones(3)
-        >>> tx = nesterov_lookahead(0.1, rho=0.9)
+        >>> params = jnp.ones(2)
+        >>> tx = nesterov_lookahead(0.1, rho=0.5)
         >>> opt_state = tx.init(params)
-        >>> grads = jax.grad(loss)(evaluation_point(opt_state, params))
-        >>> updates, opt_state = tx.update(grads, opt_state, params)
+        >>> grads = jax.grad(loss)(evaluation_point(opt_state, params))  # V_0 = 0: at W_0
+        >>> updates, opt_state = tx.update(grads, opt_state, params)  # V_1 = 0.1 * 2 W_0
+        >>> params = optax.apply_updates(params, updates)
+        >>> [round(float(x), 4) for x in params]
+        [0.8, 0.8]
+        >>> [round(float(x), 4) for x in evaluation_point(opt_state, params)]  # W_1 - rho V_1
+        [0.7, 0.7]
+        >>> injected = optax.inject_hyperparams(nesterov_lookahead)(learning_rate=0.1, rho=0.5)
+        >>> state = injected.init(params)
+        >>> _, state = injected.update(jnp.ones(2), state, params)  # V_1 = 0.1
+        >>> state.hyperparams["rho"] = 0.0  # takes effect at once
+        >>> [round(float(x), 4) for x in evaluation_point(state, params)]
+        [0.8, 0.8]
     """
-    found = [
-        node
-        for node in jax.tree.leaves(
-            opt_state, is_leaf=lambda x: isinstance(x, EvaluationPointState)
-        )
-        if isinstance(node, EvaluationPointState)
-    ]
+    found = _lookahead_states(opt_state)
     if not found:
         return params
     if len(found) > 1:
         raise ValueError(
             f"The optimizer state holds {len(found)} look-ahead states "
-            f"({[type(s).__name__ for s in found]}); the evaluation point is ambiguous. "
-            "Use at most one look-ahead transformation per optimizer."
+            f"({[type(s).__name__ for s, _ in found]}); the evaluation point is "
+            "ambiguous. Use at most one look-ahead transformation per optimizer."
         )
-    return found[0].evaluation_point(params)
+    state, rho = found[0]
+    if rho is not None and isinstance(state, LookaheadVelocityState):
+        state = state._replace(rho=jnp.asarray(rho, jnp.float32))
+    return state.evaluation_point(params)
 
 
 def momentum(
@@ -164,7 +203,14 @@ def momentum(
         An optax gradient transformation (an ``optax.chain``).
 
     Example:
-        >>> tx = momentum(0.01, rho=0.9)
+        >>> import jax.numpy as jnp
+        >>> from jaxdl.optim import momentum
+        >>> tx = momentum(0.1, rho=0.5)
+        >>> state = tx.init(jnp.zeros(1))
+        >>> u, state = tx.update(jnp.ones(1), state)  # V_1 = 0.1
+        >>> u, state = tx.update(jnp.ones(1), state)  # V_2 = 0.1 + 0.5 V_1
+        >>> round(float(u[0]), 4)
+        -0.15
 
     References:
         Polyak, "Some methods of speeding up the convergence of iteration methods",
@@ -196,7 +242,13 @@ def nesterov(
         An optax gradient transformation (an ``optax.chain``).
 
     Example:
-        >>> tx = nesterov(0.01, rho=0.9)
+        >>> import jax.numpy as jnp
+        >>> from jaxdl.optim import nesterov
+        >>> tx = nesterov(0.1, rho=0.5)
+        >>> state = tx.init(jnp.zeros(1))
+        >>> u, state = tx.update(jnp.ones(1), state)  # -(0.1 g + rho V_1), V_1 = 0.1
+        >>> round(float(u[0]), 4)
+        -0.15
 
     References:
         Sutskever, Martens, Dahl, Hinton, "On the importance of initialization and
@@ -222,6 +274,11 @@ def lookahead_velocity(
     ``params``, so parameter-dependent terms (weight decay) are evaluated there too.
     The gradient itself must be taken at `evaluation_point` by the train step.
 
+    ``rho`` may be traced (``optax.inject_hyperparams``, ``jax.vmap``); each update
+    uses this transformation's ``rho`` and stores it in the state, so a value changed
+    at run time through ``inject_hyperparams`` applies from the next step on (see
+    `evaluation_point`).
+
     Args:
         inner: the transformation producing the step (must contain the rate).
         rho: momentum coefficient in ``[0, 1)``.
@@ -230,8 +287,16 @@ def lookahead_velocity(
         An optax gradient transformation with state `LookaheadVelocityState`.
 
     Example:
+        >>> import jax.numpy as jnp
         >>> import optax
-        >>> tx = lookahead_velocity(optax.scale_by_learning_rate(0.1), rho=0.9)
+        >>> from jaxdl.optim import lookahead_velocity
+        >>> tx = lookahead_velocity(optax.scale_by_learning_rate(0.1), rho=0.5)
+        >>> params = jnp.ones(1)
+        >>> state = tx.init(params)
+        >>> u, state = tx.update(jnp.ones(1), state, params)  # V_1 = 0.1 g
+        >>> u, state = tx.update(jnp.ones(1), state, params)  # V_2 = 0.1 g + 0.5 V_1
+        >>> round(float(u[0]), 4), round(float(state.velocity[0]), 4), float(state.rho)
+        (-0.15, 0.15, 0.5)
 
     References:
         Sutskever, Martens, Dahl, Hinton, "On the importance of initialization and
@@ -252,6 +317,9 @@ def lookahead_velocity(
             raise ValueError(
                 "lookahead_velocity needs params: call optimizer.update(grads, state, params)."
             )
+        # This transformation's rho, not the one stored at the previous update: under
+        # optax.inject_hyperparams it is rebuilt with the current value at every update.
+        state = state._replace(rho=jnp.asarray(rho, jnp.float32))
         lookahead = state.evaluation_point(params)
         step, inner_state = inner.update(updates, state.inner_state, lookahead, **extra_args)
         velocity = jax.tree.map(
@@ -281,7 +349,14 @@ def nesterov_lookahead(
         ``lookahead_velocity(scale_by_learning_rate(learning_rate), rho)``.
 
     Example:
-        >>> tx = nesterov_lookahead(0.01, rho=0.9)
+        >>> import jax.numpy as jnp
+        >>> from jaxdl.optim import evaluation_point, nesterov_lookahead
+        >>> tx = nesterov_lookahead(0.1, rho=0.5)
+        >>> params = jnp.zeros(1)
+        >>> state = tx.init(params)
+        >>> u, state = tx.update(jnp.ones(1), state, params)  # V_1 = 0.1 g
+        >>> round(float(u[0]), 4), round(float(evaluation_point(state, params)[0]), 4)
+        (-0.1, -0.05)
 
     References:
         Nesterov, "A method for solving the convex programming problem with

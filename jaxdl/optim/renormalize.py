@@ -33,7 +33,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+
+from jaxdl.optim._checks import concrete_reals
 
 __all__ = ["conv_kernel_mask", "filter_rms", "renormalize_filters"]
 
@@ -53,7 +56,11 @@ def filter_rms(kernel: jax.Array) -> jax.Array:
       ``[cout]`` float32 (or wider) RMS values.
 
     Example:
-      >>> filter_rms(params["conv1"]["Conv_0"]["kernel"])  # [96]
+      >>> import jax.numpy as jnp
+      >>> from jaxdl.optim import filter_rms
+      >>> kernel = jnp.stack([jnp.full((3, 3, 2), 0.5), jnp.full((3, 3, 2), -2.0)], axis=-1)
+      >>> kernel.shape, filter_rms(kernel).tolist()  # [kh, kw, cin, cout] -> [cout]
+      ((3, 3, 2, 2), [0.5, 2.0])
     """
     if jnp.ndim(kernel) < 2:
         raise ValueError(
@@ -112,16 +119,34 @@ def renormalize_filters(
       ValueError: ``max_rms`` not > 0; ``update`` called without params; a masked
         leaf with ndim < 2.
 
+    ``max_rms`` may be traced (``optax.inject_hyperparams``, ``jax.vmap``); only a
+    concrete value is checked.
+
     Example:
-      >>> tx = optax.chain(optax.sgd(0.01, momentum=0.9), renormalize_filters(0.1))
+      >>> import jax.numpy as jnp
+      >>> import optax
+      >>> from jaxdl.optim import filter_rms, renormalize_filters
+      >>> params = {"kernel": jnp.full((2, 2, 1, 2), 0.05), "bias": jnp.zeros(2)}
+      >>> grads = {"kernel": jnp.full((2, 2, 1, 2), -1.0), "bias": jnp.full(2, -1.0)}
+      >>> tx = optax.chain(optax.sgd(0.1), renormalize_filters(0.1))
+      >>> opt_state = tx.init(params)
       >>> updates, opt_state = tx.update(grads, opt_state, params)
-      >>> params = optax.apply_updates(params, updates)  # every conv filter RMS <= 0.1
+      >>> params = optax.apply_updates(params, updates)  # kernel 0.15 -> RMS back to 0.1
+      >>> [round(x, 4) for x in filter_rms(params["kernel"]).tolist()]
+      [0.1, 0.1]
+      >>> [round(x, 4) for x in params["bias"].tolist()]  # not a conv kernel: left alone
+      [0.1, 0.1]
     """
-    if isinstance(max_rms, bool) or not isinstance(max_rms, int | float) or not max_rms > 0:
-        raise ValueError(
-            f"renormalize_filters: max_rms must be a number > 0 (Zeiler & Fergus: 0.1), "
-            f"got {max_rms!r}."
-        )
-    return optax.masked(
-        _renormalize_all(float(max_rms)), conv_kernel_mask if mask is None else mask
+    message = (
+        f"renormalize_filters: max_rms must be a number > 0 (Zeiler & Fergus: 0.1), "
+        f"got {max_rms!r}."
     )
+    try:
+        values = concrete_reals("max_rms", max_rms)  # None when traced
+    except TypeError:
+        raise ValueError(message) from None
+    if values is not None and not np.all(values > 0):
+        raise ValueError(message)
+    if isinstance(max_rms, int | float):
+        max_rms = float(max_rms)
+    return optax.masked(_renormalize_all(max_rms), conv_kernel_mask if mask is None else mask)

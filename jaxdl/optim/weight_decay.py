@@ -24,14 +24,16 @@ References:
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+
+from jaxdl.optim._checks import concrete_reals
 
 __all__ = ["NO_DECAY_NAMES", "adamw", "add_weight_decay", "decay_mask"]
 
@@ -85,9 +87,12 @@ def decay_mask(params: optax.Params) -> Any:
 
 
 def _check_kappa(kappa: Any) -> None:
-    if callable(kappa) or not isinstance(kappa, numbers.Real):
-        return  # schedules / traced hyperparameters
-    if isinstance(kappa, bool) or not (math.isfinite(kappa) and kappa >= 0):
+    if callable(kappa):
+        return  # schedules
+    if isinstance(kappa, bool):
+        raise ValueError(f"weight decay kappa must be finite and >= 0, got {kappa!r}.")
+    values = concrete_reals("weight decay kappa", kappa)  # None when traced
+    if values is not None and not np.all(np.isfinite(values) & (values >= 0)):
         raise ValueError(f"weight decay kappa must be finite and >= 0, got {kappa!r}.")
 
 
@@ -108,9 +113,17 @@ def add_weight_decay(
     Returns:
         ``optax.add_decayed_weights(kappa, mask)``.
 
+    ``kappa`` may be traced (``optax.inject_hyperparams`` with ``static_args="mask"``
+    when the mask is a callable, ``jax.vmap``); only concrete values are checked.
+
     Example:
-        >>> import optax
-        >>> tx = optax.chain(add_weight_decay(5e-4), optax.sgd(0.1))
+        >>> import jax.numpy as jnp
+        >>> from jaxdl.optim import add_weight_decay
+        >>> params = {"kernel": jnp.ones((1, 2)), "bias": jnp.ones(2)}
+        >>> tx = add_weight_decay(0.5)  # kernels only (decay_mask)
+        >>> u, _ = tx.update(params, tx.init(params), params)  # g + 0.5 W where decayed
+        >>> u["kernel"].tolist(), u["bias"].tolist()
+        ([[1.5, 1.5]], [1.0, 1.0])
 
     References:
         Krogh & Hertz, "A simple weight decay can improve generalization", NeurIPS 1991.
@@ -144,7 +157,14 @@ def adamw(
         An optax gradient transformation.
 
     Example:
-        >>> tx = adamw(1e-3, weight_decay=1e-2)
+        >>> import jax.numpy as jnp
+        >>> from jaxdl.optim import adamw
+        >>> params = {"kernel": jnp.ones((1, 2)), "bias": jnp.ones(2)}
+        >>> tx = adamw(0.1, weight_decay=0.5)
+        >>> grads = {"kernel": jnp.ones((1, 2)), "bias": jnp.ones(2)}
+        >>> u, _ = tx.update(grads, tx.init(params), params)  # -0.1 (1 + 0.5 W) on kernels
+        >>> [round(x, 4) for x in u["kernel"][0].tolist() + u["bias"].tolist()]
+        [-0.15, -0.15, -0.1, -0.1]
 
     References:
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
