@@ -1,4 +1,7 @@
-"""Data parallelism over every visible device: one mesh axis ``'data'``.
+"""Data parallelism over every visible device: one mesh axis ``'data'`` (layer 0).
+
+Below both ``jaxdl.data`` (which places splits and batches with it) and
+``jaxdl.training`` (which shards the state); ``jaxdl.training.parallel`` re-exports it.
 
 Batches are sharded on ``'data'`` (``P('data')``), parameters and optimizer state are
 replicated (``P()``); XLA's SPMD partitioner inserts the gradient all-reduce, and
@@ -19,6 +22,18 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+__all__ = [
+    "DATA_AXIS",
+    "check_batch_size",
+    "create_sharded",
+    "data_sharding",
+    "host_local_batch_to_global",
+    "initialize_distributed",
+    "make_mesh",
+    "process_rows",
+    "replicated",
+]
+
 DATA_AXIS = "data"
 
 
@@ -26,8 +41,13 @@ def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A 1-D mesh with axis ``'data'`` over ``devices`` (default: all devices, all hosts).
 
     Example:
-      >>> mesh = make_mesh()           # every device
+      >>> import jax
+      >>> mesh = make_mesh()  # every device
+      >>> mesh.axis_names, mesh.size == len(jax.devices())
+      (('data',), True)
       >>> mesh1 = make_mesh(jax.devices()[:1])
+      >>> mesh1.shape["data"]
+      1
     """
     devices = list(jax.devices() if devices is None else devices)
     return Mesh(np.asarray(devices), (DATA_AXIS,))
@@ -95,8 +115,16 @@ def process_rows(batch_size: int, mesh: Mesh) -> slice:
     makes one contiguous slice. One process: ``slice(0, batch_size)``.
 
     Example:
-      >>> rows = process_rows(256, mesh)  # process 1 of 2: slice(128, 256)
+      >>> import jax
+      >>> import numpy as np
+      >>> mesh = make_mesh(jax.devices()[:1])
+      >>> rows = process_rows(8, mesh)  # one process: every row (process 1 of 2: the 2nd half)
+      >>> rows
+      slice(0, 8, None)
+      >>> global_host_batch = {"image": np.zeros((8, 4, 4, 1)), "label": np.arange(8)}
       >>> local = {k: v[rows] for k, v in global_host_batch.items()}
+      >>> local["image"].shape, local["label"].shape
+      ((8, 4, 4, 1), (8,))
     """
     check_batch_size(batch_size, mesh)
     index_map = data_sharding(mesh).addressable_devices_indices_map((batch_size,))

@@ -1,11 +1,4 @@
-"""Test configuration: 8 fake CPU devices, so data-parallel code is exercised.
+"""Test configuration.
 
-The flag must be set before jax is imported anywhere in the test process.
+XLA_FLAGS (8 fake CPU devices) and JAX_PLATFORMS are set in the root conftest.py.
 """
-
-import os
-
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-).strip()
-os.environ.setdefault("JAX_PLATFORMS", "cpu")

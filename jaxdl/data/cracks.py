@@ -255,9 +255,9 @@ def generate_cracks(
       crack), as device arrays.
 
     Example:
-      >>> ex = generate_cracks(jnp.arange(8), "val", seed=0, size=64)
-      >>> ex["image"].shape, ex["label"].shape
-      ((8, 64, 64, 1), (8, 64, 64))
+      >>> ex = generate_cracks(jnp.arange(4), "val", seed=0, size=16)
+      >>> ex["image"].shape, ex["label"].shape, ex["image"].dtype
+      ((4, 16, 16, 1), (4, 16, 16), dtype('uint8'))
     """
     if split not in _SPLIT_IDS:
         raise ValueError(f"Unknown crack split {split!r}; use one of {sorted(_SPLIT_IDS)}.")
@@ -290,7 +290,9 @@ def load_cracks(split: str = "train", seed: int = 0, size: int = 64) -> dict[str
       ``{'image': uint8 [N, size, size, 1], 'label': uint8 [N, size, size]}``.
 
     Example:
-      >>> val = load_cracks("val[:500]")
+      >>> val = load_cracks("val[:4]", size=16)  # the examples generate_cracks makes
+      >>> val["image"].shape, type(val["label"]).__name__
+      ((4, 16, 16, 1), 'ndarray')
     """
     images, labels = [], []
     for part in parse_split(split):

@@ -271,9 +271,12 @@ def curriculum_order(
       ``(key, epoch) -> int32 [S * B]``, a pure function of its arguments.
 
     Example:
-      >>> order = curriculum_order(difficulty_ranks(losses), batch_size=128,
-      ...                          steps_per_epoch=429, total_steps=1287)
-      >>> loop.fit(..., epoch_order=order)
+      >>> losses = np.random.default_rng(0).random(64)  # e.g. a reference model's losses
+      >>> order = curriculum_order(difficulty_ranks(losses), batch_size=8,
+      ...                          steps_per_epoch=8, total_steps=24)
+      >>> idx = order(jax.random.key(0), 0)  # epoch 0: what loop.fit(..., epoch_order=order) uses
+      >>> idx.shape, idx.dtype
+      ((64,), dtype('int32'))
     """
     check_pacing(pacing, start, full_at)
     n = len(ranking)

@@ -156,6 +156,7 @@ def derive(task: str, data: Mapping[str, np.ndarray], class_names: Sequence[str]
         ``[0, len(class_names))``.
 
     Example:
+      >>> from jaxdl.data.readers.cifar import CIFAR10_CLASSES
       >>> derive("animal", {"label": np.array([0, 3])}, CIFAR10_CLASSES).labels
       array([0, 1], dtype=int32)
     """

@@ -36,7 +36,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxdl.data.tfds_source import make_stream, open_tfds_source, random_resized_crop, resize
-from jaxdl.training.parallel import host_local_batch_to_global
+from jaxdl.sharding import host_local_batch_to_global
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -234,8 +234,15 @@ def imagenet_stream(
       DatasetNotFoundError: the dataset is not prepared (the message says how).
 
     Example:
-      >>> ds = imagenet_stream("train", batch_size=256, train=True, data_dir="/data/tfds",
-      ...                      train_crop="scale_jitter", num_epochs=None, num_workers=8)
+      >>> import tensorflow_datasets as tfds
+      >>> def fake_imagenet(builder, split, **kwargs):  # 4 images of different sizes
+      ...     return [{"image": np.zeros((40 + 8 * i, 48, 3), np.uint8), "label": i}
+      ...             for i in range(4)]
+      >>> with tfds.testing.mock_data(as_data_source_fn=fake_imagenet):
+      ...     ds = imagenet_stream("train", batch_size=2, train=True, image_size=32,
+      ...                          train_crop="scale_jitter", scale_range=(32, 40))
+      >>> [(b["image"].shape, b["label"].dtype) for b in ds]
+      [((2, 32, 32, 3), dtype('int32')), ((2, 32, 32, 3), dtype('int32'))]
     """
     if train and train_crop not in TRAIN_CROPS:
         raise ValueError(f"train_crop must be one of {sorted(TRAIN_CROPS)}, got {train_crop!r}.")
@@ -274,7 +281,7 @@ def device_batches(
     Args:
       batches: host batches ``{'image': uint8 [B, H, W, C], 'label': int32 [B]}``; ``B``
         divisible by the number of local devices.
-      mesh: the device mesh (``jaxdl.training.parallel.make_mesh()``).
+      mesh: the device mesh (``jaxdl.sharding.make_mesh()``).
       mean, std: per-channel statistics on the [0, 1] scale.
       dtype: compute dtype of the images.
 

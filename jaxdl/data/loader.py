@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxdl.training.parallel import (
+from jaxdl.sharding import (
     data_sharding,
     host_local_batch_to_global,
     process_rows,
@@ -53,7 +53,11 @@ def to_device(arrays: Mapping[str, np.ndarray], mesh: Mesh) -> DeviceSplit:
     """Copies a dict of equally long numpy arrays to every device of ``mesh`` once.
 
     Example:
+      >>> from jaxdl.sharding import make_mesh
+      >>> images, labels = np.zeros((10, 4, 4, 1), np.uint8), np.arange(10)
       >>> split = to_device({"image": images, "label": labels}, make_mesh())
+      >>> split.size, split.arrays["image"].shape
+      (10, (10, 4, 4, 1))
     """
     sizes = {k: len(v) for k, v in arrays.items()}
     if len(set(sizes.values())) != 1:
@@ -133,7 +137,12 @@ def process_local_batch(
       dict of global arrays [B, ...] sharded on ``'data'``.
 
     Example:
-      >>> batch = process_local_batch(host_arrays, perm, i, 256, mesh)
+      >>> from jaxdl.sharding import make_mesh
+      >>> host_arrays = {"x": np.arange(32.0)}
+      >>> perm = np.random.default_rng(0).permutation(32)
+      >>> batch = process_local_batch(host_arrays, perm, 1, 8, make_mesh())
+      >>> bool((np.asarray(batch["x"]) == perm[8:16]).all())  # rows 8..15 of the epoch
+      True
     """
     rows = process_rows(batch_size, mesh)
     idx = np.asarray(perm[index * batch_size : (index + 1) * batch_size])[rows]  # [B / P]

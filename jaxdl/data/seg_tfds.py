@@ -114,7 +114,16 @@ def load_tfds_segmentation(
     """One split of a TFDS segmentation dataset, resized, with its class names.
 
     Example:
-      >>> data, classes = load_tfds_segmentation("oxford_iiit_pet", "train[:90%]", 128)
+      >>> import tensorflow_datasets as tfds
+      >>> def fake_pets(builder, split, **kwargs):  # trimaps: 1 pet, 2 background, 3 border
+      ...     rng = np.random.default_rng(0)
+      ...     return [{"image": rng.integers(0, 256, (6, 8, 3), np.uint8),
+      ...              "segmentation_mask": rng.integers(1, 4, (6, 8, 1), np.uint8)}
+      ...             for _ in range(3)]
+      >>> with tfds.testing.mock_data(as_data_source_fn=fake_pets):
+      ...     data, classes = load_tfds_segmentation("oxford_iiit_pet", "train", 16)
+      >>> data["image"].shape, data["label"].shape, classes
+      ((3, 16, 16, 3), (3, 16, 16), ('pet', 'background', 'border'))
     """
     spec = _spec(name)
     source = open_tfds_source(spec.tfds_name, split, data_dir=data_dir, download=download)

@@ -91,6 +91,8 @@ def sample_rrc_box(
 
     Example:
       >>> top, left, ch, cw = sample_rrc_box(300, 400, np.random.default_rng(0))
+      >>> 0 <= top <= 300 - ch and 0 <= left <= 400 - cw
+      True
     """
     for _ in range(attempts):
         area = height * width * rng.uniform(*scale)
@@ -159,7 +161,11 @@ def open_tfds_source(
       DatasetNotFoundError: TFDS cannot open it; the message says how to provide it.
 
     Example:
-      >>> source = open_tfds_source("imagenet2012", "validation", data_dir="/data/tfds")
+      >>> import tensorflow_datasets as tfds
+      >>> with tfds.testing.mock_data(num_examples=5):  # random examples, no files
+      ...     source = open_tfds_source("mnist", "test")
+      >>> len(source), source[0]["image"].shape
+      (5, (28, 28, 1))
     """
     import tensorflow_datasets as tfds
 
@@ -316,9 +322,12 @@ def tfds_stream(
       A ``grain.IterDataset`` of numpy batches (see ``make_stream``).
 
     Example:
-      >>> ds = tfds_stream("imagenet2012", "train", batch_size=256, image_size=224,
-      ...                  train=True, num_epochs=None, num_workers=8)
-      >>> batch = next(iter(ds))  # {'image': uint8 [256, 224, 224, 3], 'label': int32 [256]}
+      >>> import tensorflow_datasets as tfds
+      >>> with tfds.testing.mock_data(num_examples=8):  # random MNIST-like examples
+      ...     ds = tfds_stream("mnist", "train", batch_size=4, image_size=16, train=True)
+      >>> batch = next(iter(ds))
+      >>> batch["image"].shape, batch["label"].dtype
+      ((4, 16, 16, 1), dtype('int32'))
     """
     source = open_tfds_source(name, split, data_dir=data_dir, download=download)
     return make_stream(source, batch_size=batch_size, **kwargs)

@@ -78,7 +78,15 @@ class AlexNet(nn.Module):
 
     Example:
       >>> model = AlexNet(num_classes=1000)
-      >>> logits = model.apply(variables, images, train=True, rngs={"dropout": key})
+      >>> images, key = jnp.zeros((2, 227, 227, 3)), jax.random.key(0)
+      >>> variables = jax.eval_shape(lambda: model.init(key, images, train=False))  # shapes only
+      >>> sum(p.size for p in jax.tree.leaves(variables["params"]))
+      62378344
+      >>> logits = jax.eval_shape(
+      ...     lambda v: model.apply(v, images, train=True, rngs={"dropout": key}), variables
+      ... )
+      >>> logits.shape, logits.dtype
+      ((2, 1000), dtype('float32'))
     """
 
     num_classes: int = 1000
@@ -176,7 +184,12 @@ class ZFNet(AlexNet):
 
     Example:
       >>> model = ZFNet(num_classes=1000)
-      >>> variables = model.init(key, jnp.ones((1, 224, 224, 3)), train=False)
+      >>> x = jnp.ones((1, 224, 224, 3))
+      >>> variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+      >>> sum(p.size for p in jax.tree.leaves(variables["params"]))
+      62357608
+      >>> variables["params"]["conv1"]["conv"]["kernel"].shape  # 7x7 filters
+      (7, 7, 3, 96)
     """
 
     conv1: tuple[int, int, int] = (7, 2, 1)

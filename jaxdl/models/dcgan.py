@@ -83,8 +83,11 @@ class DCGANGenerator(nn.Module):
       dtype: compute dtype (images returned in float32).
 
     Example:
-      >>> g = DCGANGenerator((32, 32, 1), base_width=32)
-      >>> x, v = g.init_with_output(key, jnp.zeros((2, 100)))  # x: [2, 32, 32, 1]
+      >>> g = DCGANGenerator((32, 32, 1), base_width=8)
+      >>> z = jnp.zeros((2, 100))
+      >>> x, v = jax.eval_shape(lambda: g.init_with_output(jax.random.key(0), z))  # shapes only
+      >>> x.shape, v["params"]["Dense_0"]["kernel"].shape  # z -> 4x4x32 (n = 3 upsamplings)
+      ((2, 32, 32, 1), (100, 512))
     """
 
     image_shape: Sequence[int] = (64, 64, 3)
@@ -136,7 +139,11 @@ class DCGANDiscriminator(nn.Module):
       dtype: compute dtype (logits float32).
 
     Example:
-      >>> logits, v = DCGANDiscriminator(32).init_with_output(key, jnp.zeros((2, 32, 32, 1)))
+      >>> d = DCGANDiscriminator(8)
+      >>> x = jnp.zeros((2, 32, 32, 1))
+      >>> logits, v = jax.eval_shape(lambda: d.init_with_output(jax.random.key(0), x))
+      >>> logits.shape
+      (2, 1)
     """
 
     base_width: int = 64

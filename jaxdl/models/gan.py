@@ -38,7 +38,10 @@ class Maxout(nn.Module):
       dtype: compute dtype.
 
     Example:
-      >>> h = Maxout(240, 5).init_with_output(key, jnp.ones((2, 784)))[0]  # [2, 240]
+      >>> x = jnp.ones((2, 784))
+      >>> h, v = jax.eval_shape(lambda: Maxout(240, 5).init_with_output(jax.random.key(0), x))
+      >>> h.shape, v["params"]["Dense_0"]["kernel"].shape  # 5 pieces per unit
+      ((2, 240), (784, 1200))
     """
 
     features: int
@@ -60,7 +63,11 @@ class MLPGenerator(nn.Module):
       dtype: compute dtype (output float32).
 
     Example:
-      >>> x, v = MLPGenerator((28, 28, 1)).init_with_output(key, jnp.zeros((2, 100)))
+      >>> g = MLPGenerator((28, 28, 1), hidden=(64,))
+      >>> z = jnp.zeros((2, 100))
+      >>> x, v = jax.eval_shape(lambda: g.init_with_output(jax.random.key(0), z))  # shapes only
+      >>> x.shape
+      (2, 28, 28, 1)
     """
 
     image_shape: Sequence[int] = (28, 28, 1)
@@ -91,7 +98,11 @@ class MLPDiscriminator(nn.Module):
       dtype: compute dtype (logits float32).
 
     Example:
-      >>> logits, v = MLPDiscriminator().init_with_output(key, jnp.zeros((2, 28, 28, 1)))
+      >>> d = MLPDiscriminator(hidden=(32, 32))
+      >>> x = jnp.zeros((2, 28, 28, 1))
+      >>> logits, v = jax.eval_shape(lambda: d.init_with_output(jax.random.key(0), x))
+      >>> logits.shape
+      (2, 1)
     """
 
     hidden: Sequence[int] = (240, 240)
@@ -166,6 +177,8 @@ def create_gan(
 
     Example:
       >>> g, d = create_gan("dcgan", (32, 32, 1), latent_dim=100)
+      >>> type(g).__name__, type(d).__name__, g.latent_dim
+      ('DCGANGenerator', 'DCGANDiscriminator', 100)
     """
     if name not in GAN_MODELS:
         raise ValueError(f"Unknown GAN {name!r}; registered: {sorted(GAN_MODELS)}.")

@@ -67,7 +67,10 @@ def fit_gaussian(
       A ``GaussianModel``.
 
     Example:
-      >>> model = fit_gaussian(train_images / 127.5 - 1.0, num_components=64)
+      >>> train_images = np.random.default_rng(0).integers(0, 256, (100, 4, 4, 1))
+      >>> model = fit_gaussian(train_images / 127.5 - 1.0, num_components=8)
+      >>> model.components.shape, model.image_shape, 0 < model.explained < 1
+      ((16, 8), (4, 4, 1), True)
     """
     if images.ndim != 4:
         raise ValueError(f"fit_gaussian expects [N, H, W, C] images, got shape {images.shape}.")
@@ -100,7 +103,10 @@ def sample(model: GaussianModel, key: jax.Array, num: int) -> np.ndarray:
     """``x = mu + E_k Lambda_k^{1/2} z``, ``z ~ N(0, I_k)``: [num, H, W, C] float64.
 
     Example:
-      >>> images = sample(model, jax.random.PRNGKey(0), 64)
+      >>> train_images = np.random.default_rng(0).integers(0, 256, (100, 4, 4, 1))
+      >>> model = fit_gaussian(train_images / 127.5 - 1.0, num_components=8)
+      >>> sample(model, jax.random.PRNGKey(0), 64).shape
+      (64, 4, 4, 1)
     """
     k = model.eigenvalues.shape[0]
     z = np.asarray(jax.random.normal(key, (num, k)), np.float64)  # [num, k]
@@ -117,7 +123,12 @@ def log_likelihood(model: GaussianModel, images: np.ndarray) -> np.ndarray:
     raised to it, keeping C positive definite).
 
     Example:
-      >>> ll = log_likelihood(model, test_images / 127.5 - 1.0).mean()
+      >>> rng = np.random.default_rng(0)
+      >>> train_images, test_images = rng.normal(size=(2, 500, 2, 2, 1))
+      >>> model = fit_gaussian(train_images)  # about N(0, I) in D = 4 dimensions
+      >>> ll = log_likelihood(model, test_images).mean()
+      >>> round(float(ll), 1)  # -D/2 log(2 pi e) = -5.7 for N(0, I)
+      -5.7
     """
     r = images.reshape(len(images), -1).astype(np.float64) - model.mean  # [N, D]
     D, k = r.shape[1], model.eigenvalues.shape[0]
@@ -137,7 +148,10 @@ def bits_per_dim(log_lik: np.ndarray, image_shape: Sequence[int], scale: float) 
     of discrete pixels are comparable only this way (uniform dequantisation aside).
 
     Example:
-      >>> bits_per_dim(log_likelihood(model, x), (32, 32, 1), 1 / 127.5)
+      >>> import math
+      >>> D = 32 * 32  # a uniform density on [-1, 1]^D: log-likelihood -D log 2
+      >>> round(bits_per_dim(np.full(5, -D * math.log(2)), (32, 32, 1), 1 / 127.5), 4)
+      7.9944
     """
     D = int(np.prod(image_shape))
     nll_pixels = -(np.mean(log_lik) + D * math.log(scale))

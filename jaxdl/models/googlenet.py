@@ -72,7 +72,10 @@ def adaptive_avg_pool(x: jax.Array, size: tuple[int, int]) -> jax.Array:
     does not divide ``n`` (14 -> 4: rows 0-3, 3-6, 7-10, 10-13).
 
     Example:
-      >>> adaptive_avg_pool(jnp.ones((2, 14, 14, 8)), (4, 4)).shape  # (2, 4, 4, 8)
+      >>> adaptive_avg_pool(jnp.ones((2, 14, 14, 8)), (4, 4)).shape
+      (2, 4, 4, 8)
+      >>> adaptive_avg_pool(jnp.arange(4.0).reshape(1, 4, 1, 1), (3, 1))[0, :, 0, 0]
+      Array([0.5, 1.5, 2.5], dtype=float32)
     """
 
     def bounds(n, m):
@@ -102,7 +105,11 @@ class Inception(nn.Module):
       c5_kernel: kernel of the "5x5" branch (3 in torchvision's layout).
 
     Example:
-      >>> y = Inception(*INCEPTION_TABLE["3a"]).init_with_output(key, x, train=False)[0]
+      >>> x = jnp.ones((1, 8, 8, 192))  # 3a's input is 28x28x192
+      >>> block = Inception(*INCEPTION_TABLE["3a"])
+      >>> y, v = jax.eval_shape(lambda: block.init_with_output(jax.random.key(0), x, train=False))
+      >>> y.shape  # 64 + 128 + 32 + 32 channels
+      (1, 8, 8, 256)
     """
 
     c1: int
@@ -209,8 +216,16 @@ class GoogLeNet(nn.Module):
 
     Example:
       >>> model = GoogLeNet(num_classes=1000)
-      >>> logits, aux1, aux2 = model.apply(v, x, train=True, rngs={"dropout": key})
-      >>> logits = model.apply(v, x, train=False)
+      >>> x, key = jnp.zeros((2, 224, 224, 3)), jax.random.key(0)
+      >>> v = jax.eval_shape(lambda: model.init(key, x, train=False))  # shapes only
+      >>> sum(p.size for p in jax.tree.leaves(v["params"]))  # with the two aux heads
+      13378280
+      >>> train_fn = lambda v: model.apply(v, x, train=True, rngs={"dropout": key})
+      >>> logits, aux1, aux2 = jax.eval_shape(train_fn, v)
+      >>> logits.shape, aux1.shape
+      ((2, 1000), (2, 1000))
+      >>> jax.eval_shape(lambda v: model.apply(v, x, train=False), v).shape  # main head only
+      (2, 1000)
     """
 
     num_classes: int = 1000

@@ -114,7 +114,12 @@ class LeNet5(nn.Module):
 
     Example:
       >>> model = LeNet5()
-      >>> logits = model.apply(variables, jnp.zeros((8, 32, 32, 1)), train=False)  # [8, 10]
+      >>> x = jnp.zeros((8, 32, 32, 1))
+      >>> variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+      >>> jax.eval_shape(lambda v: model.apply(v, x, train=False), variables).shape
+      (8, 10)
+      >>> sum(p.size for p in jax.tree.leaves(variables["params"]))  # 60,000 + the 850 of softmax
+      60850
     """
 
     num_classes: int = 10

@@ -50,7 +50,10 @@ class MLP(nn.Module):
       dtype: compute dtype (parameters stay float32).
 
     Example:
-      >>> logits = MLP(num_classes=10).apply(variables, images, train=False)  # [B, 10]
+      >>> model, images = MLP(num_classes=10, width=32), jnp.zeros((4, 28, 28, 1))
+      >>> variables = jax.eval_shape(lambda: model.init(jax.random.key(0), images, train=False))
+      >>> jax.eval_shape(lambda v: model.apply(v, images, train=False), variables).shape
+      (4, 10)
     """
 
     num_classes: int = 10

@@ -56,8 +56,10 @@ class Pix2PixGenerator(nn.Module):
       dtype: compute dtype (output float32).
 
     Example:
-      >>> y, v = Pix2PixGenerator(1, depth=2, base_width=8).init_with_output(
-      ...     key, jnp.zeros((2, 32, 32, 1)), train=False)  # [2, 32, 32, 1]
+      >>> g, x = Pix2PixGenerator(1, depth=2, base_width=8), jnp.zeros((2, 32, 32, 1))
+      >>> y, v = jax.eval_shape(lambda: g.init_with_output(jax.random.key(0), x, train=False))
+      >>> y.shape  # same H x W as the input
+      (2, 32, 32, 1)
     """
 
     out_channels: int = 3
@@ -111,8 +113,10 @@ class PatchDiscriminator(nn.Module):
       dtype: compute dtype.
 
     Example:
-      >>> logits, v = PatchDiscriminator(16, 1).init_with_output(
-      ...     key, jnp.zeros((2, 32, 32, 2)), train=False)  # [2, 16, 16, 1]
+      >>> d, pair = PatchDiscriminator(16, 1), jnp.zeros((2, 32, 32, 2))
+      >>> logits, v = jax.eval_shape(lambda: d.init_with_output(jax.random.key(0), pair))
+      >>> logits.shape  # one logit per patch
+      (2, 16, 16, 1)
     """
 
     base_width: int = 64
@@ -150,7 +154,13 @@ def sobel_edges(images: np.ndarray, threshold: float = 0.25) -> np.ndarray:
     (blank images give blank maps).
 
     Example:
-      >>> edges = sobel_edges(train_images)  # pix2pix input for edges -> image
+      >>> images = np.zeros((1, 4, 6, 3), np.uint8)
+      >>> images[:, :, 3:] = 255  # a vertical step between columns 2 and 3
+      >>> sobel_edges(images)[0, ..., 0]  # pix2pix input for edges -> image
+      array([[  0,   0, 255, 255,   0,   0],
+             [  0,   0, 255, 255,   0,   0],
+             [  0,   0, 255, 255,   0,   0],
+             [  0,   0, 255, 255,   0,   0]], dtype=uint8)
     """
     if images.ndim != 4:
         raise ValueError(f"sobel_edges expects [N, H, W, C] images, got shape {images.shape}.")

@@ -106,6 +106,8 @@ def create(name: str, num_classes: int = 10, dtype: Any = jnp.float32, **kwargs)
 
     Example:
       >>> model = create("lenet5", num_classes=10)
+      >>> type(model).__name__, model.num_classes
+      ('LeNet5', 10)
     """
     entry = _entry(name)
     cls = getattr(importlib.import_module(entry.module), entry.cls)

@@ -78,7 +78,10 @@ class ResNet(nn.Module):
 
     Example:
       >>> model = ResNet(depth=50, num_classes=1000)
-      >>> variables = model.init(key, jnp.ones((1, 224, 224, 3)), train=False)
+      >>> x = jnp.ones((1, 224, 224, 3))
+      >>> variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+      >>> sum(p.size for p in jax.tree.leaves(variables["params"]))  # shapes only: no compute
+      25557032
     """
 
     depth: int = 50
@@ -136,7 +139,12 @@ class CifarResNet(nn.Module):
 
     Example:
       >>> model = CifarResNet(depth=20, num_classes=10)
-      >>> variables = model.init(key, jnp.ones((1, 32, 32, 3)), train=False)
+      >>> x = jnp.ones((1, 32, 32, 3))
+      >>> variables = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+      >>> sum(p.size for p in jax.tree.leaves(variables["params"]))
+      269722
+      >>> jax.eval_shape(lambda v: model.apply(v, x, train=False), variables).shape
+      (1, 10)
     """
 
     depth: int = 20

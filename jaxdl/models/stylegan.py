@@ -81,7 +81,10 @@ class EqualDense(nn.Module):
       dtype: compute dtype.
 
     Example:
-      >>> y = EqualDense(64).init_with_output(key, jnp.ones((2, 32)))[0]  # [2, 64]
+      >>> x = jnp.ones((2, 32))
+      >>> y, v = jax.eval_shape(lambda: EqualDense(64).init_with_output(jax.random.key(0), x))
+      >>> y.shape
+      (2, 64)
     """
 
     features: int
@@ -136,8 +139,10 @@ class ModulatedConv(nn.Module):
       dtype: compute dtype.
 
     Example:
-      >>> y = ModulatedConv(16).init_with_output(key, jnp.ones((2, 8, 8, 4)),
-      ...                                        jnp.ones((2, 32)))[0]  # [2, 8, 8, 16]
+      >>> x, w = jnp.ones((2, 8, 8, 4)), jnp.ones((2, 32))
+      >>> y, v = jax.eval_shape(lambda: ModulatedConv(16).init_with_output(jax.random.key(0), x, w))
+      >>> y.shape
+      (2, 8, 8, 16)
     """
 
     features: int
@@ -254,8 +259,13 @@ class StyleGenerator(nn.Module):
 
     Example:
       >>> g = StyleGenerator((32, 32, 1))
-      >>> x, v = g.init_with_output({"params": k1, "noise": k2}, jnp.zeros((2, 128)))
-      >>> ws = g.apply(v, z, method=StyleGenerator.map)  # [B, w_dim]
+      >>> k1, k2 = jax.random.split(jax.random.key(0))
+      >>> z = jnp.zeros((2, 128))
+      >>> x, v = jax.eval_shape(lambda: g.init_with_output({"params": k1, "noise": k2}, z))
+      >>> x.shape  # shapes only: nothing is computed
+      (2, 32, 32, 1)
+      >>> jax.eval_shape(lambda v: g.apply(v, z, method=StyleGenerator.map), v).shape
+      (2, 128)
     """
 
     image_shape: Sequence[int] = (32, 32, 1)

@@ -180,7 +180,10 @@ def classifier_paths(name: str) -> tuple[tuple[str, ...], ...]:
     """The ``params`` prefixes of the layers whose outputs are the classes (the heads).
 
     Example:
-      >>> classifier_paths("googlenet_torchvision")  # (('fc',), ('aux1', 'fc2'), ...)
+      >>> classifier_paths("googlenet_torchvision")
+      (('fc',), ('aux1', 'fc2'), ('aux2', 'fc2'))
+      >>> classifier_paths("resnet18")
+      (('fc',),)
     """
     return _HEADS[family(name)[1]][0]
 

@@ -105,8 +105,15 @@ def read_state_dict(source: str | os.PathLike | Mapping[str, Any]) -> dict[str, 
     every key (``nn.DataParallel``) is removed.
 
     Example:
-      >>> sd = read_state_dict("resnet18-f37072fd.pth")
-      >>> np.savez("resnet18.npz", **sd)  # the same tensors, readable without torch
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> sd = read_state_dict({"module.fc.weight": np.ones((2, 3)), "module.fc.bias": np.zeros(2)})
+      >>> sorted(sd)  # nn.DataParallel's prefix removed
+      ['fc.bias', 'fc.weight']
+      >>> path = Path(tempfile.mkdtemp()) / "weights.npz"
+      >>> np.savez(path, **sd)  # the same tensors, readable without torch
+      >>> read_state_dict(path)["fc.weight"].shape
+      (2, 3)
     """
     if not isinstance(source, Mapping):
         path = Path(source).expanduser()
@@ -173,8 +180,24 @@ def load_torchvision_weights(
       ValueError: ``name`` has no torchvision counterpart.
 
     Example:
-      >>> variables = load_torchvision_weights("resnet50", "resnet50-11ad3fa6.pth")
-      >>> logits = models.create("resnet50", num_classes=1000).apply(variables, x, train=False)
+      >>> from flax import traverse_util
+      >>> from jaxdl.models.torchvision_rules import rules, torch_shape
+      >>> model, x = registry.create("resnet18", num_classes=10), jnp.zeros((1, 32, 32, 3))
+      >>> shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
+      >>> flat = traverse_util.flatten_dict(shapes)
+      >>> state_dict = {  # a stand-in for torch.load("resnet18-f37072fd.pth"): zeros
+      ...     r.key: np.zeros(torch_shape(r, flat[r.path].shape), np.float32)
+      ...     for r in rules("resnet18", shapes)
+      ... }
+      >>> state_dict["conv1.weight"].shape  # PyTorch: [O, I, kh, kw]
+      (64, 3, 7, 7)
+      >>> variables = load_torchvision_weights("resnet18", state_dict, num_classes=None)
+      >>> variables["params"]["stem"]["conv"]["kernel"].shape  # jaxdl: [kh, kw, I, O]
+      (7, 7, 3, 64)
+      >>> variables["params"]["fc"]["kernel"].shape  # 10 classes, read from the file
+      (512, 10)
+      >>> jax.eval_shape(lambda v: model.apply(v, x, train=False), variables).shape
+      (1, 10)
     """
     tv_name, kind = family(name)
     sd = read_state_dict(state_dict)
@@ -248,7 +271,13 @@ def transfer(
       arrays, fresh ones as given) and the '/'-joined paths left fresh.
 
     Example:
-      >>> variables, fresh = transfer(model.init(key, x, train=False), pretrained, "resnet18")
+      >>> pretrained = {"params": {"stem": {"kernel": np.ones((3, 4))},
+      ...                          "fc": {"kernel": np.ones((4, 1000))}}}
+      >>> new = {"params": {"stem": {"kernel": np.zeros((3, 4))},
+      ...                   "fc": {"kernel": np.zeros((4, 10))}}}  # e.g. model.init(...)
+      >>> variables, fresh = transfer(new, pretrained, "resnet18")
+      >>> fresh, float(variables["params"]["stem"]["kernel"][0, 0])
+      (['params/fc/kernel'], 1.0)
     """
     heads = classifier_paths(name)
     flat_fresh = traverse_util.flatten_dict(dict(fresh))

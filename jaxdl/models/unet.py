@@ -158,9 +158,11 @@ class UNet(nn.Module):
       dtype: compute dtype (parameters stay float32; logits are returned in float32).
 
     Example:
-      >>> model = UNet(num_classes=2)          # the paper's network
-      >>> y = jax.eval_shape(lambda: model.init_with_output(
-      ...     key, jnp.zeros((1, 572, 572, 1)), train=False)[0])   # [1, 388, 388, 2]
+      >>> model = UNet(num_classes=2)  # the paper's network
+      >>> x = jnp.zeros((1, 572, 572, 1))
+      >>> y, v = jax.eval_shape(lambda: model.init_with_output(jax.random.key(0), x, train=False))
+      >>> y.shape  # valid convolutions: 572 -> 388
+      (1, 388, 388, 2)
     """
 
     num_classes: int = 2
@@ -248,7 +250,10 @@ class PlainSegCNN(nn.Module):
       dtype: compute dtype (logits returned in float32).
 
     Example:
-      >>> y, v = PlainSegCNN(2).init_with_output(key, jnp.zeros((1, 64, 64, 1)), train=False)
+      >>> model, x = PlainSegCNN(2), jnp.zeros((1, 64, 64, 1))
+      >>> y, v = jax.eval_shape(lambda: model.init_with_output(jax.random.key(0), x))
+      >>> y.shape  # same size as the input
+      (1, 64, 64, 2)
     """
 
     num_classes: int = 2

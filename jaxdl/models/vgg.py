@@ -64,7 +64,15 @@ class VGG(nn.Module):
 
     Example:
       >>> model = VGG(depth=16)
-      >>> logits = model.apply(variables, images, train=True, rngs={"dropout": key})
+      >>> images, key = jnp.zeros((2, 224, 224, 3)), jax.random.key(0)
+      >>> variables = jax.eval_shape(lambda: model.init(key, images, train=False))  # shapes only
+      >>> sum(p.size for p in jax.tree.leaves(variables["params"]))
+      138357544
+      >>> logits = jax.eval_shape(
+      ...     lambda v: model.apply(v, images, train=True, rngs={"dropout": key}), variables
+      ... )
+      >>> logits.shape
+      (2, 1000)
     """
 
     depth: int = 16

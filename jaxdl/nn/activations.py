@@ -18,7 +18,8 @@ def relu(a: jax.Array) -> jax.Array:
     """ReLU ``max(a, 0)``.
 
     Example:
-      >>> relu(jnp.array([-1.0, 2.0]))  # [0., 2.]
+      >>> relu(jnp.array([-1.0, 2.0]))
+      Array([0., 2.], dtype=float32)
     """
     return jnp.maximum(a, 0)
 

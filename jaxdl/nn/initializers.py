@@ -57,7 +57,8 @@ def fan_in(shape: Sequence[int]) -> int:
       ``prod(shape[:-1])``, the number of inputs feeding each output unit.
 
     Example:
-      >>> fan_in((3, 3, 16, 32))  # 144 = 3 * 3 * 16
+      >>> fan_in((3, 3, 16, 32))  # 3 * 3 * 16
+      144
     """
     shape = tuple(shape)
     if len(shape) < 2:
@@ -102,7 +103,10 @@ def xavier(distribution: str = "normal") -> Initializer:
       An initializer ``(key, shape, dtype=float32) -> array``.
 
     Example:
-      >>> layer = flax.linen.Dense(128, kernel_init=xavier())
+      >>> layer = nn.Dense(128, kernel_init=xavier())
+      >>> w = xavier()(jax.random.key(0), (256, 128))
+      >>> w.shape, round(float(w.var() * 256), 1)  # N sigma^2 = 1
+      ((256, 128), 1.0)
     """
     return _scaled(1.0, distribution)
 
@@ -117,7 +121,10 @@ def he(distribution: str = "normal") -> Initializer:
       An initializer ``(key, shape, dtype=float32) -> array``.
 
     Example:
-      >>> conv = flax.linen.Conv(64, (3, 3), kernel_init=he())
+      >>> conv = nn.Conv(64, (3, 3), kernel_init=he())
+      >>> w = he()(jax.random.key(0), (3, 3, 64, 128))
+      >>> w.shape, round(float(w.var() * 3 * 3 * 64), 1)  # N sigma^2 = 2
+      ((3, 3, 64, 128), 2.0)
     """
     return _scaled(2.0, distribution)
 
@@ -142,7 +149,8 @@ def kumar_gain(activation: Callable[[jax.Array], jax.Array]) -> float:
         differentiable at 0 (e.g. ``jnp.maximum(a, 0)``, whose autodiff slope at 0 is 0.5).
 
     Example:
-      >>> kumar_gain(jax.nn.sigmoid)  # 12.8
+      >>> round(kumar_gain(jax.nn.sigmoid), 4), round(kumar_gain(jnp.tanh), 4)
+      (12.8, 1.0)
     """
     grad = jax.grad(lambda a: jnp.asarray(activation(a), jnp.float32).sum())
     name = getattr(activation, "__name__", repr(activation))
@@ -188,7 +196,10 @@ def kumar(
       ValueError: bad ``distribution`` or an activation Kumar's formula cannot handle.
 
     Example:
-      >>> layer = flax.linen.Dense(256, kernel_init=kumar(jax.nn.sigmoid))  # sigma^2 = 12.8/N
+      >>> layer = nn.Dense(256, kernel_init=kumar(jax.nn.sigmoid))
+      >>> w = kumar(jax.nn.sigmoid)(jax.random.key(0), (512, 256))
+      >>> round(float(w.var() * 512), 1)  # N sigma^2 = 12.8
+      12.8
     """
     _check_distribution(distribution)
     return _scaled(kumar_gain(activation), distribution)

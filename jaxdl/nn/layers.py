@@ -67,7 +67,10 @@ class RBFOutput(nn.Module):
       centre_init: initializer of the [N, features] centre matrix.
 
     Example:
-      >>> y = RBFOutput(10).init_with_output(key, jnp.ones((2, 84)))[0]  # [2, 10]
+      >>> h = jnp.ones((2, 84))
+      >>> y, v = jax.eval_shape(lambda: RBFOutput(10).init_with_output(jax.random.key(0), h))
+      >>> y.shape, v["params"]["centres"].shape  # shapes only: nothing is computed
+      ((2, 10), (84, 10))
     """
 
     features: int
@@ -112,7 +115,8 @@ class LocalResponseNorm(nn.Module):
       dtype: output dtype (None: the input's).
 
     Example:
-      >>> y = LocalResponseNorm().apply({}, jnp.ones((2, 8, 8, 96)))  # [2, 8, 8, 96]
+      >>> LocalResponseNorm().apply({}, jnp.ones((2, 8, 8, 96))).shape
+      (2, 8, 8, 96)
     """
 
     size: int = 5
@@ -153,7 +157,11 @@ class ConvBN(nn.Module):
       dtype: compute dtype; parameters and BN statistics stay float32.
 
     Example:
-      >>> y, v = ConvBN(64, 7, 2).init_with_output(key, x, train=False)  # x [B,224,224,3]
+      >>> x = jnp.ones((2, 32, 32, 3))
+      >>> layer = ConvBN(16, 7, 2)
+      >>> y, v = jax.eval_shape(lambda: layer.init_with_output(jax.random.key(0), x, train=False))
+      >>> y.shape, sorted(v)
+      ((2, 16, 16, 16), ['batch_stats', 'params'])
     """
 
     features: int
@@ -242,7 +250,10 @@ class BasicBlock(nn.Module):
 
     Example:
       >>> blk = BasicBlock(32, strides=2, shortcut="option_a")
-      >>> y, v = blk.init_with_output(key, jnp.ones((2, 32, 32, 16)), train=False)  # [2,16,16,32]
+      >>> x = jnp.ones((2, 32, 32, 16))
+      >>> y, v = jax.eval_shape(lambda: blk.init_with_output(jax.random.key(0), x, train=False))
+      >>> y.shape
+      (2, 16, 16, 32)
     """
 
     filters: int
@@ -291,7 +302,10 @@ class BottleneckBlock(nn.Module):
 
     Example:
       >>> blk = BottleneckBlock(64)  # 64 -> 256 channels, projection shortcut
-      >>> y, v = blk.init_with_output(key, jnp.ones((2, 56, 56, 64)), train=False)
+      >>> x = jnp.ones((2, 56, 56, 64))
+      >>> y, v = jax.eval_shape(lambda: blk.init_with_output(jax.random.key(0), x, train=False))
+      >>> y.shape, sorted(v["params"])
+      ((2, 56, 56, 256), ['conv1', 'conv2', 'conv3', 'shortcut'])
     """
 
     filters: int

@@ -49,7 +49,15 @@ def split_variables(variables: Any) -> tuple[Any, dict]:
       (``{}`` for a model without BatchNorm; ``params`` is ``{}`` for a parameter-free one).
 
     Example:
-      >>> params, model_state = split_variables(model.init(key, x, train=False))
+      >>> class Net(nn.Module):
+      ...     @nn.compact
+      ...     def __call__(self, x, train):
+      ...         x = nn.BatchNorm(use_running_average=not train)(nn.Dense(4)(x))
+      ...         return nn.Dropout(0.5, deterministic=not train)(x)
+      >>> x = jnp.ones((2, 3))
+      >>> params, model_state = split_variables(Net().init(jax.random.key(0), x, train=False))
+      >>> sorted(params), sorted(model_state)
+      (['BatchNorm_0', 'Dense_0'], ['batch_stats'])
     """
     variables = dict(variables)
     # A parameter-free model (e.g. only Dropout) has no 'params' collection at all.
@@ -88,8 +96,21 @@ def apply_model(
       ``(outputs, new_model_state)``.
 
     Example:
-      >>> logits, model_state = apply_model(model.apply, params, model_state, x, train=True,
-      ...                                   rng=jax.random.fold_in(key, step))
+      >>> class Net(nn.Module):
+      ...     @nn.compact
+      ...     def __call__(self, x, train):
+      ...         x = nn.BatchNorm(use_running_average=not train)(nn.Dense(4)(x))
+      ...         return nn.Dropout(0.5, deterministic=not train)(x)
+      >>> model, x = Net(), jnp.arange(6.0).reshape(2, 3)
+      >>> params, model_state = split_variables(model.init(jax.random.key(0), x, train=False))
+      >>> logits, new_state = apply_model(
+      ...     model.apply, params, model_state, x, train=True, rng=jax.random.key(1)
+      ... )
+      >>> logits.shape, sorted(new_state)
+      ((2, 4), ['batch_stats'])
+      >>> _, same_state = apply_model(model.apply, params, model_state, x, train=False)
+      >>> same_state is model_state  # evaluation changes nothing
+      True
     """
     variables = {"params": params, **model_state}
     if not train:

@@ -57,6 +57,7 @@ def kernel_mask(params: Any) -> Any:
       A pytree of Python bools with the structure of ``params``.
 
     Example:
+      >>> w, b = jnp.ones((3, 2)), jnp.zeros(2)
       >>> kernel_mask({'Dense_0': {'kernel': w, 'bias': b}})
       {'Dense_0': {'bias': False, 'kernel': True}}
     """
@@ -109,7 +110,12 @@ def l2_penalty(params: Any, mask: Mask = None) -> jax.Array:
       A float32 (or wider) scalar.
 
     Example:
-      >>> loss = data_loss + 5e-4 * l2_penalty(params)
+      >>> params = {"Dense_0": {"kernel": jnp.full((2, 3), 2.0), "bias": jnp.ones(3)}}
+      >>> l2_penalty(params)  # 1/2 * 6 * 2^2, the bias left out
+      Array(12., dtype=float32)
+      >>> data_loss = jnp.float32(0.5)
+      >>> round(float(data_loss + 5e-4 * l2_penalty(params)), 4)
+      0.506
     """
     return 0.5 * _masked_sum(jnp.square, params, mask)
 
@@ -126,6 +132,8 @@ def l1_penalty(params: Any, mask: Mask = None) -> jax.Array:
       A float32 (or wider) scalar.
 
     Example:
-      >>> loss = data_loss + 1e-5 * l1_penalty(params)
+      >>> params = {"Dense_0": {"kernel": -jnp.ones((2, 3)), "bias": jnp.ones(3)}}
+      >>> l1_penalty(params)  # 6 * |-1|, the bias left out
+      Array(6., dtype=float32)
     """
     return _masked_sum(jnp.abs, params, mask)

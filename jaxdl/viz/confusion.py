@@ -17,7 +17,7 @@ import numpy as np
 
 from jaxdl.nn.normalization import apply_model
 from jaxdl.training.metrics import confusion_matrix
-from jaxdl.viz.plots import save_figure
+from jaxdl.viz.plots import new_figure, save_figure
 
 __all__ = ["plot_confusion", "predict_confusion", "save_confusion"]
 
@@ -43,7 +43,17 @@ def predict_confusion(
       batch_size: examples per forward pass (the last batch is padded and masked).
 
     Example:
-      >>> m = predict_confusion(state.apply_fn, state.params, state.model_state, x, y, 10)
+      >>> class Classifier(nn.Module):
+      ...     @nn.compact
+      ...     def __call__(self, x, train):
+      ...         return nn.Dense(3)(x.reshape(len(x), -1))
+      >>> model = Classifier()
+      >>> x = np.random.default_rng(0).normal(size=(10, 2, 2, 1)).astype(np.float32)
+      >>> y = np.arange(10) % 3
+      >>> params = model.init(jax.random.key(0), x, train=False)["params"]
+      >>> m = predict_confusion(model.apply, params, {}, x, y, 3, batch_size=4)
+      >>> m.shape, m.dtype, int(m.sum())  # every example counted once (last batch padded)
+      ((3, 3), dtype('int64'), 10)
     """
 
     @jax.jit
@@ -69,16 +79,11 @@ def plot_confusion(
     matrix: np.ndarray, class_names: Sequence[str], path: str | Path, title: str = ""
 ) -> Path:
     """Row-normalized heat map with the counts in the cells, as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     m = np.asarray(matrix)
     C = len(m)
     rows = m / np.maximum(m.sum(1, keepdims=True), 1)
     size = max(4.0, 0.45 * C + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = new_figure(figsize=(size, size))
     ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
     if C <= 20:
         for i in range(C):

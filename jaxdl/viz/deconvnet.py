@@ -74,7 +74,10 @@ def alexnet_stages(model: Any) -> tuple[Stage, ...]:
     """The five conv stages of a ``jaxdl.models.alexnet`` AlexNet/ZFNet module.
 
     Example:
-      >>> stages = alexnet_stages(models.create("zfnet"))  # conv1: 7x7/2 pad 1, LRN, 3x3/2 pool
+      >>> from jaxdl import models
+      >>> stages = alexnet_stages(models.create("zfnet"))
+      >>> stages[0]  # conv1: 7x7/2 pad 1, LRN, 3x3/2 pool
+      Stage(name='conv1', stride=2, padding=1, lrn=True, pool=(3, 2, 1), groups=1)
     """
     g = 2 if model.two_towers else 1
     lrn = getattr(model, "lrn", True)
@@ -203,7 +206,17 @@ def project(
       reconstruction, the strongest activation's value and its (row, col) in the map.
 
     Example:
+      >>> from jaxdl import models
+      >>> rng = np.random.default_rng(0)
+      >>> params = {  # a small ZFNet-like conv1 (4 maps) and conv2 (8 maps)
+      ...     "conv1": {"conv": {"kernel": rng.normal(size=(7, 7, 3, 4)).astype(np.float32)}},
+      ...     "conv2": {"conv": {"kernel": rng.normal(size=(5, 5, 4, 8)).astype(np.float32)}},
+      ... }
+      >>> x = jnp.asarray(rng.normal(size=(2, 64, 64, 3)), jnp.float32)
+      >>> model = models.create("zfnet")
       >>> proj, act, pos = project(params, alexnet_stages(model), x, layer=1, feature=7)
+      >>> proj.shape, act.shape, pos.shape  # a picture per image, in pixel space
+      ((2, 64, 64, 3), (2,), (2, 2))
     """
     records = forward(params, stages[: layer + 1], images)
     feats = records[layer].features

@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxdl.viz.plots import save_figure
+from jaxdl.viz.plots import new_figure, save_figure
 from jaxdl.viz.samples import image_grid
 
 __all__ = [
@@ -51,7 +51,13 @@ def first_layer_kernel(
       ValueError: no kernel (or several) fits; the message lists the candidates.
 
     Example:
-      >>> name, k = first_layer_kernel(state.params, (32, 32, 1))  # LeNet-5: C1 [5,5,1,6]
+      >>> params = {  # LeNet-5-like: C1 [5, 5, 1, 6], C3 [5, 5, 6, 16]
+      ...     "C1": {"kernel": np.zeros((5, 5, 1, 6)), "bias": np.zeros(6)},
+      ...     "C3": {"kernel": np.zeros((5, 5, 6, 16)), "bias": np.zeros(16)},
+      ... }
+      >>> name, k = first_layer_kernel(params, (32, 32, 1))
+      >>> name, k.shape
+      ('C1/kernel', (5, 5, 1, 6))
     """
     H, W, C = input_shape
     leaves = {
@@ -85,8 +91,10 @@ def normalize_filters(kernel: np.ndarray) -> np.ndarray:
     """``[kh, kw, C, F]`` -> ``[F, kh, kw, C]`` with each filter min-max scaled to [0, 1].
 
     Example:
-      >>> normalize_filters(np.ones((3, 3, 1, 2)))[0, 0, 0, 0]  # constant -> 0.5
+      >>> float(normalize_filters(np.ones((3, 3, 1, 2)))[0, 0, 0, 0])  # constant -> 0.5
       0.5
+      >>> normalize_filters(np.arange(3.0).reshape(1, 3, 1, 1))[0, 0, :, 0]
+      array([0. , 0.5, 1. ])
     """
     k = np.asarray(kernel, np.float64)
     if k.ndim != 4:
@@ -113,7 +121,15 @@ def filter_grid(
     """The (first ``max_filters``) normalized filters tiled ``ncols`` per row, uint8.
 
     Example:
-      >>> save_png(filter_grid(k, ncols=16), "filters.png", scale=4)
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from jaxdl.viz.samples import save_png
+      >>> k = np.random.default_rng(0).normal(size=(5, 5, 3, 32))  # 32 RGB 5x5 filters
+      >>> grid = filter_grid(k, ncols=16)
+      >>> grid.shape, grid.dtype  # 2 rows of 16, 1-pixel gaps
+      ((13, 97, 3), dtype('uint8'))
+      >>> save_png(grid, Path(tempfile.mkdtemp()) / "filters.png", scale=4).name
+      'filters.png'
     """
     f = normalize_filters(kernel)[:max_filters]
     return image_grid(_to_uint8(f), ncols=ncols, pad=pad)
@@ -140,17 +156,17 @@ def save_filter_evolution(
     """Writes ``filter_evolution`` as a PNG with each row labelled by its step.
 
     Example:
-      >>> save_filter_evolution([k0, k100], [0, 100], workdir / "filters.png")
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> k0, k100 = np.random.default_rng(0).normal(size=(2, 5, 5, 1, 8))  # two checkpoints
+      >>> workdir = Path(tempfile.mkdtemp())
+      >>> save_filter_evolution([k0, k100], [0, 100], workdir / "filters.png").name
+      'filters.png'
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     grid = filter_evolution(kernels, max_filters)
     kh = np.shape(kernels[0])[0]
     fig_w = max(4.0, grid.shape[1] / 12)
-    fig, ax = plt.subplots(figsize=(fig_w, fig_w * grid.shape[0] / grid.shape[1] + 0.6))
+    fig, ax = new_figure(figsize=(fig_w, fig_w * grid.shape[0] / grid.shape[1] + 0.6))
     ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", interpolation="nearest")
     ax.set_yticks([1 + i * (kh + 1) + kh / 2 for i in range(len(steps))])
     ax.set_yticklabels([f"step {s}" for s in steps])

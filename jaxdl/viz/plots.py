@@ -1,13 +1,15 @@
-"""Training curves as PNG files (the course's "track the loss" practice)."""
+"""Training curves as PNG files (the course's "track the loss" practice).
+
+Figures are drawn on explicit ``matplotlib.figure.Figure`` objects (``new_figure``),
+never through pyplot: importing or calling jaxdl changes neither matplotlib's backend
+nor pyplot's list of open figures (a notebook keeps its own backend).
+"""
 
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 
 def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
@@ -23,12 +25,17 @@ def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str 
       The written path.
 
     Example:
-      >>> plot_curves(read_jsonl(workdir / "metrics.jsonl"), workdir / "curves.png")
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> records = [{"step": 0, "loss": 2.3}, {"step": 100, "loss": 0.5, "val_accuracy": 0.9}]
+      >>> out = plot_curves(records, Path(tempfile.mkdtemp()) / "curves.png")
+      >>> out.name, out.stat().st_size > 0
+      ('curves.png', True)
     """
     keys = sorted({k for r in records for k in r if k != "step" and _is_number(r[k])})
     panels = [("loss", [k for k in keys if k.endswith("loss")], "log")]
     panels.append(("accuracy", [k for k in keys if k.endswith("accuracy")], "linear"))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = new_figure(1, 2, figsize=(11, 4))
     for ax, (name, series, scale) in zip(axes, panels):
         for k in series:
             pts = [(r["step"], r[k]) for r in records if k in r and _is_number(r[k])]
@@ -51,15 +58,37 @@ def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str 
     return save_figure(fig, path)
 
 
-def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
-    """Lays out a matplotlib figure, writes it to ``path`` (folders made) and closes it."""
-    import matplotlib.pyplot as plt
+def new_figure(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
+    """A pyplot-free figure and its axes: ``Figure(**kwargs)`` and ``fig.subplots(...)``.
 
+    ``kwargs`` go to ``Figure`` (``figsize``, ``dpi``), except ``squeeze``, ``sharex``
+    and ``sharey``, which go to ``subplots``. The figure belongs to no pyplot window
+    or backend; ``savefig`` renders it with the file format's own canvas (Agg for PNG).
+
+    Example:
+      >>> fig, axes = new_figure(1, 2, figsize=(4, 2))
+      >>> len(axes), fig.get_size_inches().tolist()
+      (2, [4.0, 2.0])
+    """
+    sub = {k: kwargs.pop(k) for k in ("squeeze", "sharex", "sharey") if k in kwargs}
+    fig = Figure(**kwargs)
+    return fig, fig.subplots(nrows, ncols, **sub)
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Lays out a matplotlib figure, writes it to ``path`` (folders made) and closes it.
+
+    A figure made by pyplot is closed through pyplot; a ``new_figure`` one has nothing
+    to close (it is freed with its last reference).
+    """
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    if getattr(fig.canvas, "manager", None) is not None:  # registered with pyplot
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     return path
 
 

@@ -43,7 +43,9 @@ def image_grid(images: np.ndarray, ncols: int, pad: int = 1, pad_value: int = 12
     Missing cells of the last row stay ``pad_value``.
 
     Example:
-      >>> grid = image_grid(samples_uint8, ncols=8)  # 8 per row
+      >>> samples_uint8 = np.zeros((10, 4, 4, 1), np.uint8)
+      >>> image_grid(samples_uint8, ncols=8).shape  # 8 per row: 2 rows, 1-pixel gaps
+      (11, 41, 1)
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.dtype != np.uint8:
@@ -67,7 +69,13 @@ def save_png(image: np.ndarray, path: str | Path, scale: int = 1) -> Path:
     """Writes a uint8 [H, W, C] (C in {1, 3}) array as PNG, enlarged ``scale`` x (nearest).
 
     Example:
-      >>> save_png(image_grid(samples, 8), "docs/figures/gen_samples.png", scale=2)
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> samples = np.zeros((16, 8, 8, 3), np.uint8)
+      >>> path = Path(tempfile.mkdtemp()) / "figures" / "gen_samples.png"
+      >>> out = save_png(image_grid(samples, 8), path, scale=2)
+      >>> Image.open(out).size  # (8 * 9 + 1) x (2 * 9 + 1), doubled
+      (146, 38)
     """
     img = np.asarray(image)
     if scale > 1:
@@ -111,7 +119,10 @@ def interpolation_latents(
     """Rows of ``steps`` latents from ``starts[r]`` to ``ends[r]``: [R * steps, dim].
 
     Example:
-      >>> z = interpolation_latents(z[:4], z[4:8], steps=8)  # decode, then save_grid(.., 8)
+      >>> z = np.random.default_rng(0).normal(size=(8, 16))
+      >>> zs = interpolation_latents(z[:4], z[4:8], steps=8)  # decode, then save_grid(.., 8)
+      >>> zs.shape, bool(np.allclose(zs[0], z[0]) and np.allclose(zs[7], z[4]))
+      ((32, 16), True)
     """
     if method not in ("lerp", "slerp"):
         raise ValueError(f"method must be 'lerp' or 'slerp', got {method!r}.")
@@ -132,7 +143,9 @@ def latent_arithmetic(
         ``[(1, z_A), (-1, z_B), (1, z_C)]`` for ``A - B + C``.
 
     Example:
-      >>> z = latent_arithmetic([(1, z_boot), (-1, z_sneaker), (1, z_sandal)])
+      >>> z_boot, z_sneaker, z_sandal = np.ones((3, 2)), np.zeros((4, 2)), np.full((2, 2), 2.0)
+      >>> latent_arithmetic([(1, z_boot), (-1, z_sneaker), (1, z_sandal)])
+      array([3., 3.], dtype=float32)
     """
     if not terms:
         raise ValueError("latent_arithmetic needs at least one (coefficient, latents) term.")
@@ -148,7 +161,14 @@ def nearest_neighbours(
     ``|q|^2 - 2 q.r + |r|^2`` over chunks of the reference set.
 
     Example:
+      >>> train_uint8 = (np.arange(5) * 10).astype(np.uint8).reshape(5, 1, 1, 1)  # 0, 10, ..
+      >>> samples_uint8 = np.array([12, 38], np.uint8).reshape(2, 1, 1, 1)
       >>> idx, d2 = nearest_neighbours(samples_uint8, train_uint8, k=3)
+      >>> idx
+      array([[1, 2, 0],
+             [4, 3, 2]])
+      >>> d2.tolist()  # squared distances
+      [[4.0, 64.0, 144.0], [4.0, 64.0, 324.0]]
     """
     q = np.asarray(queries, np.float32).reshape(len(queries), -1)
     r_all = np.asarray(reference).reshape(len(reference), -1)
@@ -177,7 +197,11 @@ def neighbour_panel(samples: np.ndarray, train_images: np.ndarray, k: int = 3) -
     that resemble but differ from their neighbours.
 
     Example:
-      >>> save_png(neighbour_panel(samples[:8], train_uint8, k=4), "nn.png", scale=2)
+      >>> rng = np.random.default_rng(0)
+      >>> samples = rng.integers(0, 256, (8, 4, 4, 1), np.uint8)
+      >>> train_uint8 = rng.integers(0, 256, (20, 4, 4, 1), np.uint8)
+      >>> neighbour_panel(samples, train_uint8, k=4).shape  # 8 rows: sample, gap, 4 neighbours
+      (41, 31, 1)
     """
     idx, _ = nearest_neighbours(samples, train_images, k)
     blank = np.full_like(samples[:1], 255)

@@ -20,16 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jax
-import matplotlib
 import numpy as np
 from jax.sharding import Mesh
 
 from jaxdl.models.unet import center_crop_to
 from jaxdl.training.parallel import replicated
-from jaxdl.viz.plots import save_figure
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from jaxdl.viz.plots import new_figure, save_figure
 
 __all__ = ["PredictionProbe", "overlay", "save_prediction_grid"]
 
@@ -46,7 +42,12 @@ def overlay(image: np.ndarray, label: np.ndarray, pred: np.ndarray) -> np.ndarra
       The blended picture in [0, 1].
 
     Example:
-      >>> rgb = overlay(img, gt, prob > 0.5)
+      >>> img = np.zeros((1, 3))
+      >>> gt, prob = np.array([[1, 1, 0]]), np.array([[0.9, 0.2, 0.7]])
+      >>> overlay(img, gt, prob > 0.5)[0].round(3)  # TP green, missed blue, FP red
+      array([[0.065, 0.585, 0.065],
+             [0.13 , 0.26 , 0.65 ],
+             [0.65 , 0.065, 0.065]])
     """
     img = np.asarray(image, np.float64)
     grey = img.mean(-1) if img.ndim == 3 else img
@@ -87,7 +88,13 @@ def save_prediction_grid(
       The written path.
 
     Example:
-      >>> save_prediction_grid(x[:6], y[:6], p[:6], workdir / "pictures" / "final.png")
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> x, y = np.zeros((2, 8, 8, 1), np.uint8), np.zeros((2, 8, 8), np.int64)
+      >>> p = np.full((2, 8, 8, 2), 0.5)  # [N, H, W, K] class probabilities
+      >>> workdir = Path(tempfile.mkdtemp())
+      >>> save_prediction_grid(x, y, p, workdir / "pictures" / "final.png").name
+      'final.png'
     """
     images, labels, probs = np.asarray(images), np.asarray(labels), np.asarray(probs)
     n, K = images.shape[0], probs.shape[-1]
@@ -103,7 +110,7 @@ def save_prediction_grid(
     names = list(class_names) if class_names else [str(k) for k in range(K)]
     pred = probs.argmax(-1)
     cols = ("input", "ground truth", f"P({names[-1]})" if K == 2 else "prediction", "overlay")
-    fig, axes = plt.subplots(n, 4, figsize=(8, 2 * n + (0.4 if title else 0)), squeeze=False)
+    fig, axes = new_figure(n, 4, figsize=(8, 2 * n + (0.4 if title else 0)), squeeze=False)
     for i in range(n):
         img = images[i].astype(np.float64)
         panels = [
@@ -147,8 +154,19 @@ class PredictionProbe:
       mesh: the device mesh of the run (None: single device).
 
     Example:
-      >>> probe = PredictionProbe(6, workdir / "pictures", ("val", "test"), names, mesh)
-      >>> train_step, eval_step = segmentation_steps(pre, names, probe=probe)
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> workdir = Path(tempfile.mkdtemp())
+      >>> probe = PredictionProbe(2, workdir / "pictures", ("val", "test"), ("bg", "crack"))
+      >>> batch = {  # the first eval batch of "val" (split_id 0), as the eval step sees it
+      ...     "index": jnp.arange(4), "split_id": jnp.zeros(4, jnp.int32),
+      ...     "image": jnp.zeros((4, 8, 8, 1)), "label": jnp.zeros((4, 8, 8), jnp.int32),
+      ... }
+      >>> probs = jnp.full((4, 8, 8, 2), 0.5)
+      >>> jax.jit(probe)(batch, probs, jnp.int32(100))  # in segmentation_steps' eval step
+      >>> jax.effects_barrier()  # wait for the host callback
+      >>> [p.name for p in (workdir / "pictures").iterdir()], probe.last["val"][2].shape
+      (['val_step0000100.png'], (2, 8, 8, 2))
     """
 
     def __init__(

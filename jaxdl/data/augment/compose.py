@@ -66,7 +66,9 @@ def build_augment(spec: Sequence[Any]) -> Callable:
     Example:
       >>> aug = build_augment([("random_crop", {"padding": 4}), "horizontal_flip",
       ...                      {"name": "cutout", "size": 8}])
-      >>> x = jax.jit(aug)(key, x)
+      >>> x = jnp.ones((2, 16, 16, 3))
+      >>> jax.jit(aug)(jax.random.key(0), x).shape
+      (2, 16, 16, 3)
     """
     ops = []
     for i, entry in enumerate(spec):

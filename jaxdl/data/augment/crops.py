@@ -35,7 +35,10 @@ def center_crop(images: jax.Array, size: int | Sequence[int]) -> jax.Array:
       ``[B, h, w, C]``.
 
     Example:
-      >>> x = center_crop(x, 224)
+      >>> x = jnp.arange(16.0).reshape(1, 4, 4, 1)
+      >>> center_crop(x, 2)[0, ..., 0]
+      Array([[ 5.,  6.],
+             [ 9., 10.]], dtype=float32)
     """
     h, w = _crop_size(images, size, "center_crop")
     top, left = (images.shape[1] - h) // 2, (images.shape[2] - w) // 2
@@ -54,7 +57,12 @@ def five_crop(images: jax.Array, size: int | Sequence[int]) -> jax.Array:
       centre (the crop axis first so a TTA loop can map the model over it).
 
     Example:
-      >>> probs = jax.vmap(predict)(five_crop(x, 24)).mean(0)
+      >>> x = jnp.ones((2, 32, 32, 3))
+      >>> five_crop(x, 24).shape
+      (5, 2, 24, 24, 3)
+      >>> predict = lambda images: jax.nn.softmax(images.mean((1, 2)))  # a stand-in model
+      >>> jax.vmap(predict)(five_crop(x, 24)).mean(0).shape  # averaged over the crops
+      (2, 3)
     """
     h, w = _crop_size(images, size, "five_crop")
     H, W = images.shape[1:3]
@@ -74,7 +82,8 @@ def ten_crop(images: jax.Array, size: int | Sequence[int]) -> jax.Array:
       ``[10, B, h, w, C]``: the five crops, then the same five mirrored left-right.
 
     Example:
-      >>> crops = ten_crop(x, 224)  # AlexNet's test-time averaging over 10 patches
+      >>> ten_crop(jnp.ones((2, 32, 32, 3)), 24).shape  # AlexNet's 10 test patches
+      (10, 2, 24, 24, 3)
     """
     five = five_crop(images, size)  # [5, B, h, w, C]
     return jnp.concatenate([five, five[:, :, :, ::-1]])

@@ -43,7 +43,9 @@ def horizontal_flip(key: jax.Array, images: jax.Array, p: float = 0.5, *, masks=
       Flipped images (and masks when given), same shape and dtype.
 
     Example:
-      >>> x = horizontal_flip(jax.random.key(0), x)
+      >>> x = jnp.arange(3.0).reshape(1, 1, 3, 1)
+      >>> horizontal_flip(jax.random.key(0), x, p=1.0)[0, 0, :, 0]
+      Array([2., 1., 0.], dtype=float32)
     """
     _check(images, masks, "horizontal_flip")
     if not 0.0 <= p <= 1.0:
@@ -94,7 +96,9 @@ def random_crop(
       ``[B, h, w, C]`` images (and masks), input dtype.
 
     Example:
-      >>> x = random_crop(key, x, padding=4, mode="reflect")  # [B, 32, 32, 3]
+      >>> x = jnp.ones((2, 32, 32, 3))
+      >>> random_crop(jax.random.key(0), x, padding=4, mode="reflect").shape
+      (2, 32, 32, 3)
     """
     _check(images, masks, "random_crop")
     _positive_int(padding, "padding", "random_crop")
@@ -128,7 +132,8 @@ def translate(key: jax.Array, images: jax.Array, max_shift: int = 4, *, masks=No
       Shifted images (and masks), same shape and dtype.
 
     Example:
-      >>> x = translate(key, x, max_shift=2)
+      >>> translate(jax.random.key(0), jnp.ones((2, 8, 8, 1)), max_shift=2).shape
+      (2, 8, 8, 1)
     """
     _check(images, masks, "translate")
     m = _positive_int(max_shift, "max_shift", "translate")
@@ -205,7 +210,8 @@ def rotate(
       Rotated images (and masks), same shape and dtype.
 
     Example:
-      >>> x = rotate(key, x, degrees=10.0)
+      >>> rotate(jax.random.key(0), jnp.ones((2, 8, 8, 3)), degrees=10.0).shape
+      (2, 8, 8, 3)
     """
     _check(images, masks, "rotate")
     lo, hi = (-degrees, degrees) if isinstance(degrees, numbers.Real) else tuple(degrees)
@@ -244,7 +250,8 @@ def zoom(
       Rescaled images (and masks), same shape and dtype.
 
     Example:
-      >>> x = zoom(key, x, 0.8, 1.2)
+      >>> zoom(jax.random.key(0), jnp.ones((2, 8, 8, 3)), 0.8, 1.2).shape
+      (2, 8, 8, 3)
     """
     _check(images, masks, "zoom")
     if not 0 < min_scale <= max_scale:

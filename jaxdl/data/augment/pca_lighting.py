@@ -39,7 +39,8 @@ def lighting_alphas(key: jax.Array, images: jax.Array, std: float = 0.1) -> jax.
     uses exactly ``lighting_alphas(key, x, std)``.
 
     Example:
-      >>> alphas = lighting_alphas(key, images, 0.1)  # [B, 3]
+      >>> lighting_alphas(jax.random.key(0), jnp.ones((4, 8, 8, 3)), 0.1).shape
+      (4, 3)
     """
     channels = images.shape[-1]
     return _per_example(key, images, lambda k: std * jax.random.normal(k, (channels,)))
@@ -101,8 +102,12 @@ def pca_lighting(
       not clipped).
 
     Example:
+      >>> from jaxdl.data import preprocess
+      >>> train_images = np.random.default_rng(0).integers(0, 256, (8, 4, 4, 3), np.uint8)
       >>> lam, vecs = preprocess.rgb_pca(train_images)
-      >>> x = pca_lighting(key, x, 0.1, lam, vecs)
+      >>> x = pca_lighting(jax.random.key(0), train_images[:2], 0.1, lam, vecs)
+      >>> x.shape, x.dtype
+      ((2, 4, 4, 3), dtype('uint8'))
     """
     _check(images, masks, "pca_lighting")
     if not std >= 0:

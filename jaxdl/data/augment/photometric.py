@@ -43,7 +43,10 @@ def brightness(key: jax.Array, images: jax.Array, max_delta: float = 0.1, *, mas
       Brightened images (and masks), input dtype (integers clipped to their range).
 
     Example:
-      >>> x = brightness(key, x, 0.2)
+      >>> x = jnp.full((2, 4, 4, 3), 0.5)
+      >>> y = brightness(jax.random.key(0), x, 0.2)
+      >>> y.shape, bool((jnp.abs(y - x) <= 0.2).all())
+      ((2, 4, 4, 3), True)
     """
     _check(images, masks, "brightness")
     if not max_delta >= 0:
@@ -69,7 +72,8 @@ def contrast(key: jax.Array, images: jax.Array, max_delta: float = 0.2, *, masks
       Images with new contrast (and masks), input dtype.
 
     Example:
-      >>> x = contrast(key, x, 0.3)
+      >>> contrast(jax.random.key(0), jnp.ones((2, 4, 4, 3)), 0.3).shape
+      (2, 4, 4, 3)
     """
     _check(images, masks, "contrast")
     if not 0 <= max_delta <= 1:
@@ -93,7 +97,8 @@ def gaussian_noise(key: jax.Array, images: jax.Array, sigma: float = 0.05, *, ma
       Noisy images (and masks), input dtype.
 
     Example:
-      >>> x = gaussian_noise(key, x, 0.02)
+      >>> gaussian_noise(jax.random.key(0), jnp.zeros((2, 4, 4, 3)), 0.02).shape
+      (2, 4, 4, 3)
     """
     _check(images, masks, "gaussian_noise")
     if not sigma >= 0:
@@ -117,7 +122,10 @@ def cutout(key: jax.Array, images: jax.Array, size: int = 8, *, masks=None):
       Images with one zeroed patch each (and masks), input dtype.
 
     Example:
-      >>> x = cutout(key, x, size=8)  # CIFAR-10 setting of DeVries & Taylor
+      >>> x = jnp.ones((2, 32, 32, 3))
+      >>> y = cutout(jax.random.key(0), x, size=8)  # CIFAR-10 setting of DeVries & Taylor
+      >>> y.shape, bool((y == 0).any())  # an 8x8 square per image (clipped at the edges)
+      ((2, 32, 32, 3), True)
     """
     _check(images, masks, "cutout")
     _positive_int(size, "size", "cutout", allow_zero=False)

@@ -124,7 +124,16 @@ def read_cifar10_binary(directory: str | os.PathLike, split: str) -> dict[str, n
       ``{'image': uint8 [N, 32, 32, 3], 'label': int32 [N]}``, in file order.
 
     Example:
-      >>> d = read_cifar10_binary("cifar-10-batches-bin", "test")
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> folder = Path(tempfile.mkdtemp()) / "cifar-10-batches-bin"
+      >>> folder.mkdir()
+      >>> records = np.zeros((2, 1 + 3072), np.uint8)  # label byte, then R, G, B planes
+      >>> records[:, 0] = [3, 8]
+      >>> records.tofile(folder / "test_batch.bin")
+      >>> d = read_cifar10_binary(folder, "test")
+      >>> d["image"].shape, d["label"]
+      ((2, 32, 32, 3), array([3, 8], dtype=int32))
     """
     _check_split(split, _CIFAR10_FILES)
     rec = _read_binary(_files(directory, _CIFAR10_FILES[split], ".bin"), 1)
@@ -146,7 +155,16 @@ def read_cifar100_binary(directory: str | os.PathLike, split: str) -> dict[str, 
       'coarse_label': int32 [N] (superclass, 0..19)}``.
 
     Example:
-      >>> d = read_cifar100_binary("cifar-100-binary", "train")
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> folder = Path(tempfile.mkdtemp()) / "cifar-100-binary"
+      >>> folder.mkdir()
+      >>> records = np.zeros((2, 2 + 3072), np.uint8)  # coarse, fine label bytes, pixels
+      >>> records[:, :2] = [[4, 30], [19, 99]]
+      >>> records.tofile(folder / "train.bin")
+      >>> d = read_cifar100_binary(folder, "train")
+      >>> d["image"].shape, d["label"], d["coarse_label"]
+      ((2, 32, 32, 3), array([30, 99], dtype=int32), array([ 4, 19], dtype=int32))
     """
     _check_split(split, _CIFAR100_FILES)
     rec = _read_binary(_files(directory, _CIFAR100_FILES[split], ".bin"), 2)
@@ -183,7 +201,16 @@ def read_cifar10_python(directory: str | os.PathLike, split: str) -> dict[str, n
       ``{'image': uint8 [N, 32, 32, 3], 'label': int32 [N]}``, in file order.
 
     Example:
-      >>> d = read_cifar10_python("cifar-10-batches-py", "train")
+      >>> import pickle, tempfile
+      >>> from pathlib import Path
+      >>> folder = Path(tempfile.mkdtemp()) / "cifar-10-batches-py"
+      >>> folder.mkdir()
+      >>> for i in range(1, 6):  # one image per training batch file
+      ...     batch = {b"data": np.zeros((1, 3072), np.uint8), b"labels": [i]}
+      ...     _ = (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch))
+      >>> d = read_cifar10_python(folder, "train")
+      >>> d["image"].shape, d["label"]
+      ((5, 32, 32, 3), array([1, 2, 3, 4, 5], dtype=int32))
     """
     _check_split(split, _CIFAR10_FILES)
     images, labels = [], []
@@ -209,7 +236,16 @@ def read_cifar100_python(directory: str | os.PathLike, split: str) -> dict[str, 
       'coarse_label': int32 [N]}``.
 
     Example:
-      >>> d = read_cifar100_python("cifar-100-python", "test")
+      >>> import pickle, tempfile
+      >>> from pathlib import Path
+      >>> folder = Path(tempfile.mkdtemp()) / "cifar-100-python"
+      >>> folder.mkdir()
+      >>> test = {b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [30, 99],
+      ...         b"coarse_labels": [0, 19]}
+      >>> _ = (folder / "test").write_bytes(pickle.dumps(test))
+      >>> d = read_cifar100_python(folder, "test")
+      >>> d["image"].shape, d["label"], d["coarse_label"]
+      ((2, 32, 32, 3), array([30, 99], dtype=int32), array([ 0, 19], dtype=int32))
     """
     _check_split(split, _CIFAR100_FILES)
     (p,) = _files(directory, _CIFAR100_FILES[split], "")

@@ -74,7 +74,12 @@ def read_idx(source: str | os.PathLike | IO[bytes]) -> np.ndarray:
         the header (truncated or trailing bytes); the message names the file.
 
     Example:
-      >>> labels = read_idx("t10k-labels-idx1-ubyte.gz")  # uint8 [10000]
+      >>> from importlib.resources import files
+      >>> mnist = files("jaxdl.data") / "files" / "mnist"  # the embedded copy
+      >>> with (mnist / "t10k-labels-idx1-ubyte.gz").open("rb") as f:
+      ...     labels = read_idx(f)
+      >>> labels.shape, labels.dtype, labels[:5]
+      ((10000,), dtype('uint8'), array([7, 2, 1, 0, 4], dtype=uint8))
     """
     is_file_object = hasattr(source, "read")
     name = str(getattr(source, "name", "<file object>") if is_file_object else source)
@@ -132,7 +137,10 @@ def read_idx_dataset(directory: Any, split: str) -> dict[str, np.ndarray]:
       FileNotFoundError: a file is missing.
 
     Example:
-      >>> d = read_idx_dataset("/data/mnist", "test")  # d["image"].shape == (10000, 28, 28, 1)
+      >>> from importlib.resources import files
+      >>> d = read_idx_dataset(files("jaxdl.data") / "files" / "mnist", "test")
+      >>> d["image"].shape, d["label"].dtype
+      ((10000, 28, 28, 1), dtype('int32'))
     """
     if split not in IDX_FILES:
         raise ValueError(f"IDX datasets have splits {sorted(IDX_FILES)}, not {split!r}.")

@@ -194,8 +194,16 @@ def read_image_folder(
       ValueError: unknown split, ambiguous layout, undecodable or differently sized images.
 
     Example:
-      >>> data, classes = read_image_folder("cifar10-jpeg.tar.gz", "test")
-      >>> data["image"].shape, classes[0]  # ((10000, 32, 32, 3), 'airplane')
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from PIL import Image
+      >>> root = Path(tempfile.mkdtemp())
+      >>> for name in ("test/cat/0.png", "test/cat/1.png", "test/dog/0.png"):
+      ...     (root / name).parent.mkdir(parents=True, exist_ok=True)
+      ...     Image.new("RGB", (8, 8), "red").save(root / name)
+      >>> data, classes = read_image_folder(root, "test", cache=False)
+      >>> data["image"].shape, data["label"], classes
+      ((3, 8, 8, 3), array([0, 0, 1], dtype=int32), ('cat', 'dog'))
     """
     source = Path(path).expanduser().absolute()
     if not source.exists():

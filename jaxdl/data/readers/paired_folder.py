@@ -75,7 +75,17 @@ def read_paired_folder(
       (the target half)}``.
 
     Example:
-      >>> pairs = read_paired_folder("~/data/facades", "train", direction="BtoA")
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from PIL import Image
+      >>> root = Path(tempfile.mkdtemp())
+      >>> (root / "train").mkdir()
+      >>> pair = np.zeros((8, 16, 3), np.uint8)  # [A | B], 8x8 halves
+      >>> pair[:, 8:] = 255  # B is white
+      >>> Image.fromarray(pair).save(root / "train" / "1.png")
+      >>> pairs = read_paired_folder(root, "train", direction="BtoA")
+      >>> pairs["condition"].shape, int(pairs["condition"].max()), int(pairs["image"].max())
+      ((1, 8, 8, 3), 255, 0)
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
@@ -103,7 +113,16 @@ def load_paired_folder(
     """A split string over a paired folder's base splits, e.g. ``'train[:90%]'``.
 
     Example:
-      >>> val = load_paired_folder("~/data/facades", "val", image_size=128)
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from PIL import Image
+      >>> root = Path(tempfile.mkdtemp())
+      >>> (root / "train").mkdir()
+      >>> for i in range(10):
+      ...     Image.new("RGB", (16, 8)).save(root / "train" / f"{i}.png")
+      >>> val = load_paired_folder(root, "train[80%:]", image_size=4)
+      >>> val["condition"].shape, val["image"].shape
+      ((2, 4, 4, 3), (2, 4, 4, 3))
     """
     parts = []
     for part in parse_split(split):

@@ -104,7 +104,22 @@ def read_seg_folder(
       (or the reverse), mixed sizes without ``image_size``, or a colour mask.
 
     Example:
-      >>> data = read_seg_folder("~/data/cracks500", "train", image_size=128)
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from PIL import Image
+      >>> root = Path(tempfile.mkdtemp())
+      >>> for sub in ("images", "masks"):
+      ...     (root / sub).mkdir()
+      >>> mask = np.zeros((8, 8), np.uint8)
+      >>> mask[2:4] = 255  # a white stripe: a binary 0/255 export
+      >>> Image.new("RGB", (8, 8)).save(root / "images" / "0001.jpg")
+      >>> Image.fromarray(mask).save(root / "masks" / "0001.png")
+      >>> data = read_seg_folder(root, "train", image_size=4)
+      >>> data["image"].shape, data["label"][0]
+      ((1, 4, 4, 3), array([[0, 0, 0, 0],
+             [1, 1, 1, 1],
+             [0, 0, 0, 0],
+             [0, 0, 0, 0]], dtype=uint8))
     """
     d = _split_dir(_check_root(root), split)
     images = {p.stem: p for p in (d / "images").iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS}
@@ -156,7 +171,18 @@ def load_seg_folder(
     ordered by scene), so ``train[:90%]`` and ``train[90%:]`` are disjoint random halves.
 
     Example:
-      >>> val = load_seg_folder("~/data/cracks500", "train[90%:]", image_size=128)
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> from PIL import Image
+      >>> root = Path(tempfile.mkdtemp())
+      >>> for sub in ("images", "masks"):
+      ...     (root / sub).mkdir()
+      >>> for i in range(10):
+      ...     Image.new("L", (8, 8)).save(root / "images" / f"{i:04d}.png")
+      ...     Image.new("L", (8, 8)).save(root / "masks" / f"{i:04d}.png")
+      >>> val = load_seg_folder(root, "train[90%:]", image_size=4)
+      >>> val["image"].shape, val["label"].shape
+      ((1, 4, 4, 1), (1, 4, 4))
     """
     parts = []
     for part in parse_split(split):

@@ -46,8 +46,15 @@ def read_stl10(directory: str | os.PathLike, split: str) -> dict[str, np.ndarray
         outside 1..10 / not one per image.
 
     Example:
-      >>> d = read_stl10("stl10_binary", "train")
-      >>> d["image"].shape  # (5000, 96, 96, 3)
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> folder = Path(tempfile.mkdtemp()) / "stl10_binary"
+      >>> folder.mkdir()
+      >>> np.zeros((2, 3, 96, 96), np.uint8).tofile(folder / "train_X.bin")
+      >>> np.array([1, 10], np.uint8).tofile(folder / "train_y.bin")  # labels 1..10
+      >>> d = read_stl10(folder, "train")
+      >>> d["image"].shape, d["label"]
+      ((2, 96, 96, 3), array([0, 9], dtype=int32))
     """
     split = "unlabelled" if split == "unlabeled" else split
     if split not in _SPLITS:

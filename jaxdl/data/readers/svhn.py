@@ -33,7 +33,15 @@ def read_svhn_mat(path: str | os.PathLike) -> dict[str, np.ndarray]:
         [N, 1] in 1..10.
 
     Example:
-      >>> d = read_svhn_mat("test_32x32.mat")  # 26,032 test digits
+      >>> import tempfile
+      >>> from pathlib import Path
+      >>> import scipy.io
+      >>> path = Path(tempfile.mkdtemp()) / "test_32x32.mat"
+      >>> X, y = np.zeros((32, 32, 3, 2), np.uint8), np.array([[10], [3]], np.uint8)
+      >>> scipy.io.savemat(path, {"X": X, "y": y})
+      >>> d = read_svhn_mat(path)
+      >>> d["image"].shape, d["label"]  # label 10 is the digit 0
+      ((2, 32, 32, 3), array([0, 3], dtype=int32))
     """
     import scipy.io  # only needed for SVHN: keep the package import light
 
