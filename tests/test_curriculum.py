@@ -13,8 +13,9 @@ from jaxdl import data, models
 from jaxdl.data import curriculum as cur
 from jaxdl.data import loader, preprocess
 from jaxdl.training import loop, parallel, steps
+from jaxdl.training.checkpoint import CheckpointOptions
 from jaxdl.training.state import TrainState
-from jaxdl.training.writers import read_jsonl
+from jaxdl.training.writers import MetricsFile, read_jsonl
 from train import classification, workdir
 from train import curriculum as train_cur
 from train.configs import mnist_mlp
@@ -189,10 +190,10 @@ def _fit(train, workdir, order, max_steps=None, record=False):
     )
     split = loader.to_device(train, mesh)
     return loop.fit(
-        state=state, train_step=train_step, eval_step=eval_step, train=split, evals={},
-        final_evals={}, options=loop.LoopOptions(
-            batch_size=64, num_epochs=2, log_every_steps=1, max_steps=max_steps,
-            progress=False, async_checkpoints=False),
+        state=state, train_step=train_step, train=split,
+        options=loop.LoopOptions(
+            batch_size=64, num_epochs=2, log_every_steps=1, max_steps=max_steps),
+        hooks=[MetricsFile()], checkpoints=CheckpointOptions(async_save=False),
         workdir=workdir, data_key=jax.random.PRNGKey(1), mesh=mesh, epoch_order=order,
     )  # fmt: skip
 

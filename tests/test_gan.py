@@ -14,6 +14,8 @@ from jaxdl.data.loader import to_device
 from jaxdl.models.gan import MLPDiscriminator, MLPGenerator
 from jaxdl.training import gan as G
 from jaxdl.training import loop, parallel
+from jaxdl.training.checkpoint import CheckpointOptions
+from jaxdl.training.writers import MetricsFile
 
 
 def _np_softplus(x):
@@ -194,16 +196,9 @@ def test_fit_trains_a_gan_on_8_devices_and_evaluates_like_1_device(tmp_path):
         eval_step=eval_step,
         train=train,
         evals={"val": val},
-        final_evals={},
-        options=loop.LoopOptions(
-            batch_size=16,
-            num_epochs=1,
-            eval_batch_size=16,
-            log_every_steps=2,
-            best_metric=None,
-            progress=False,
-            async_checkpoints=False,
-        ),
+        options=loop.LoopOptions(batch_size=16, num_epochs=1, log_every_steps=2),
+        hooks=[MetricsFile()],
+        checkpoints=CheckpointOptions(async_save=False),
         workdir=tmp_path,
         data_key=jax.random.PRNGKey(0),
         mesh=mesh,

@@ -12,6 +12,7 @@ from jaxdl.data import CIFAR10_CLASSES, CIFAR100_CLASSES, STL10_CLASSES
 from jaxdl.data import derived_labels as dl
 from jaxdl.training import multitask as mt
 from jaxdl.training import steps
+from jaxdl.training.metrics import compute_metrics
 from jaxdl.training.state import TrainState
 from train import classification, validate
 from train import multitask as train_mt
@@ -186,7 +187,8 @@ def test_eval_step_sums_each_task_over_real_examples_only():
     _, eval_step = steps.classification_steps(
         lambda batch, key, train: batch, tasks=mt.task_views(tasks)
     )
-    sums = jax.jit(eval_step)(state, {**b, "mask": mask})
+    metrics = jax.jit(eval_step)(state, {**b, "mask": mask})
+    means = compute_metrics(metrics)
     logits = np.asarray(model.apply({"params": state.params}, jnp.asarray(b["image"])))
     real = mask.astype(bool)
     ce_p = ref_ce(logits[:, :2], b["label_parity"])[real]
@@ -194,18 +196,18 @@ def test_eval_step_sums_each_task_over_real_examples_only():
     hit_p = (logits[:, :2].argmax(-1) == b["label_parity"])[real]
     hit_d = (logits[:, 2:].argmax(-1) == b["label"])[real]
     top5_p = hit_p  # two classes: top-min(5, 2) always holds the label
-    assert set(sums) == {
-        "loss", "accuracy", "top5_accuracy", "count",
+    assert set(metrics) == {
+        "loss", "accuracy", "top5_accuracy",
         "parity_loss", "parity_accuracy", "label_loss", "label_accuracy",
     }  # fmt: skip
-    np.testing.assert_allclose(float(sums["count"]), 11)
-    np.testing.assert_allclose(float(sums["loss"]), (2.0 * ce_p + ce_d).sum(), rtol=1e-5)
-    np.testing.assert_allclose(float(sums["parity_loss"]), ce_p.sum(), rtol=1e-5)
-    np.testing.assert_allclose(float(sums["label_loss"]), ce_d.sum(), rtol=1e-5)
-    np.testing.assert_allclose(float(sums["accuracy"]), hit_p.sum())  # the first task's
-    np.testing.assert_allclose(float(sums["top5_accuracy"]), np.ones_like(top5_p).sum())
-    np.testing.assert_allclose(float(sums["parity_accuracy"]), hit_p.sum())
-    np.testing.assert_allclose(float(sums["label_accuracy"]), hit_d.sum())
+    assert int(metrics["loss"].count) == 11  # the real examples only
+    np.testing.assert_allclose(means["loss"], (2.0 * ce_p + ce_d).mean(), rtol=1e-5)
+    np.testing.assert_allclose(means["parity_loss"], ce_p.mean(), rtol=1e-5)
+    np.testing.assert_allclose(means["label_loss"], ce_d.mean(), rtol=1e-5)
+    np.testing.assert_allclose(means["accuracy"], hit_p.mean())  # the first task's
+    np.testing.assert_allclose(means["top5_accuracy"], np.ones_like(top5_p).mean())
+    np.testing.assert_allclose(means["parity_accuracy"], hit_p.mean())
+    np.testing.assert_allclose(means["label_accuracy"], hit_d.mean())
 
 
 def test_single_task_default_keeps_the_plain_metric_names():
@@ -213,9 +215,9 @@ def test_single_task_default_keeps_the_plain_metric_names():
     state = _state(_Trunk(10))
     b = _batch(8)
     _, metrics = jax.jit(train_step)(state, b)
-    sums = jax.jit(eval_step)(state, {**b, "mask": np.ones(8, np.float32)})
+    evaluated = jax.jit(eval_step)(state, {**b, "mask": np.ones(8, np.float32)})
     assert set(metrics) == {"loss", "accuracy", "grad_norm"}
-    assert set(sums) == {"loss", "accuracy", "top5_accuracy", "count"}
+    assert set(evaluated) == {"loss", "accuracy", "top5_accuracy"}
 
 
 # ----------------------------------------------------------------------------- derived labels

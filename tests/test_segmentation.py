@@ -22,7 +22,7 @@ from PIL import Image
 from jaxdl.data import loader
 from jaxdl.data.augment import build_augment
 from jaxdl.data.readers.seg_folder import load_seg_folder, read_seg_folder, seg_folder_classes
-from jaxdl.training import loop, parallel
+from jaxdl.training import checkpoint, loop, parallel
 from jaxdl.training import segmentation as seg
 from jaxdl.training.state import TrainState
 from jaxdl.viz.segmentation import PredictionProbe, overlay, save_prediction_grid
@@ -143,7 +143,7 @@ def test_set_iou_through_the_loops_padded_sharded_evaluation(tmp_path):
     split = loader.to_device(arrays, mesh)
     record = loop.evaluate(state, eval_step, split, 16, mesh, "val")
     jax.effects_barrier()  # the probe's host callbacks have run
-    scores = seg.segmentation_scores(record, ("a", "b", "c"), "val")
+    scores = record  # IoU, Dice, mIoU and pixel accuracy come with the evaluation
     # Reference predictions in float64 from the same parameters.
     k = np.asarray(state.params["Conv_0"]["kernel"], np.float64)[0, 0]  # [1, C]
     b = np.asarray(state.params["Conv_0"]["bias"], np.float64)
@@ -176,6 +176,56 @@ def test_set_iou_through_the_loops_padded_sharded_evaluation(tmp_path):
     assert set(dice_metrics) == {"loss", "dice_loss", "accuracy", "iou", "grad_norm"}
     np.testing.assert_allclose(dice_metrics["loss"], metrics["loss"], rtol=1e-6)
     assert 0 < float(dice_metrics["dice_loss"]) < 1
+
+
+def _seg_run(mesh, tmp_path, best_metric):
+    """A 2-epoch fit of the per-pixel linear model on 48 noisy 'dark = class 1' images."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, size=(48, 6, 5)).astype(np.uint8)
+    noise = rng.integers(0, 120, (48, 6, 5, 1))
+    images = (135 - 120 * labels[..., None] + noise).astype(np.uint8)  # overlapping classes
+    names = ("background", "crack")
+    pre = seg.segmentation_preprocess(np.full(1, 0.5), np.full(1, 0.3))
+    train_step, eval_step = seg.segmentation_steps(pre, names)
+    state = parallel.create_sharded(
+        lambda: TrainState.create(model=_PixelLinear(2), tx=optax.sgd(0.05),
+                                  rng=jax.random.PRNGKey(0), example_input=jnp.zeros((1, 6, 5, 1))),
+        mesh,
+    )  # fmt: skip
+    split = {"image": images, "label": labels}
+    result = loop.fit(
+        state=state, train_step=train_step, eval_step=eval_step, train=split,
+        evals={"val": {"image": images[:24], "label": labels[:24]}}, mesh=mesh,
+        options=loop.LoopOptions(batch_size=8, num_epochs=4, log_every_steps=3,
+                                 best_metric=best_metric),
+        workdir=tmp_path, hooks=[],
+    )  # fmt: skip
+    return result, eval_step, split
+
+
+def test_segmentation_ranks_checkpoints_by_val_miou(tmp_path):
+    mesh = parallel.make_mesh()
+    result, _, _ = _seg_run(mesh, tmp_path, "val_miou")
+    mious = [r["val_miou"] for r in result.history]
+    assert len(mious) == 4 and all(0 <= m <= 1 for m in mious)
+    for r in result.history:  # mIoU is the mean of the two classes' IoUs
+        assert r["val_miou"] == pytest.approx((r["val_iou_background"] + r["val_iou_crack"]) / 2)
+    best = result.history[int(np.argmax(mious))]["step"]
+    ranked = checkpoint.Checkpointer(tmp_path / "checkpoints", best_metric="val_miou")
+    assert ranked.best_step() == best
+    assert int(result.best_state.step) == best
+
+
+def test_segmentation_metrics_agree_on_one_and_eight_devices(tmp_path):
+    eight = parallel.make_mesh()
+    result, eval_step, split = _seg_run(eight, tmp_path, None)
+    one = parallel.make_mesh(jax.devices()[:1])
+    state1 = jax.device_put(result.state, parallel.replicated(one))
+    m8 = loop.evaluate(result.state, eval_step, split, 16, eight, "val")  # 48 = 3 batches
+    m1 = loop.evaluate(state1, eval_step, split, 16, one, "val")
+    assert m1.keys() == m8.keys() and "val_miou" in m1
+    for k in m1:
+        assert m1[k] == pytest.approx(m8[k], rel=1e-6), k
 
 
 def test_threshold_baseline_is_the_best_of_all_levels():

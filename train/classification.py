@@ -1,6 +1,7 @@
 """Config -> objects -> ``fit`` for image classification (the only place reading configs)."""
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +18,13 @@ from jaxdl import models, optim
 from jaxdl.data import imagenet, loader, preprocess
 from jaxdl.models import torchvision_weights
 from jaxdl.nn import regularizers
-from jaxdl.training import checkpoint, guards, loop, parallel, restarts, steps
-from jaxdl.training.early_stopping import EarlyStopping
+from jaxdl.training import checkpoint, guards, hooks, loop, parallel, restarts, steps
+from jaxdl.training.console import Console, ProgressBar
+from jaxdl.training.early_stopping import EarlyStop, EarlyStopping, RestartFromBest
+from jaxdl.training.run import FitResult
 from jaxdl.training.state import TrainState
+from jaxdl.training.writers import MetricsFile, TensorBoard
+from jaxdl.viz.hooks import Curves
 from train import augment_spec, curriculum, multitask, transfer
 from train import workdir as workdirs
 
@@ -86,16 +91,8 @@ def streamed_splits(
     )
 
 
-def build_optimizer(
-    cfg: ml_collections.ConfigDict,
-    steps_per_epoch: int,
-    with_restarts: bool = False,
-    groups: Callable[[optax.GradientTransformation], optax.GradientTransformation] | None = None,
-):
-    """The optax optimizer of the config (schedule, clipping, accumulation, restarts).
-
-    ``groups`` (e.g. transfer learning's per-group learning rates) wraps the base
-    optimizer, inside gradient accumulation and restarts.
+def build_schedule(cfg: ml_collections.ConfigDict, steps_per_epoch: int) -> tuple[Any, int]:
+    """The config's learning-rate schedule of the optimizer's updates, and ``every``.
 
     With gradient accumulation over ``every`` steps (``accumulate_steps``; 0 = a whole
     epoch, i.e. batch gradient descent) the inner optimizer and its schedule see one
@@ -117,6 +114,22 @@ def build_optimizer(
         constant_warmup=warmup,
         **cfg.schedule_kwargs.to_dict(),
     )
+    return schedule, every
+
+
+def build_optimizer(
+    cfg: ml_collections.ConfigDict,
+    steps_per_epoch: int,
+    with_restarts: bool = False,
+    groups: Callable[[optax.GradientTransformation], optax.GradientTransformation] | None = None,
+):
+    """The optax optimizer of the config (schedule, clipping, accumulation, restarts).
+
+    ``groups`` (e.g. transfer learning's per-group learning rates) wraps the base
+    optimizer, inside gradient accumulation and restarts. The schedule and the
+    accumulation are ``build_schedule``'s.
+    """
+    schedule, every = build_schedule(cfg, steps_per_epoch)
     tx = optim.create(
         cfg.name,
         schedule,
@@ -144,28 +157,53 @@ def build_penalty(cfg: ml_collections.ConfigDict):
     return penalty
 
 
-def loop_recipes(cfg: ml_collections.ConfigDict) -> dict:
-    """Early stopping / restart-from-best / best-weights options of ``LoopOptions``."""
+def recipe_hooks(cfg: ml_collections.ConfigDict) -> list[hooks.Hook]:
+    """Early stopping and restart-from-best of ``config.train`` (ranked runs only)."""
     if cfg.early_stopping_patience < 0:
         if cfg.restart_patience:
             raise ValueError(
                 "train.restart_patience needs early stopping: set "
                 "train.early_stopping_patience >= 0 (e.g. a large value to only restart)."
             )
-        return {"final_from_best": cfg.final_from_best}
-    rule = EarlyStopping(
-        monitor=cfg.best_metric,
-        mode=cfg.best_mode,
-        patience=cfg.early_stopping_patience,
-        min_delta=cfg.early_stopping_min_delta,
+        return []
+    stop = EarlyStop(
+        EarlyStopping(
+            monitor=cfg.best_metric,
+            mode=cfg.best_mode,
+            patience=cfg.early_stopping_patience,
+            min_delta=cfg.early_stopping_min_delta,
+        )
     )
-    return {
-        "early_stopping": rule,
-        "restart_patience": cfg.restart_patience,
-        "max_restarts": cfg.max_restarts,
-        "restart_decay": cfg.restart_decay,
-        "final_from_best": cfg.final_from_best,
-    }
+    if not cfg.restart_patience:
+        return [stop]
+    return [stop, RestartFromBest(stop, cfg.restart_patience, cfg.max_restarts, cfg.restart_decay)]
+
+
+def run_hooks(
+    config: ml_collections.ConfigDict,
+    workdir: Path,
+    device: dict[str, Any],
+    ranked: bool,
+    learning_rate: bool = True,
+) -> list[hooks.Hook]:
+    """The hooks of a command-line run: guard, recipes, learning rate, test, reporters.
+
+    ``learning_rate``: log the rate of ``config.optimizer``'s schedule (False for tasks
+    whose optimizers come from elsewhere, e.g. GANs).
+    """
+    cfg = config.train
+    out: list[hooks.Hook] = [hooks.NonFinite(cfg.max_skipped_steps)]
+    out += recipe_hooks(cfg) if ranked else []
+    if learning_rate:
+        spe = loader.steps_per_epoch(device["train"].size, cfg.batch_size)
+        out.append(hooks.LearningRate(*build_schedule(config.optimizer, spe)))
+    if "test" in device:
+        out.append(hooks.FinalEvaluation({"test": device["test"]}, cfg.final_from_best and ranked))
+    out += [Console(), ProgressBar(None if cfg.progress else False)]
+    out += [MetricsFile(), TensorBoard(), Curves(title=workdir.name)]
+    if os.environ.get("JAXDL_PHASE_FILE"):  # fault injection (train/fault_injection.py)
+        out.append(hooks.PhaseMarks(os.environ["JAXDL_PHASE_FILE"]))
+    return out
 
 
 def fit_from_config(
@@ -180,14 +218,16 @@ def fit_from_config(
     *,
     ranked: bool = True,
     epoch_order: Callable[[jax.Array, int], jax.Array] | None = None,
-) -> loop.FitResult:
-    """``loop.fit`` with the loop options of ``config.train`` (shared by every task's runner).
+    learning_rate: bool = True,
+) -> FitResult:
+    """``loop.fit`` with the options and hooks of ``config.train`` (every task's runner).
 
     ``device`` maps split roles to device-resident arrays: 'train', and optionally 'val'
     (evaluated every ``eval_every_epochs``) and 'test' (evaluated once, at the end).
     ``ranked=False`` (GANs: their losses do not rank checkpoints) keeps only the latest
     checkpoints and turns off the recipes that need a validation metric.
     ``epoch_order`` (e.g. a curriculum, ``train.curriculum``) is forwarded to ``loop.fit``.
+    ``learning_rate``: see ``run_hooks``.
     """
     cfg = config.train
     ranked = ranked and "val" in device
@@ -197,13 +237,9 @@ def fit_from_config(
         eval_batch_size=cfg.eval_batch_size,
         log_every_steps=cfg.log_every_steps,
         eval_every_epochs=cfg.eval_every_epochs,
-        max_to_keep=cfg.max_to_keep,
+        max_steps=None if cfg.max_steps < 0 else cfg.max_steps,
         best_metric=cfg.best_metric if ranked else None,
         best_mode=cfg.best_mode,
-        max_steps=None if cfg.max_steps < 0 else cfg.max_steps,
-        progress=cfg.progress,
-        max_skipped_steps=cfg.max_skipped_steps,
-        **(loop_recipes(cfg) if ranked else {}),
     )
     return loop.fit(
         state=state,
@@ -211,9 +247,10 @@ def fit_from_config(
         eval_step=eval_step,
         train=device["train"],
         evals={"val": device["val"]} if "val" in device else {},
-        final_evals={"test": device["test"]} if "test" in device else {},
         options=options,
+        hooks=run_hooks(config, workdir, device, ranked, learning_rate),
         workdir=workdir,
+        checkpoints=checkpoint.CheckpointOptions(max_to_keep=cfg.max_to_keep),
         data_key=data_key,
         mesh=mesh,
         epoch_order=epoch_order,
@@ -245,7 +282,7 @@ def init_from_pretrained(
     return transfer.with_variables(state, variables, mesh)
 
 
-def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResult:
+def run(config: ml_collections.ConfigDict, workdir: str | Path) -> FitResult:
     """Trains and evaluates the classifier described by ``config`` in ``workdir``."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ from jaxdl import models
 from jaxdl.data import loader, preprocess
 from jaxdl.training import doctor_checks as dc
 from jaxdl.training import steps
+from jaxdl.training.metrics import compute_metrics
 from jaxdl.training.state import TrainState
 from jaxdl.training.writers import read_jsonl
 from train import sweep
@@ -114,8 +115,7 @@ def overfit_losses(
     jit_train, jit_eval = jax.jit(train_step), jax.jit(eval_step)
 
     def loss_now(s):
-        sums = jit_eval(s, eval_batch)
-        return float(sums["loss"] / sums["count"])
+        return compute_metrics(jit_eval(s, eval_batch))["loss"]
 
     steps_at, losses = [0], [loss_now(state)]
     for i in range(1, num_steps + 1):

@@ -315,7 +315,16 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
         device[role] = loader.to_device(kept, mesh)
     resumed = workdirs.has_checkpoints(workdir)
     result = classification.fit_from_config(
-        config, state, train_step, eval_step, device, workdir, data_key, mesh, ranked=False
+        config,
+        state,
+        train_step,
+        eval_step,
+        device,
+        workdir,
+        data_key,
+        mesh,
+        ranked=False,
+        learning_rate=False,
     )
     state = result.state
     # Training time over every call that trained this run (a resumed finished run adds ~0).

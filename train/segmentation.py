@@ -6,11 +6,11 @@ folders, ``jaxdl.data.readers.seg_folder``) or ``'tfds:<name>'``
 (``jaxdl.data.seg_tfds``: Oxford-IIIT Pet, for users with internet or a prepared TFDS
 folder). The model is any registered model that returns per-pixel logits; a valid-
 convolution U-Net gets the paper's overlap-tile input padding so its output covers the
-whole image. Evaluation sums pixel counts; the exact IoU / Dice / accuracy over each
-split are derived after training from the loop's history (``segmentation_scores``) and
-written to ``scores.jsonl`` and ``summary.json``. Pictures of the first validation
-examples are drawn at every evaluation (``pictures/val_step*.png``) and of the test
-examples at the end (``pictures/test_step*.png`` and ``predictions_test.png``).
+whole image. Evaluation sums pixel counts (``PixelCounts``): the exact IoU / Dice /
+accuracy over each split are reported at every evaluation (so ``train.best_metric`` may
+be ``val_miou``) and written to ``scores.jsonl`` and ``summary.json``. Pictures of the
+first validation examples are drawn at every evaluation (``pictures/val_step*.png``) and
+of the test examples at the end (``pictures/test_step*.png`` and ``predictions_test.png``).
 """
 
 import json
@@ -27,8 +27,10 @@ from jaxdl.data import loader, preprocess
 from jaxdl.data.cracks import CRACK_CLASSES, load_cracks
 from jaxdl.data.readers.seg_folder import load_seg_folder, seg_folder_classes
 from jaxdl.data.seg_tfds import load_tfds_segmentation
-from jaxdl.training import checkpoint, guards, loop, parallel
+from jaxdl.training import checkpoint, guards, parallel
 from jaxdl.training import segmentation as seg
+from jaxdl.training.metrics import compute_metrics
+from jaxdl.training.run import FitResult
 from jaxdl.training.state import TrainState
 from jaxdl.viz.segmentation import PredictionProbe, save_prediction_grid
 from train import augment_spec
@@ -37,7 +39,6 @@ from train.classification import build_optimizer, build_penalty, fit_from_config
 _FOLDER = "seg_folder:"
 _TFDS = "tfds:"
 _EVAL_SPLITS = ("val", "test")
-_COUNT_PREFIXES = ("test_intersection_", "test_predicted_", "test_true_")
 
 
 def load_segmentation_splits(
@@ -85,29 +86,23 @@ def threshold_scores(splits: dict, names: tuple[str, ...]) -> dict[str, float]:
             continue
         pred = (splits[role]["image"][..., 0] <= t).astype(np.int32)
         labels = jnp.asarray(splits[role]["label"], jnp.int32)
-        counts = seg.confusion_counts(jnp.asarray(pred), labels, 2, jnp.ones(labels.shape))
-        prefix, rec = f"threshold_{role}", {}
-        for name, i, p, tr in zip(names, *(np.asarray(c, np.float64) for c in counts)):
-            k = seg.class_key(name)
-            rec.update({f"{prefix}_intersection_{k}": i, f"{prefix}_predicted_{k}": p})
-            rec[f"{prefix}_true_{k}"] = tr
-        scores = seg.segmentation_scores(rec, names, prefix)
-        out.update({k: round(float(v), 5) for k, v in scores.items()})
+        counts = seg.PixelCounts.from_model_output(jnp.asarray(pred), labels, names)
+        scores = compute_metrics({"pixels": counts}, f"threshold_{role}")
+        out.update({k: round(v, 5) for k, v in scores.items()})
     return out
 
 
-def _write_scores(workdir: Path, history: list[dict], names: tuple[str, ...]) -> list[dict]:
-    rows = []
-    for record in history:
-        row = {"step": record["step"], "epoch": record.get("epoch")}
-        row.update(seg.segmentation_scores(record, names, "val"))
-        row["val_loss"] = record["val_loss"]
-        rows.append(row)
+def _write_scores(workdir: Path, history: list[dict]) -> list[dict]:
+    """The validation scores of every evaluation, one JSON line each."""
+    rows = [
+        {k: v for k, v in r.items() if k in ("step", "epoch") or k.startswith("val_")}
+        for r in history
+    ]
     (workdir / "scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return rows
 
 
-def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResult:
+def run(config: ml_collections.ConfigDict, workdir: str | Path) -> FitResult:
     """Trains and evaluates the segmentation model described by ``config`` in ``workdir``."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -173,10 +168,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         device[role] = loader.to_device(arrays, mesh)
     result = fit_from_config(config, state, train_step, eval_step, device, workdir, data_key, mesh)
     jax.effects_barrier()  # the probe's host callbacks of the last evaluation have run
-    rows = _write_scores(workdir, result.history, names) if "val" in device else []
-    final = dict(result.final_metrics)
-    if any(k.startswith("test_intersection_") for k in final):
-        final.update(seg.segmentation_scores(final, names, "test"))
+    rows = _write_scores(workdir, result.history) if "val" in device else []
+    final = result.final_metrics
     summary = {
         "model": config.model.name,
         "dataset": config.data.name,
@@ -187,7 +180,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> loop.FitResul
         "steps_per_second": round(result.steps_per_second, 2),
         "train_wall_s": round(result.wall_time, 1),
         **({"last_val": {k: round(v, 5) for k, v in rows[-1].items()}} if rows else {}),
-        **{k: round(v, 5) for k, v in final.items() if not k.startswith(_COUNT_PREFIXES)},
+        **{k: round(v, 5) for k, v in final.items()},
     }
     if cfg.threshold_baseline and len(names) == 2 and train_np["image"].shape[-1] == 1:
         summary["baseline"] = threshold_scores(splits, names)

@@ -2,8 +2,10 @@
 
 The course: split off a validation set, evaluate every few epochs, stop when the
 validation error has not improved for ``patience`` evaluations, keep the best
-weights. This module only decides (is this evaluation the best so far? should
-training stop?); the loop saves/restores the best checkpoint. It runs on the host
+weights. The rule (``EarlyStopping``) only decides (is this evaluation the best so
+far? should training stop?); the ``EarlyStop`` hook applies it in the loop, which
+saves and ranks the checkpoints, and ``RestartFromBest`` goes back to the best one
+when validation stalls. It runs on the host
 on already-fetched Python floats, once per evaluation, so it is plain Python.
 
 An evaluation improves on the best value iff ``value < best - min_delta`` (mode
@@ -23,7 +25,10 @@ import numbers
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["EarlyStopping", "EarlyStoppingState"]
+from jaxdl.training import restarts
+from jaxdl.training.run import Hook, Run
+
+__all__ = ["EarlyStop", "EarlyStopping", "EarlyStoppingState", "RestartFromBest"]
 
 _MODES = ("min", "max")
 
@@ -159,3 +164,101 @@ class EarlyStopping(NamedTuple):
             new_state = state._replace(num_bad=state.num_bad + 1)
             is_best = False
         return new_state, is_best, new_state.num_bad >= self.patience and not is_best
+
+
+class EarlyStop(Hook):
+    """Stops when ``rule.monitor`` has not improved for ``rule.patience`` evaluations.
+
+    Only evaluations that improve by more than ``min_delta`` rank as the best
+    checkpoint, so the best weights kept are the early-stopping optimum. Adds
+    ``best_step`` to every record. The monitored metric must be the loop's
+    ``best_metric`` (checked at start).
+
+    Example:
+      >>> EarlyStop(EarlyStopping(monitor="val_loss", mode="min", patience=3)).order
+      -20
+    """
+
+    order = -20
+
+    def __init__(self, rule: EarlyStopping):
+        self.rule = rule.validate()
+        self.state = rule.init()
+
+    def on_start(self, run: Run) -> None:
+        opts = run.options
+        if (self.rule.monitor, self.rule.mode) != (opts.best_metric, opts.best_mode):
+            raise ValueError(
+                f"early stopping monitors {self.rule.monitor!r} ({self.rule.mode}) but "
+                f"checkpoints are ranked by {opts.best_metric!r} ({opts.best_mode}); set "
+                "best_metric and best_mode to the monitored metric so the best weights are kept."
+            )
+
+    def on_eval(self, run: Run, record: dict[str, Any]) -> None:
+        self.state, is_best, stop = self.rule.update(self.state, record, run.step)
+        if not is_best:
+            run.scores = None
+        if stop:
+            run.stop = True
+            run.stop_reason = (
+                f"early stopping: {self.rule.monitor} did not improve for "
+                f"{self.state.num_bad} evaluations (best at step {self.state.best_step})"
+            )
+        record["best_step"] = self.state.best_step
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.state.to_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = EarlyStoppingState.from_dict(state)
+
+
+class RestartFromBest(Hook):
+    """After ``patience`` evaluations without improvement, go back to the best weights.
+
+    Weights, model state and optimizer state come back from the best checkpoint and
+    the learning rate is multiplied by ``decay`` (``restarts.restart_from``; the
+    optimizer must be wrapped by ``restarts.with_restarts``), at most ``max_restarts``
+    times. Needs the ``EarlyStop`` hook whose bookkeeping it reads; a restart cancels
+    that evaluation's stop and adds ``restart_from_step`` to the record.
+
+    Example:
+      >>> stop = EarlyStop(EarlyStopping(monitor="val_accuracy", mode="max", patience=5))
+      >>> RestartFromBest(stop, patience=2, max_restarts=3, decay=0.5).restarts
+      0
+    """
+
+    order = -10
+
+    def __init__(self, early_stop: EarlyStop, patience: int, max_restarts: int, decay: float):
+        if patience < 1 or max_restarts < 0:
+            raise ValueError(
+                f"restart patience must be >= 1 and max_restarts >= 0, got {patience}, "
+                f"{max_restarts}."
+            )
+        if not 0 < decay <= 1:
+            raise ValueError(f"restart decay must be in (0, 1], got {decay}.")
+        self.early_stop, self.patience = early_stop, patience
+        self.max_restarts, self.decay = max_restarts, decay
+        self.restarts = 0
+
+    def on_start(self, run: Run) -> None:
+        if self.early_stop not in run.hooks:
+            raise ValueError("RestartFromBest needs its EarlyStop hook among the run's hooks.")
+
+    def on_eval(self, run: Run, record: dict[str, Any]) -> None:
+        es = self.early_stop.state
+        if self.restarts >= self.max_restarts or es.best_step == run.step:
+            return
+        if es.num_bad >= self.patience:
+            run.state = restarts.restart_from(run.restore(es.best_step), run.state, self.decay)
+            self.early_stop.state = es._replace(num_bad=0)
+            self.restarts += 1
+            record["restart_from_step"] = es.best_step
+            run.scores, run.stop, run.stop_reason = None, False, ""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"restarts": self.restarts}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.restarts = int(state["restarts"])

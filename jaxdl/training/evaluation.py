@@ -59,7 +59,15 @@ def average_probabilities(logits: jax.Array | Sequence[jax.Array]) -> jax.Array:
       ``[B, C]`` float32 probabilities.
 
     Example:
-      >>> p = average_probabilities([model_a(x), model_b(x)])
+      >>> import jax.numpy as jnp
+      >>> logits_a = jnp.array([[2.0, 0.0], [1.0, 1.0]])
+      >>> logits_b = jnp.array([[0.0, 2.0], [1.0, 1.0]])
+      >>> p = average_probabilities([logits_a, logits_b])
+      >>> p.shape
+      (2, 2)
+      >>> p.round(4)
+      Array([[0.5, 0.5],
+             [0.5, 0.5]], dtype=float32)
     """
     if isinstance(logits, list | tuple):
         if not logits:
@@ -92,8 +100,18 @@ def tta_probabilities(
       ``[B, K]`` float32 probabilities.
 
     Example:
-      >>> crops = augment.ten_crop(images, 224)  # [10, B, 224, 224, 3]
-      >>> probs = tta_probabilities(lambda x: model.apply(v, x, train=False), crops)
+      >>> import jax.numpy as jnp
+      >>> from jaxdl.data import augment
+      >>> images = jnp.ones((2, 8, 8, 3))
+      >>> crops = augment.ten_crop(images, 6)
+      >>> crops.shape
+      (10, 2, 6, 6, 3)
+      >>> predict = lambda x: x.mean(axis=(1, 2))  # stand-in model: [B, 3] logits
+      >>> probs = tta_probabilities(predict, crops)
+      >>> probs.shape
+      (2, 3)
+      >>> round(float(probs[0, 0]), 4)
+      0.3333
     """
     if not isinstance(views, list | tuple):
         views = jnp.asarray(views)
@@ -120,7 +138,12 @@ def stack_variables(variables: Sequence[Any]) -> Any:
       one pytree whose leaves are ``[K, ...]``, for ``ensemble_probabilities``.
 
     Example:
-      >>> stacked = stack_variables([state_a.variables, state_b.variables])
+      >>> import jax.numpy as jnp
+      >>> v1 = {"params": {"kernel": jnp.zeros((3, 2)), "bias": jnp.zeros(2)}}
+      >>> v2 = {"params": {"kernel": jnp.ones((3, 2)), "bias": jnp.ones(2)}}
+      >>> stacked = stack_variables([v1, v2])
+      >>> stacked["params"]["kernel"].shape, stacked["params"]["bias"].shape
+      ((2, 3, 2), (2, 2))
     """
     if not variables:
         raise ValueError("stack_variables needs at least one variable tree.")
@@ -151,8 +174,21 @@ def ensemble_probabilities(
       ``[B, classes]`` float32 probabilities.
 
     Example:
-      >>> p = ensemble_probabilities(lambda v, x: model.apply(v, x, train=False),
-      ...                            stack_variables([v1, v2, v3]), images)
+      >>> import jax.numpy as jnp
+      >>> import flax.linen as nn
+      >>> model = nn.Dense(4)  # a tiny classifier on flattened images
+      >>> apply_fn = lambda v, x: model.apply(v, x.reshape(x.shape[0], -1))
+      >>> # member k favours class k (zero kernel, bias 2 on class k)
+      >>> members = [
+      ...     {"params": {"kernel": jnp.zeros((9, 4)), "bias": 2.0 * jnp.eye(4)[k]}}
+      ...     for k in range(3)
+      ... ]
+      >>> images = jnp.ones((2, 3, 3, 1))
+      >>> p = ensemble_probabilities(apply_fn, stack_variables(members), images)
+      >>> p.shape
+      (2, 4)
+      >>> p[0].round(4)
+      Array([0.3012, 0.3012, 0.3012, 0.0963], dtype=float32)
     """
 
     def member(v):
@@ -175,7 +211,13 @@ def flip_views(images: jax.Array) -> jax.Array:
       ``[2, B, H, W, C]`` (original first).
 
     Example:
-      >>> probs = tta_probabilities(predict, flip_views(images))
+      >>> import jax.numpy as jnp
+      >>> images = jnp.arange(4.0).reshape(1, 1, 4, 1)  # one 1 x 4 image
+      >>> views = flip_views(images)
+      >>> views.shape
+      (2, 1, 1, 4, 1)
+      >>> views[1, 0, 0, :, 0]
+      Array([3., 2., 1., 0.], dtype=float32)
     """
     if images.ndim != 4:
         raise ValueError(f"images must be [B, H, W, C], got {images.shape}.")
@@ -203,7 +245,12 @@ def scale_views(
       a list of ``[B, h_s, w_s, C]`` arrays, one per scale, for ``tta_probabilities``.
 
     Example:
-      >>> views = scale_views(images, (1.0, 1.25), crop=32)
+      >>> import jax.numpy as jnp
+      >>> images = jnp.zeros((2, 8, 8, 3))
+      >>> [v.shape for v in scale_views(images, (1.0, 1.5))]
+      [(2, 8, 8, 3), (2, 12, 12, 3)]
+      >>> [v.shape for v in scale_views(images, (1.0, 1.5), crop=8)]
+      [(2, 8, 8, 3), (2, 8, 8, 3)]
     """
     if images.ndim != 4:
         raise ValueError(f"images must be [B, H, W, C], got {images.shape}.")
@@ -236,7 +283,12 @@ def top_k_errors(
       ``{"top{k}_error": scalar}`` weighted means.
 
     Example:
-      >>> top_k_errors(tta_probabilities(predict, flip_views(x)), y)["top5_error"]
+      >>> import jax.numpy as jnp
+      >>> probs = jnp.array([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]])
+      >>> labels = jnp.array([1, 1])
+      >>> errors = top_k_errors(probs, labels, ks=(1, 2))
+      >>> {k: round(float(v), 4) for k, v in errors.items()}
+      {'top1_error': 0.5, 'top2_error': 0.0}
     """
     w = jnp.ones(labels.shape, jnp.float32) if weights is None else weights.astype(jnp.float32)
     total = jnp.maximum(jnp.sum(w), 1e-12)

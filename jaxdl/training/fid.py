@@ -46,7 +46,10 @@ def feature_stats(features: np.ndarray) -> FeatureStats:
     """Float64 mean and unbiased covariance of features [N, F].
 
     Example:
-      >>> stats = feature_stats(np.random.randn(1000, 84))
+      >>> import numpy as np
+      >>> stats = feature_stats(np.random.default_rng(0).normal(size=(100, 4)))
+      >>> stats.mean.shape, stats.cov.shape, stats.count
+      ((4,), (4, 4), 100)
     """
     f = np.asarray(features, np.float64)
     if f.ndim != 2 or f.shape[0] < 2:
@@ -62,7 +65,13 @@ def frechet_distance(a: FeatureStats, b: FeatureStats, eps: float = 1e-6) -> flo
     imaginary part numerical error leaves is dropped.
 
     Example:
-      >>> frechet_distance(feature_stats(f1), feature_stats(f2))
+      >>> import numpy as np
+      >>> f1 = np.random.default_rng(0).normal(size=(200, 3))
+      >>> round(abs(frechet_distance(feature_stats(f1), feature_stats(f1))), 4)
+      0.0
+      >>> f2 = f1 + 2.0  # same covariance, mean moved by 2 on each of 3 axes: 3 * 2**2
+      >>> round(frechet_distance(feature_stats(f1), feature_stats(f2)), 4)
+      12.0
     """
     mu1, mu2 = np.asarray(a.mean, np.float64), np.asarray(b.mean, np.float64)
     s1, s2 = np.asarray(a.cov, np.float64), np.asarray(b.cov, np.float64)
@@ -105,9 +114,24 @@ def classifier_features(
       The feature function (float64 numpy output).
 
     Example:
-      >>> feats = classifier_features(state.apply_fn, {"params": state.params}, "F6",
-      ...                             *channel_stats(train_images), pad_to=32)
-      >>> f = feats(test_images)  # [10000, 84]
+      >>> import jax
+      >>> import numpy as np
+      >>> import flax.linen as nn
+      >>> class Tiny(nn.Module):  # a tiny classifier; its layer 'F6' gives the features
+      ...     @nn.compact
+      ...     def __call__(self, x, train=False):
+      ...         h = nn.tanh(nn.Dense(4, name="F6")(x.reshape(x.shape[0], -1)))
+      ...         return nn.Dense(2, name="output")(h)
+      >>> model = Tiny()
+      >>> variables = jax.jit(model.init)(jax.random.PRNGKey(0), np.zeros((1, 6, 6, 1)))
+      >>> feats = classifier_features(
+      ...     model.apply, variables, "F6", np.array([0.5]), np.array([0.25]), pad_to=6,
+      ...     batch_size=4,
+      ... )
+      >>> images = np.zeros((5, 4, 4, 1), np.uint8)  # padded to 6 x 6
+      >>> f = feats(images)
+      >>> f.shape, f.dtype
+      ((5, 4), dtype('float64'))
     """
     mean32 = jnp.asarray(mean, jnp.float32)
     inv_std = jnp.asarray(1.0 / np.maximum(np.asarray(std), 1e-8), jnp.float32)
@@ -167,8 +191,16 @@ def classifier_fid(
     """Classifier-FID of uint8 ``images`` against ``reference`` (stats or uint8 images).
 
     Example:
-      >>> ref = feature_stats(feats(test_images))
-      >>> classifier_fid(feats, generated_uint8, ref)
+      >>> import numpy as np
+      >>> def feats(images):  # stand-in for classifier_features(...): flattened pixels
+      ...     return images.reshape(len(images), -1).astype(np.float64)
+      >>> rng = np.random.default_rng(0)
+      >>> real = rng.integers(0, 256, (50, 2, 1, 1), dtype=np.uint8)
+      >>> ref = feature_stats(feats(real))
+      >>> round(abs(classifier_fid(feats, real, ref)), 4)
+      0.0
+      >>> round(classifier_fid(feats, real // 2, real), 1)  # reference given as images
+      11789.9
     """
     if not isinstance(reference, FeatureStats):
         reference = feature_stats(features(reference))

@@ -45,6 +45,7 @@ from jaxdl.training.gan_losses import (
     generator_loss_non_saturating,
     per_example_d_loss,
 )
+from jaxdl.training.metrics import Average
 
 __all__ = [
     "GENERATOR_LOSSES",
@@ -139,9 +140,14 @@ class GANState(struct.PyTreeNode):
           A ``GANState``.
 
         Example:
+          >>> from jaxdl.models.gan import MLPDiscriminator, MLPGenerator
+          >>> g = MLPGenerator(image_shape=(4, 4, 1), hidden=(8,))
+          >>> d = MLPDiscriminator(hidden=(8,), maxout_pieces=0)
           >>> s = GANState.create(generator=g, discriminator=d, g_tx=optax.adam(2e-4, 0.5),
-          ...     d_tx=optax.adam(2e-4, 0.5), rng=key, g_input=jnp.zeros((1, 100)),
-          ...     d_input=jnp.zeros((1, 32, 32, 1)))
+          ...     d_tx=optax.adam(2e-4, 0.5), rng=jax.random.PRNGKey(0),
+          ...     g_input=jnp.zeros((1, 2)), d_input=jnp.zeros((1, 4, 4, 1)))
+          >>> s.generate(jnp.zeros((3, 2)), jax.random.PRNGKey(1)).shape
+          (3, 4, 4, 1)
         """
         g_key, d_key, step_key = jax.random.split(rng, 3)
         init_g = generator.init({"params": g_key, **model_rngs(g_key)}, g_input, train=False)
@@ -204,7 +210,7 @@ def gan_steps(
     Returns:
       ``(train_step, eval_step)``. Training metrics: ``loss`` (D's loss), ``g_loss``
       (adversarial part), ``l1`` (conditional), ``d_real``/``d_fake`` (mean D output) and
-      ``d_accuracy`` (D's accuracy on real+fake). Evaluation sums the same per example.
+      ``d_accuracy`` (D's accuracy on real+fake). Evaluation averages the same per example.
 
     Example:
       >>> train_step, eval_step = gan_steps(latent_dim=64, loss="non_saturating")
@@ -306,7 +312,7 @@ def gan_steps(
             metrics["l1"] = l1
         return new_state, metrics
 
-    def eval_step(state: GANState, batch: Batch) -> dict[str, jax.Array]:
+    def eval_step(state: GANState, batch: Batch) -> dict[str, Average]:
         data = prepare(batch)
         real, cond = data["image"], data.get("condition")
         base = jax.random.PRNGKey(eval_seed)
@@ -325,17 +331,19 @@ def gan_steps(
         lf, _ = _apply(
             state.d_apply, state.d_params, state.d_model_state, d_view(cond, fake), False, base
         )
-        mask = batch["mask"]
         acc = 0.5 * (example_mean(lr > 0) + example_mean(lf < 0))
-        sums = {
-            "loss": jnp.sum(per_example_d_loss(lr, lf) * mask),
-            "g_loss": jnp.sum(_g_terms(g_loss_fn, lf) * mask),
-            "d_accuracy": jnp.sum(acc * mask),
-            "count": jnp.sum(mask),
+
+        def mean(values):  # over the real examples (mask 0 on the last batch's padding)
+            return Average.from_model_output(values, mask=batch["mask"])
+
+        metrics = {
+            "loss": mean(per_example_d_loss(lr, lf)),
+            "g_loss": mean(_g_terms(g_loss_fn, lf)),
+            "d_accuracy": mean(acc),
         }
         if conditional:
-            sums["l1"] = jnp.sum(example_mean(jnp.abs(fake - real)) * mask)
-        return sums
+            metrics["l1"] = mean(example_mean(jnp.abs(fake - real)))
+        return metrics
 
     return train_step, eval_step
 
@@ -368,8 +376,16 @@ def generate(
       [N, H, W, C] images.
 
     Example:
-      >>> z = np.random.default_rng(0).standard_normal((64, 100), np.float32)
-      >>> images = to_uint8(generate(state, z, jax.random.PRNGKey(0)))
+      >>> from jaxdl.models.gan import MLPDiscriminator, MLPGenerator
+      >>> state = GANState.create(
+      ...     generator=MLPGenerator(image_shape=(4, 4, 1), hidden=(8,)),
+      ...     discriminator=MLPDiscriminator(hidden=(8,), maxout_pieces=0),
+      ...     g_tx=optax.sgd(0.1), d_tx=optax.sgd(0.1), rng=jax.random.PRNGKey(0),
+      ...     g_input=jnp.zeros((1, 2)), d_input=jnp.zeros((1, 4, 4, 1)))
+      >>> z = np.random.default_rng(0).standard_normal((5, 2), np.float32)
+      >>> images = generate(state, z, jax.random.PRNGKey(0), batch_size=4)
+      >>> images.shape, bool(np.abs(images).max() <= 1.0)
+      ((5, 4, 4, 1), True)
     """
     inputs = np.asarray(inputs, np.float32)
     out = []

@@ -1,10 +1,12 @@
 """Guards around a train step: skip updates whose loss or gradients are not finite.
 
-By default the loop STOPS on a NaN/inf loss or gradient norm (``DivergenceError``).
+With its default hooks the loop STOPS on a NaN/inf loss or gradient norm
+(``DivergenceError``, raised by the ``hooks.NonFinite`` hook).
 ``skip_nonfinite(train_step)`` instead keeps the previous parameters, optimizer and
 model state for such a step (the step counter still advances, so the data order is
-unchanged) and reports ``skipped = 1``; the loop counts skipped steps and stops
-only past ``LoopOptions.max_skipped_steps``.
+unchanged) and reports ``skipped = 1``; the loop leaves skipped steps out of the
+logged means and ``NonFinite`` counts them, stopping only past its
+``max_skipped_steps``.
 """
 
 from collections.abc import Callable
@@ -13,6 +15,10 @@ import jax
 import jax.numpy as jnp
 
 FINITE_KEYS = ("loss", "grad_norm")
+
+
+class DivergenceError(FloatingPointError):
+    """The training loss or gradient norm became NaN or infinite."""
 
 
 def all_finite(metrics: dict[str, jax.Array]) -> jax.Array:
@@ -28,7 +34,11 @@ def skip_nonfinite(train_step: Callable) -> Callable:
     """Wraps ``train_step`` so non-finite steps leave the state unchanged.
 
     Example:
-      >>> train_step = skip_nonfinite(train_step)  # then LoopOptions(max_skipped_steps=10)
+      >>> def step(state, batch):  # a toy step whose loss is the batch itself
+      ...     return state + 1, {"loss": batch}
+      >>> state, metrics = skip_nonfinite(step)(jnp.array(1.0), jnp.array(jnp.nan))
+      >>> float(state), int(metrics["skipped"])  # the state is kept, the step flagged
+      (1.0, 1)
     """
 
     def guarded(state, batch):
@@ -36,6 +46,8 @@ def skip_nonfinite(train_step: Callable) -> Callable:
         ok = all_finite(metrics)
         kept = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state)
         metrics = {**metrics, "skipped": (~ok).astype(jnp.int32)}
-        return kept.replace(step=new_state.step), metrics
+        if hasattr(kept, "replace"):  # a TrainState: the step counter still advances
+            kept = kept.replace(step=new_state.step)
+        return kept, metrics
 
     return guarded

@@ -1,19 +1,75 @@
-"""Classification metrics: top-k accuracy/error and the confusion matrix.
+"""Metrics: mergeable evaluation metrics, top-k accuracy/error, the confusion matrix.
 
-Every function is a pure ``jnp`` function of device arrays, safe under ``jax.jit``
-with the batch sharded over a mesh (the reductions over the batch become
-cross-device sums by themselves). Per-example metrics return a ``[B]`` float array
-so that the caller can mask padded examples or weight them before averaging.
+An evaluation step returns a dict of **mergeable metrics** (``clu.metrics.Metric``
+objects: sufficient statistics such as a sum and a count, or per-class pixel counts),
+built from one batch inside ``jax.jit``. With the batch sharded over a mesh, the sums
+inside ``from_model_output`` are cross-device sums already, so one batch gives the same
+statistics on 1 or 8 devices. ``merge_metrics`` accumulates them over batches and
+``compute_metrics`` turns the totals into named floats once, at the end: ratios of
+totals (an exact mean over every example, an IoU over the whole set), never means of
+per-batch ratios.
+
+Every other function is a pure ``jnp`` function of device arrays, safe under ``jax.jit``.
+Per-example metrics return a ``[B]`` float array so that the caller can mask padded
+examples or weight them before averaging.
 
 References:
   Krizhevsky, Sutskever, Hinton. ImageNet classification with deep convolutional
   neural networks. NeurIPS 2012 (top-1 / top-5 error as the ILSVRC measures).
 """
 
+from collections.abc import Mapping
+
 import jax
 import jax.numpy as jnp
+import numpy as np
+from clu.metrics import Average, Metric
 
-__all__ = ["confusion_matrix", "top_k_accuracy", "top_k_error"]
+__all__ = [
+    "Average",
+    "Metric",
+    "compute_metrics",
+    "confusion_matrix",
+    "merge_metrics",
+    "top_k_accuracy",
+    "top_k_error",
+]
+
+Metrics = Mapping[str, Metric]
+
+
+def merge_metrics(a: Metrics, b: Metrics) -> dict[str, Metric]:
+    """Accumulates two dicts of mergeable metrics (same names), e.g. two batches' metrics.
+
+    Example:
+      >>> a = {"loss": Average.from_model_output(jnp.array([1.0, 2.0]))}
+      >>> b = {"loss": Average.from_model_output(jnp.array([6.0]))}
+      >>> compute_metrics(merge_metrics(a, b))
+      {'loss': 3.0}
+    """
+    if set(a) != set(b):
+        raise ValueError(f"Cannot merge metrics with different names: {sorted(a)} vs {sorted(b)}.")
+    return {k: a[k].merge(b[k]) for k in a}
+
+
+def compute_metrics(metrics: Metrics, prefix: str = "") -> dict[str, float]:
+    """Named Python floats of merged metrics, ``'<prefix>_<name>'`` (``'<name>'`` without one).
+
+    A metric whose ``compute()`` returns a dict (e.g. per-class IoUs and their mean)
+    contributes one entry per key of that dict, named ``'<prefix>_<key>'``.
+
+    Example:
+      >>> m = {"accuracy": Average.from_model_output(jnp.array([1.0, 0.0, 1.0, 1.0]))}
+      >>> compute_metrics(m, "val")
+      {'val_accuracy': 0.75}
+    """
+    out: dict[str, float] = {}
+    for name, metric in jax.device_get(dict(metrics)).items():
+        value = metric.compute()
+        items = value.items() if isinstance(value, Mapping) else [(name, value)]
+        for key, v in items:
+            out[f"{prefix}_{key}" if prefix else key] = float(np.asarray(v))
+    return out
 
 
 def _check(logits: jax.Array, labels: jax.Array, k: int) -> None:
@@ -78,7 +134,9 @@ def top_k_error(logits: jax.Array, labels: jax.Array, k: int = 1) -> jax.Array:
       ``[B]`` float32 array of 0.0/1.0.
 
     Example:
-      >>> float(top_k_error(logits, labels, k=5).mean())  # top-5 error rate
+      >>> logits = jnp.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
+      >>> top_k_error(logits, jnp.array([2, 2]), k=2)  # the second example misses its top 2
+      Array([0., 1.], dtype=float32)
     """
     return 1.0 - top_k_accuracy(logits, labels, k)
 
@@ -107,7 +165,8 @@ def confusion_matrix(
 
     Example:
       >>> confusion_matrix(jnp.array([0, 1, 1]), jnp.array([0, 0, 1]), 2)
-      Array([[1., 0.], [1., 1.]], dtype=float32)
+      Array([[1., 0.],
+             [1., 1.]], dtype=float32)
     """
     if labels.ndim != 1 or predictions.shape != labels.shape:
         raise ValueError(

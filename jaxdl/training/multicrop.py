@@ -69,7 +69,11 @@ def resize_shorter_side(images: jax.Array, size: int, method: str = "bilinear") 
     Returns the input itself when it already has that shape.
 
     Example:
-      >>> x = resize_shorter_side(images, 256)  # [B, 256, 341, 3] from 480 x 640
+      >>> import jax.numpy as jnp
+      >>> resize_shorter_side(jnp.zeros((2, 6, 8, 3)), 3).shape  # landscape
+      (2, 3, 4, 3)
+      >>> resize_shorter_side(jnp.zeros((2, 8, 6, 3)), 3).shape  # portrait
+      (2, 4, 3, 3)
     """
     _check_images(images)
     B, H, W, C = images.shape
@@ -105,7 +109,10 @@ def multiscale_ten_crop(
     Order: scale by scale, each the ``ten_crop`` order (4 corners, centre, then mirrors).
 
     Example:
-      >>> views = multiscale_ten_crop(images, (256, 384, 512), 224)  # [30, B, 224, 224, 3]
+      >>> import jax.numpy as jnp
+      >>> images = jnp.zeros((2, 6, 8, 3))
+      >>> multiscale_ten_crop(images, (4, 6), 4).shape  # 2 scales x 10 crops
+      (20, 2, 4, 4, 3)
     """
     scales = _check_scales(scales, crop)
     return jnp.concatenate([ten_crop(resize_shorter_side(images, q, method), crop) for q in scales])
@@ -142,7 +149,10 @@ def googlenet_views(
       then the mirrors of those 18 in the same order.
 
     Example:
-      >>> probs = tta_probabilities(predict, googlenet_views(images))  # 144 views
+      >>> import jax.numpy as jnp
+      >>> images = jnp.zeros((1, 4, 6, 3))
+      >>> googlenet_views(images, scales=(4,), crop=3).shape  # 1 scale x 36 views
+      (36, 1, 3, 3, 3)
     """
     scales = _check_scales(scales, crop)
     return jnp.concatenate([_googlenet_scale(images, q, crop, method) for q in scales])
@@ -176,8 +186,17 @@ def multicrop_probabilities(
       ``[B, K]`` float32 probabilities.
 
     Example:
-      >>> p = multicrop_probabilities(lambda x: model.apply(v, x, train=False), images,
-      ...                             GOOGLENET_SCALES, 224, protocol="googlenet")
+      >>> import jax
+      >>> import numpy as np
+      >>> predict = lambda x: x.mean(axis=(1, 2))  # stand-in model: [B, 3] logits
+      >>> images = np.ones((2, 4, 6, 3), np.float32)
+      >>> images[..., 0] = 2.0
+      >>> probs_fn = jax.jit(lambda x: multicrop_probabilities(predict, x, (4, 5), 3))
+      >>> p = probs_fn(images)
+      >>> p.shape
+      (2, 3)
+      >>> p[0].round(4)
+      Array([0.5761, 0.2119, 0.2119], dtype=float32)
     """
     views_of = {
         "ten_crop": lambda q: multiscale_ten_crop(images, (q,), crop, method),

@@ -20,9 +20,18 @@ Labels of task ``t`` come from ``batch[label_key(t)]``: ``'label'`` for the data
 own label, ``'label_<name>'`` for derived ones (``jaxdl.data.derived_labels``).
 
 Example:
+  >>> import jax.numpy as jnp
+  >>> from jaxdl import models
+  >>> from jaxdl.training import steps
   >>> tasks = (TaskSpec("label", 10, 1.0), TaskSpec("parity", 2, 0.5))
+  >>> total_classes(tasks)
+  12
   >>> model = models.create("lenet5", num_classes=total_classes(tasks))
-  >>> steps.classification_steps(preprocess, tasks=task_views(tasks))
+  >>> preprocess = lambda batch, key, train: batch
+  >>> train_step, eval_step = steps.classification_steps(preprocess, tasks=task_views(tasks))
+  >>> batch = {"label": jnp.array([3, 7]), "label_parity": jnp.array([1, 1])}
+  >>> [(t.name, t.weight, t.logits.shape) for t in task_views(tasks)(jnp.zeros((2, 12)), batch)]
+  [('label', 1.0, (2, 10)), ('parity', 0.5, (2, 2))]
 
 References:
   Caruana. Multitask learning. Machine Learning 28, 1997.
@@ -95,7 +104,13 @@ def split_logits(logits: jax.Array, tasks: Sequence[TaskSpec]) -> dict[str, jax.
       ValueError: the last axis is not ``sum_t K_t`` wide.
 
     Example:
-      >>> split_logits(jnp.zeros((4, 12)), (TaskSpec("label", 10), TaskSpec("parity", 2)))
+      >>> import jax.numpy as jnp
+      >>> tasks = (TaskSpec("label", 10), TaskSpec("parity", 2))
+      >>> blocks = split_logits(jnp.arange(12.0).reshape(1, 12), tasks)
+      >>> {name: z.shape for name, z in blocks.items()}
+      {'label': (1, 10), 'parity': (1, 2)}
+      >>> blocks["parity"]
+      Array([[10., 11.]], dtype=float32)
     """
     width = total_classes(tasks)
     if logits.shape[-1] != width:
@@ -165,9 +180,18 @@ class MultiTask(nn.Module):
     this wrapper is the inference-side view of the same parameters.
 
     Example:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from jaxdl import models
       >>> heads = (("label", 10), ("parity", 2))
-      >>> model = MultiTask(models.create("mlp", num_classes=12), heads)
-      >>> logits = model.apply(variables, x)  # {'label': [B, 10], 'parity': [B, 2]}
+      >>> model = MultiTask(models.create("mlp", num_classes=12, depth=1, width=8), heads)
+      >>> x = jnp.ones((3, 4, 4, 1))
+      >>> variables = jax.jit(model.init)(jax.random.PRNGKey(0), x)
+      >>> list(variables["params"])
+      ['trunk']
+      >>> logits = jax.jit(model.apply)(variables, x)
+      >>> {name: z.shape for name, z in logits.items()}
+      {'label': (3, 10), 'parity': (3, 2)}
     """
 
     trunk: nn.Module

@@ -1,7 +1,8 @@
 """Restart from the best iterate when validation stalls (the course's "restart").
 
 ``with_restarts(tx)`` appends a scalar learning-rate multiplier to any optimizer's
-state. When the loop detects a plateau it calls ``restart_from(best, current, decay)``:
+state. When validation stalls, the ``hooks.RestartFromBest`` hook of the loop calls
+``restart_from(best, current, decay)``:
 weights, model state AND optimizer state come back from the best checkpoint (so a
 schedule restarts from where the best iterate was), the multiplier is multiplied by
 ``decay``, and the step counter and RNG keep going forward, so the data order after a
@@ -14,7 +15,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxdl.training.early_stopping import EarlyStoppingState
 from jaxdl.training.state import TrainState
 
 
@@ -60,27 +60,12 @@ def restart_from(best: TrainState, current: TrainState, decay: float) -> TrainSt
     return current.replace(params=best.params, model_state=best.model_state, opt_state=opt_state)
 
 
-def early_stop_or_restart(state, template, record, meta, ckpt, opts):
-    """Applies early stopping / restart-from-best after one evaluation of ``loop.fit``.
+def rate_scale(opt_state: Any) -> float:
+    """The learning-rate multiplier of a ``with_restarts`` state (1.0 for any other state).
 
-    Returns ``(state, scores, stop)``; ``scores`` (the checkpoint's ranking metrics) is
-    None unless this evaluation is the new early-stopping best.
+    Example:
+      >>> tx = with_restarts(optax.sgd(0.1))
+      >>> rate_scale(tx.init({"w": jnp.zeros(2)}))
+      1.0
     """
-    es = opts.early_stopping
-    es_state, is_best, stop = es.update(
-        EarlyStoppingState.from_dict(meta["early_stopping"]), record, record["step"]
-    )
-    # Only early-stopping improvements are ranked, so the checkpoint kept as "best" is
-    # the early-stopping optimum (min_delta included), not merely the highest score.
-    scores = {k: v for k, v in record.items() if k != "step"} if is_best else None
-    can_restart = opts.restart_patience and meta["restarts"] < opts.max_restarts
-    if can_restart and not is_best and es_state.num_bad >= opts.restart_patience:
-        best, _ = ckpt.restore(template, es_state.best_step)
-        state = restart_from(best, state, opts.restart_decay)
-        es_state = es_state._replace(num_bad=0)
-        meta["restarts"] += 1
-        record["restart_from_step"] = es_state.best_step
-        scores, stop = None, False
-    meta["early_stopping"] = es_state.to_dict()
-    record["best_step"] = es_state.best_step
-    return state, scores, stop
+    return float(opt_state.scale) if isinstance(opt_state, RestartState) else 1.0

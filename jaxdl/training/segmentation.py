@@ -15,14 +15,14 @@ Losses (per pixel, then a weighted mean over the valid pixels of the batch):
 - soft Dice loss ``1 - mean_c (2 sum p_c g_c + eps) / (sum p_c + sum g_c + eps)`` over the
   foreground classes c (every class but 0), sums over all valid pixels of the batch.
 
-Metrics are accumulated as SUMS of pixel counts over the whole evaluation set, so they
-are exact with padded batches and over any number of devices: for each class c, the
-intersection ``I_c = #(pred = c and label = c)``, ``P_c = #(pred = c)`` and
-``T_c = #(label = c)``. Then ``IoU_c = I_c / (P_c + T_c - I_c)`` (IoU of the whole set,
-not a mean of per-batch IoUs), ``Dice_c = 2 I_c / (P_c + T_c)``, mIoU the mean IoU over
-classes present, pixel accuracy ``sum_c I_c / sum_c T_c``. ``jaxdl.training.loop``
-divides every eval sum by the number of images, which cancels in these ratios:
-``segmentation_scores`` derives them from the loop's averaged counts.
+Metrics are accumulated as SUMS of pixel counts over the whole evaluation set (the
+mergeable metric ``PixelCounts``), so they are exact with padded batches and over any
+number of devices: for each class c, the intersection ``I_c = #(pred = c and label =
+c)``, ``P_c = #(pred = c)`` and ``T_c = #(label = c)``. Then ``IoU_c = I_c / (P_c + T_c -
+I_c)`` (IoU of the whole set, not a mean of per-batch IoUs), ``Dice_c = 2 I_c / (P_c +
+T_c)``, mIoU the mean IoU over classes present, pixel accuracy ``sum_c I_c / sum_c
+T_c``; the loop reports them at every evaluation (``val_iou_<class>``, ``val_miou``,
+...), so checkpoints can be ranked by ``val_miou``.
 
 References:
   Long, Shelhamer, Darrell. Fully convolutional networks for semantic segmentation.
@@ -33,9 +33,10 @@ References:
 """
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -43,18 +44,19 @@ import optax
 
 from jaxdl.models.unet import center_crop_to, overlap_tile_pad
 from jaxdl.optim import evaluation_point
+from jaxdl.training.metrics import Average, Metric
 from jaxdl.training.state import TrainState
 from jaxdl.training.steps import apply_model
 
 __all__ = [
     "LOSSES",
+    "PixelCounts",
     "binary_cross_entropy",
     "class_key",
     "class_probabilities",
     "confusion_counts",
     "dice_loss",
     "segmentation_preprocess",
-    "segmentation_scores",
     "segmentation_steps",
     "softmax_cross_entropy",
     "threshold_baseline",
@@ -85,6 +87,8 @@ def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
     Example:
       >>> ce = softmax_cross_entropy(jnp.zeros((1, 4, 4, 2)), jnp.zeros((1, 4, 4), int))
+      >>> ce.shape, round(float(ce[0, 0, 0]), 4)  # log 2: two equal logits
+      ((1, 4, 4), 0.6931)
     """
     k = logits.shape[-1]
     ce = optax.softmax_cross_entropy_with_integer_labels(
@@ -98,6 +102,8 @@ def binary_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
     Example:
       >>> bce = binary_cross_entropy(jnp.zeros((1, 4, 4, 1)), jnp.ones((1, 4, 4), int))
+      >>> round(float(bce.mean()), 4)  # -log sigmoid(0)
+      0.6931
     """
     if logits.shape[-1] != 1:
         raise ValueError(f"binary_cross_entropy needs [B, H, W, 1] logits, got {logits.shape}.")
@@ -128,7 +134,10 @@ def dice_loss(probs: jax.Array, labels: jax.Array, weights: jax.Array, eps: floa
       Scalar ``1 - mean_{c >= 1} (2 sum p_c g_c + eps) / (sum p_c + sum g_c + eps)``.
 
     Example:
-      >>> dice_loss(probs, labels, jnp.ones(labels.shape))
+      >>> labels = jnp.array([[[0, 1], [1, 0]]])  # [1, 2, 2]
+      >>> probs = jax.nn.one_hot(labels, 2)  # a perfect prediction
+      >>> round(float(dice_loss(probs, labels, jnp.ones(labels.shape))), 4)
+      0.0
     """
     C = probs.shape[-1]
     g = jax.nn.one_hot(labels, C, dtype=jnp.float32) * weights[..., None]  # [B, H, W, C]
@@ -147,7 +156,10 @@ def confusion_counts(
     ``T_c = sum w [label = c]`` over every pixel (``weights`` 0 removes a pixel).
 
     Example:
-      >>> inter, pred, true = confusion_counts(pred, labels, 2, jnp.ones(labels.shape))
+      >>> pred, labels = jnp.array([[0, 1, 1]]), jnp.array([[0, 1, 0]])
+      >>> inter, predicted, true = confusion_counts(pred, labels, 2, jnp.ones(labels.shape))
+      >>> [c.tolist() for c in (inter, predicted, true)]
+      [[1.0, 1.0], [1.0, 2.0], [2.0, 1.0]]
     """
     p = jax.nn.one_hot(predictions, num_classes, dtype=jnp.float32) * weights[..., None]
     t = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32) * weights[..., None]
@@ -160,39 +172,55 @@ def class_key(name: str) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower() or "class"
 
 
-def segmentation_scores(
-    metrics: Mapping[str, float], class_names: Sequence[str], prefix: str
-) -> dict[str, float]:
-    """IoU per class, mIoU, Dice per class and pixel accuracy from (averaged) count sums.
+@flax.struct.dataclass
+class PixelCounts(Metric):
+    """Mergeable per-class pixel counts ``I_c``, ``P_c``, ``T_c`` (float32 [C] each).
 
-    Args:
-      metrics: the loop's evaluation record, holding ``{prefix}_intersection_<class>``,
-        ``{prefix}_predicted_<class>`` and ``{prefix}_true_<class>`` (any common scale).
-      class_names: the class names, in label order.
-      prefix: split prefix, e.g. ``'val'``.
-
-    Returns:
-      ``{prefix}_iou_<class>``, ``{prefix}_dice_<class>``, ``{prefix}_miou`` and
-      ``{prefix}_accuracy`` (a class absent from predictions and labels gets IoU/Dice NaN
-      and is left out of the mean).
+    ``compute()`` gives ``iou_<class>``, ``dice_<class>`` per class, ``miou`` (a class
+    absent from predictions and labels has IoU/Dice NaN and is left out of the mean)
+    and ``accuracy`` (pixel accuracy), all over everything merged so far.
 
     Example:
-      >>> segmentation_scores(record, ("background", "crack"), "val")["val_iou_crack"]
+      >>> pred = jnp.array([[0, 1, 1, 0]]); labels = jnp.array([[0, 1, 0, 0]])
+      >>> m = PixelCounts.from_model_output(pred, labels, ("background", "crack"))
+      >>> scores = m.compute()  # crack: I = 1, P = 2, T = 1; background: I = 2, P = 2, T = 3
+      >>> [round(scores[k], 4) for k in ("iou_crack", "iou_background", "miou", "accuracy")]
+      [0.5, 0.6667, 0.5833, 0.75]
     """
-    out, ious, inter_sum, true_sum = {}, [], 0.0, 0.0
-    for name in class_names:
-        k = class_key(name)
-        i = metrics[f"{prefix}_intersection_{k}"]
-        p, t = metrics[f"{prefix}_predicted_{k}"], metrics[f"{prefix}_true_{k}"]
-        union = p + t - i
-        out[f"{prefix}_iou_{k}"] = i / union if union > 0 else float("nan")
-        out[f"{prefix}_dice_{k}"] = 2 * i / (p + t) if p + t > 0 else float("nan")
-        if union > 0:
-            ious.append(out[f"{prefix}_iou_{k}"])
-        inter_sum, true_sum = inter_sum + i, true_sum + t
-    out[f"{prefix}_miou"] = float(np.mean(ious)) if ious else float("nan")
-    out[f"{prefix}_accuracy"] = inter_sum / true_sum if true_sum > 0 else float("nan")
-    return out
+
+    intersection: jax.Array
+    predicted: jax.Array
+    true: jax.Array
+    class_names: tuple[str, ...] = flax.struct.field(pytree_node=False, default=())
+
+    @classmethod
+    def from_model_output(cls, predictions, labels, class_names, weights=None, **_):
+        """Counts of one batch; ``weights`` (default 1) of 0 remove a pixel."""
+        weights = jnp.ones(labels.shape, jnp.float32) if weights is None else weights
+        counts = confusion_counts(predictions, labels, len(class_names), weights)
+        return cls(*counts, class_names=tuple(class_names))
+
+    def merge(self, other: "PixelCounts") -> "PixelCounts":
+        return self.replace(
+            intersection=self.intersection + other.intersection,
+            predicted=self.predicted + other.predicted,
+            true=self.true + other.true,
+        )
+
+    def compute(self) -> dict[str, float]:
+        i, p, t = (
+            np.asarray(x, np.float64) for x in (self.intersection, self.predicted, self.true)
+        )
+        union, out, ious = p + t - i, {}, []
+        for c, name in enumerate(self.class_names):
+            k = class_key(name)
+            out[f"iou_{k}"] = i[c] / union[c] if union[c] > 0 else float("nan")
+            out[f"dice_{k}"] = 2 * i[c] / (p[c] + t[c]) if p[c] + t[c] > 0 else float("nan")
+            if union[c] > 0:
+                ious.append(out[f"iou_{k}"])
+        out["miou"] = float(np.mean(ious)) if ious else float("nan")
+        out["accuracy"] = i.sum() / t.sum() if t.sum() > 0 else float("nan")
+        return {k: float(v) for k, v in out.items()}
 
 
 def segmentation_preprocess(
@@ -209,20 +237,25 @@ def segmentation_preprocess(
     padding of the overlap-tile strategy -> ``dtype``; ``label`` -> int32 [B, H, W].
 
     Example:
-      >>> pre = segmentation_preprocess(*channel_stats(train["image"]), augment)
+      >>> pre = segmentation_preprocess(np.array([0.5]), np.array([0.25]))  # of x / 255
+      >>> batch = {"image": np.full((1, 2, 2, 1), 255, np.uint8), "label": np.ones((1, 2, 2))}
+      >>> out = pre(batch, jax.random.PRNGKey(0), False)
+      >>> out["image"][0, 0, 0, 0], out["label"].dtype
+      (Array(2., dtype=float32), dtype('int32'))
     """
     mean = jnp.asarray(mean, jnp.float32)
     inv_std = jnp.asarray(1.0 / np.maximum(std, 1e-8), jnp.float32)
 
     def preprocess(batch: Batch, key: jax.Array, train: bool) -> Batch:
         x = batch["image"].astype(jnp.float32) / 255.0  # [B, H, W, C]
-        labels = batch["label"].astype(jnp.int32)  # [B, H, W]
+        labels = batch["label"].astype(jnp.int32) if "label" in batch else None  # [B, H, W]
         if train and augment is not None:
             x, labels = augment(key, x, masks=labels)
         x = (x - mean) * inv_std
         if overlap_tile_depth is not None:
             x = overlap_tile_pad(x, overlap_tile_depth)
-        return {**batch, "image": x.astype(dtype), "label": labels}
+        out = {**batch, "image": x.astype(dtype)}
+        return out if labels is None else {**out, "label": labels}
 
     return preprocess
 
@@ -261,11 +294,12 @@ def segmentation_steps(
       ``(train_step, eval_step)``. ``train_step``'s metrics: ``loss`` (the cross-entropy,
       without Dice or penalty terms), ``dice_loss`` (when ``dice_weight > 0``),
       ``accuracy`` (pixel accuracy), ``iou`` (last class, this batch), ``grad_norm``.
-      ``eval_step`` returns sums (``loss``, ``accuracy``: per image means summed;
-      ``intersection_<class>``, ``predicted_<class>``, ``true_<class>``: pixel counts;
-      ``count``: images) for ``segmentation_scores``.
+      ``eval_step`` returns mergeable metrics: ``loss`` (the mean over images of each
+      image's mean cross-entropy) and ``pixels`` (``PixelCounts``: ``iou_<class>``,
+      ``dice_<class>``, ``miou``, ``accuracy`` over the whole split).
 
     Example:
+      >>> pre = segmentation_preprocess(np.array([0.5]), np.array([0.25]))
       >>> train_step, eval_step = segmentation_steps(pre, ("background", "crack"))
     """
     C = len(class_names)
@@ -278,7 +312,6 @@ def segmentation_steps(
             f"ce_weight and dice_weight must be >= 0 and not both 0, got {ce_weight}, "
             f"{dice_weight}."
         )
-    keys = [class_key(n) for n in class_names]
     pixel_ce = binary_cross_entropy if loss == "binary_ce" else softmax_cross_entropy
 
     def objective(logits, labels, mask=None):
@@ -328,26 +361,19 @@ def segmentation_steps(
         }
         return new_state, metrics
 
-    def eval_step(state: TrainState, batch: Batch) -> dict[str, jax.Array]:
+    def eval_step(state: TrainState, batch: Batch) -> dict[str, Metric]:
         raw = batch
         batch = preprocess(batch, jax.random.PRNGKey(0), False)
         logits, _ = apply_model(state, state.params, batch["image"], False, state.rng)
         logits, labels = _align(logits, batch["label"])
         mask = batch["mask"]  # [B]: 0 for the padding of the last batch
         _, _, ce_img, probs, valid = objective(logits, labels, mask)
-        pred = probs.argmax(-1)  # [B, H, W]
-        inter, predicted, true = confusion_counts(pred, labels, C, valid)
-        correct = jnp.sum((pred == labels) * valid, (1, 2))
-        acc_img = correct / jnp.maximum(jnp.sum(valid, (1, 2)), 1.0)
         if probe is not None and "index" in raw:
             probe(raw, probs, state.step)
-        sums = {"loss": jnp.sum(ce_img * mask), "accuracy": jnp.sum(acc_img * mask)}
-        for c, k in enumerate(keys):
-            sums[f"intersection_{k}"] = inter[c]
-            sums[f"predicted_{k}"] = predicted[c]
-            sums[f"true_{k}"] = true[c]
-        sums["count"] = jnp.sum(mask)
-        return sums
+        return {
+            "loss": Average.from_model_output(ce_img, mask=mask),
+            "pixels": PixelCounts.from_model_output(probs.argmax(-1), labels, class_names, valid),
+        }
 
     return train_step, eval_step
 
@@ -370,7 +396,9 @@ def threshold_baseline(
       ``(t, training IoU at t)``; evaluate it with ``confusion_counts`` on ``x <= t``.
 
     Example:
-      >>> t, iou = threshold_baseline(train["image"], train["label"])
+      >>> images = np.array([[[[10], [200]], [[30], [220]]]], np.uint8)  # dark = crack
+      >>> threshold_baseline(images, np.array([[[1, 0], [1, 0]]]))
+      (30, 1.0)
     """
     x = np.asarray(train_images).reshape(-1).astype(np.int64)
     y = np.asarray(train_labels).reshape(-1) == 1

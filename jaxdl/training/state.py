@@ -51,7 +51,11 @@ class TrainState(struct.PyTreeNode):
           A ``TrainState`` at step 0.
 
         Example:
-          >>> state = TrainState.create(model=m, tx=optax.adam(1e-3), rng=key, example_input=x)
+          >>> from jaxdl.models import create
+          >>> state = TrainState.create(model=create("mlp", num_classes=3, depth=1, width=8),
+          ...     tx=optax.adam(1e-3), rng=jax.random.PRNGKey(0), example_input=jnp.zeros((1, 4)))
+          >>> int(state.step), state.params["Dense_0"]["kernel"].shape
+          (0, (4, 8))
         """
         init_key, dropout_key, step_key = jax.random.split(rng, 3)
         variables = model.init(

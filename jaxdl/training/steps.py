@@ -1,7 +1,7 @@
 """Pure step functions of the classification task.
 
-``train_step(state, batch) -> (state, metrics)`` and
-``eval_step(state, batch) -> sums`` are built by ``classification_steps`` from a
+``train_step(state, batch) -> (state, metrics)`` and ``eval_step(state, batch) ->
+{name: Metric}`` (mergeable metrics) are built by ``classification_steps`` from a
 ``preprocess`` function (augmentation + normalisation, run on device inside the
 step) and an optional parameter penalty. Other tasks (segmentation, GANs) provide
 their own step functions to the same loop.
@@ -20,7 +20,7 @@ import optax
 
 from jaxdl.nn import normalization
 from jaxdl.optim import evaluation_point
-from jaxdl.training.metrics import top_k_accuracy
+from jaxdl.training.metrics import Average, top_k_accuracy
 from jaxdl.training.state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -138,25 +138,27 @@ def classification_steps(
         )
         return new_state, {**metrics, "grad_norm": optax.global_norm(grads)}
 
-    def eval_step(state: TrainState, batch: Batch) -> dict[str, jax.Array]:
+    def eval_step(state: TrainState, batch: Batch) -> dict[str, Average]:
         batch = preprocess(batch, jax.random.PRNGKey(0), False)
         outputs, _ = apply_model(state, state.params, batch["image"], False, state.rng)
         logits, _ = split_outputs(outputs)
-        mask = batch["mask"]
         views = tasks(logits, batch)
         ces = [cross_entropy(v.logits, v.labels) for v in views]  # [B] each
         first = views[0]
         k5 = min(5, first.logits.shape[-1])
-        sums = {
-            "loss": jnp.sum(sum(v.weight * ce for v, ce in zip(views, ces)) * mask),
-            "accuracy": jnp.sum(top_k_accuracy(first.logits, first.labels, 1) * mask),
-            "top5_accuracy": jnp.sum(top_k_accuracy(first.logits, first.labels, k5) * mask),
-            "count": jnp.sum(mask),
+
+        def mean(values):  # over the real examples (mask 0 on the last batch's padding)
+            return Average.from_model_output(values, mask=batch["mask"])
+
+        metrics = {
+            "loss": mean(sum(v.weight * ce for v, ce in zip(views, ces))),
+            "accuracy": mean(top_k_accuracy(first.logits, first.labels, 1)),
+            "top5_accuracy": mean(top_k_accuracy(first.logits, first.labels, k5)),
         }
         for v, ce in zip(views, ces):
             if v.name:
-                sums[f"{v.name}_loss"] = jnp.sum(ce * mask)
-                sums[f"{v.name}_accuracy"] = jnp.sum(top_k_accuracy(v.logits, v.labels, 1) * mask)
-        return sums
+                metrics[f"{v.name}_loss"] = mean(ce)
+                metrics[f"{v.name}_accuracy"] = mean(top_k_accuracy(v.logits, v.labels, 1))
+        return metrics
 
     return train_step, eval_step

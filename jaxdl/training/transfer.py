@@ -51,8 +51,15 @@ def head_paths(
       Tuple of paths, each a tuple of keys below ``params``.
 
     Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxdl import models
       >>> head_paths(models.create("lenet5"), "lenet5", jnp.zeros((1, 32, 32, 1)))
       (('output',),)
+      >>> mlp = models.create("mlp", depth=1, width=8)
+      >>> head_paths(mlp, "mlp", jnp.zeros((1, 4, 4, 1)))  # the Dense created last
+      (('Dense_1',),)
+      >>> head_paths(mlp, "mlp", jnp.zeros((1, 4, 4, 1)), spec="fc,aux1/fc2")
+      (('fc',), ('aux1', 'fc2'))
     """
     if spec:
         return tuple(tuple(p.strip().split("/")) for p in spec.split(",") if p.strip())
