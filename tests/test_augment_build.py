@@ -24,17 +24,37 @@ def test_build_augment_formats_and_composition():
     fn = aug.build_augment(spec)
     x = _images()
 
-    @jax.jit
-    def both(key, x, masks):
-        k = jax.random.split(key, 4)
-        ref = aug.random_crop(k[0], x, padding=2, mode="reflect")
-        ref = aug.horizontal_flip(k[1], ref)
-        ref = aug.cutout(k[2], ref, size=3)
-        ref = aug.brightness(k[3], ref, max_delta=0.1)
-        return ref, fn(key, x), fn(key, x, masks)
+    p = 2
 
+    @jax.jit
+    def run(key, x, masks):  # the first op alone, with its own key, reveals the offsets
+        drawn = aug.random_crop(jax.random.split(key, 4)[0], x, padding=p, mode="reflect")
+        return drawn, fn(key, x), fn(key, x, masks)
+
+    @jax.jit
+    def rest(key, cropped):  # the later ops, each with its own split key, in spec order
+        k = jax.random.split(key, 4)
+        ref = aug.horizontal_flip(k[1], cropped)
+        ref = aug.cutout(k[2], ref, size=3)
+        return aug.brightness(k[3], ref, max_delta=0.1)
+
+    # The crop stage of the reference is numpy: a window of numpy.pad's reflect padding
+    # at the one offset in [0, 2p]^2 whose window equals the crop the key drew.
+    padded = np.pad(np.asarray(x), ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
     masks = jnp.zeros((B, H, W), jnp.int32)
-    ref, y, (ym, m) = both(KEY, x, masks)
+    drawn, y, (ym, m) = run(KEY, x, masks)
+    drawn = np.asarray(drawn)
+    cropped = np.empty_like(drawn)
+    for i in range(B):
+        windows = [
+            padded[i, oy : oy + H, ox : ox + W]
+            for oy in range(2 * p + 1)
+            for ox in range(2 * p + 1)
+            if np.array_equal(padded[i, oy : oy + H, ox : ox + W], drawn[i])
+        ]
+        assert len(windows) == 1, f"example {i}: {len(windows)} matching windows"
+        cropped[i] = windows[0]
+    ref = rest(KEY, jnp.asarray(cropped))
     np.testing.assert_allclose(np.asarray(y), np.asarray(ref), atol=1e-6)
     np.testing.assert_allclose(np.asarray(ym), np.asarray(ref), atol=1e-6)
     assert m.shape == masks.shape

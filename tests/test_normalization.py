@@ -7,8 +7,13 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxdl.models import dcgan
+from jaxdl.nn import layers
 from jaxdl.nn import normalization as norm
 
+# Hand values, from the documentation of jaxdl.nn.layers (PyTorch's defaults: momentum 0.1,
+# i.e. Flax's 0.9, and eps 1e-5). The networks below take the library's configured
+# constants, so the float64 references check those against these hand values.
 EPS = 1e-5
 MOMENTUM = 0.9
 
@@ -19,7 +24,11 @@ class _Net(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool):
         h = nn.Dense(16, name="dense")(x)
-        h = nn.BatchNorm(use_running_average=not train, momentum=MOMENTUM, epsilon=EPS)(h)
+        h = nn.BatchNorm(
+            use_running_average=not train,
+            momentum=layers.BN_MOMENTUM,
+            epsilon=layers.BN_EPSILON,
+        )(h)
         return nn.Dropout(self.rate, deterministic=not train)(nn.relu(h))
 
 
@@ -124,3 +133,32 @@ def test_apply_model_without_state_and_errors():
     rng = jax.random.key(0)
     y, s = norm.apply_model(NoBN().apply, params, state, jnp.ones(1000), train=True, rng=rng)
     assert params == {} and s == {} and set(np.unique(np.asarray(y))) == {0.0, 2.0}
+
+
+def test_library_batch_norm_layers_use_the_documented_momentum_and_eps():
+    """ConvBN (every CNN here) against a float64 EMA/BN reference with the hand values.
+
+    One output channel has a variance of the order of eps, so the output tells eps apart.
+    """
+    x = jax.random.normal(jax.random.key(4), (4, 3, 3, 2)) * 2.0 + 0.5
+    layer = layers.ConvBN(3, 1, relu=False)  # 1x1 conv without bias, then BN
+    params, state = norm.split_variables(layer.init(jax.random.key(5), x, train=False))
+    kernel = np.array([[1.0, -0.5, 0.003], [0.5, 2.0, 0.0]])  # [C_in, C_out]
+    params["conv"]["kernel"] = jnp.asarray(kernel, jnp.float32)[None, None]
+    params["bn"] = {"scale": jnp.array([1.5, 0.5, 2.0]), "bias": jnp.array([0.1, -0.2, 0.3])}
+    y, new_state = jax.jit(
+        lambda p, s, x: norm.apply_model(layer.apply, p, s, x, train=True, rng=None)
+    )(params, state, x)
+    a = np.asarray(x, np.float64).reshape(-1, 2) @ kernel  # [B*H*W, C_out]
+    mean, var = a.mean(0), a.var(0)  # biased batch variance
+    assert 1e-6 < var[2] < 1e-4  # comparable to eps
+    scale, bias = np.array([1.5, 0.5, 2.0]), np.array([0.1, -0.2, 0.3])
+    want = bias + scale * (a - mean) / np.sqrt(var + EPS)
+    np.testing.assert_allclose(np.asarray(y, np.float64).reshape(-1, 3), want, rtol=2e-4, atol=2e-4)
+    bs = new_state["batch_stats"]["bn"]
+    # r <- m r + (1 - m) stat from the initial r = (0, 1), with m = 0.9.
+    np.testing.assert_allclose(bs["mean"], (1 - MOMENTUM) * mean, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(bs["var"], MOMENTUM + (1 - MOMENTUM) * var, rtol=1e-5)
+    # The GAN models' batch norm is configured alike (read from the module's fields).
+    bn = dcgan.gan_batch_norm(train=True)
+    assert (bn.momentum, bn.epsilon) == (MOMENTUM, EPS)

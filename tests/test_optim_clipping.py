@@ -33,26 +33,39 @@ def _run(tx, grads):
     return out
 
 
+def _reference_running_average(grads, decay, factor):
+    """float64 course rule: (clipped gradients, thresholds tau_t or None, clip count)."""
+    ema, n_clipped, out, taus = 0.0, 0, [], []
+    for t, g in enumerate(grads):
+        norm = _norm(g)
+        tau = None if t == 0 else factor * ema / (1.0 - decay**t)  # t = 0: never clipped
+        if tau is not None and norm > tau:
+            out.append({k: v * tau / norm for k, v in g.items()})
+            n_clipped += 1
+        else:
+            out.append(g)
+        taus.append(tau)
+        ema = decay * ema + (1.0 - decay) * norm  # raw (unclipped) norm
+    return out, taus, n_clipped
+
+
+def _assert_updates(got, expected, scale=1.0):
+    for t, (u, e) in enumerate(zip(got, expected, strict=True)):
+        for k in e:
+            np.testing.assert_allclose(
+                u[k], scale * e[k], rtol=2e-5, atol=1e-6 * abs(scale), err_msg=f"t={t}"
+            )
+
+
 @pytest.mark.parametrize("decay, factor", [(0.99, 1.0), (0.8, 2.0), (0.0, 1.5)])
 def test_running_average_clip_matches_reference(decay, factor):
     grads = _grads()
     got = _run(jo.clip_by_running_average_norm(decay, factor), grads)
-    ema, n_clipped = 0.0, 0
-    for t, (g, u) in enumerate(zip(grads, got)):
-        norm = _norm(g)
-        if t == 0:
-            expected = g  # nothing seen yet: never clipped
-        else:
-            tau = factor * ema / (1.0 - decay**t)
-            if norm > tau:
-                expected = {k: v * tau / norm for k, v in g.items()}
-                n_clipped += 1
-                np.testing.assert_allclose(_norm(u), tau, rtol=1e-5)
-            else:
-                expected = g
-        for k in g:
-            np.testing.assert_allclose(u[k], expected[k], rtol=2e-5, atol=1e-6, err_msg=f"t={t}")
-        ema = decay * ema + (1.0 - decay) * norm  # raw (unclipped) norm
+    expected, taus, n_clipped = _reference_running_average(grads, decay, factor)
+    _assert_updates(got, expected)
+    for g, u, tau in zip(grads, got, taus):
+        if tau is not None and _norm(g) > tau:
+            np.testing.assert_allclose(_norm(u), tau, rtol=1e-5)
     assert 2 <= n_clipped <= N_STEPS - 5, n_clipped  # both branches exercised
 
 
@@ -66,14 +79,47 @@ def test_first_update_unclipped_and_direction_kept():
     assert cos == pytest.approx(1.0, abs=1e-6) and _norm(u) < 0.2 * _norm(g)
 
 
-def test_global_norm_clip_matches_course():
+def _reference_global_norm(grads, tau):
+    return [
+        {k: v * (1.0 if _norm(g) <= tau else tau / _norm(g)) for k, v in g.items()} for g in grads
+    ]
+
+
+def test_clippings_by_name_match_the_course_rules():
+    """jaxdl's name table (``create_clipping``) passes each argument to the right place."""
     grads = _grads(1)
     tau = 2.0
-    got = _run(jo.clip_by_global_norm(tau), grads)
-    for g, u in zip(grads, got):
-        scale = 1.0 if _norm(g) <= tau else tau / _norm(g)
-        for k in g:
-            np.testing.assert_allclose(u[k], g[k] * scale, rtol=2e-5, atol=1e-7)
+    expected = _reference_global_norm(grads, tau)
+    assert any(_norm(g) > tau for g in grads) and any(_norm(g) <= tau for g in grads)
+    _assert_updates(_run(jo.create_clipping("global_norm", max_norm=tau), grads), expected)
+    _assert_updates(_run(jo.clip_by_global_norm(tau), grads), expected)  # the re-export
+    # decay and factor differ (0.8 vs 2.0), so swapping them changes the result.
+    expected, _, n_clipped = _reference_running_average(grads, decay=0.8, factor=2.0)
+    got = _run(jo.create_clipping("running_average", decay=0.8, factor=2.0), grads)
+    assert n_clipped >= 2
+    _assert_updates(got, expected)
+    defaults, _, _ = _reference_running_average(grads, decay=0.99, factor=1.0)
+    _assert_updates(_run(jo.create_clipping("running_average"), grads), defaults)
+    _assert_updates(_run(jo.create_clipping("none"), grads), grads)
+
+
+@pytest.mark.parametrize(
+    "clipping, kwargs, reference",
+    [
+        ("global_norm", {"max_norm": 2.0}, lambda g: _reference_global_norm(g, 2.0)),
+        (
+            "running_average",
+            {"decay": 0.8, "factor": 2.0},
+            lambda g: _reference_running_average(g, 0.8, 2.0)[0],
+        ),
+    ],
+)
+def test_optimizer_clips_the_raw_gradient_first(clipping, kwargs, reference):
+    """``create(..., clipping=...)``: plain SGD steps by -lr times the CLIPPED raw gradient."""
+    grads = _grads(2)
+    lr = 0.1
+    got = _run(jo.create("sgd", lr, clipping=clipping, clipping_kwargs=kwargs), grads)
+    _assert_updates(got, reference(grads), scale=-lr)
 
 
 def test_zero_gradients_stay_zero():

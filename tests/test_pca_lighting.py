@@ -50,14 +50,23 @@ def _np_lighting(x, alphas, lam, vecs):
     return out
 
 
+def _independent_alphas(key, n, channels, std):
+    """The documented draw, built here: key i of ``jax.random.split(key, n)`` gives the
+    ``channels`` alphas of image i, ``std * N(0, 1)``."""
+    keys = jax.random.split(key, n)
+    return np.stack([std * np.asarray(jax.random.normal(k, (channels,)), np.float64) for k in keys])
+
+
 def test_shift_equals_the_paper_formula_for_the_same_alphas():
     images = _correlated_images(n=8, size=8, seed=1)
     lam, vecs = preprocess.rgb_pca(images)
     x = jnp.asarray(images, jnp.float32) / 255.0
     fn = jax.jit(lambda k, x: aug.pca_lighting(k, x, 0.1, lam, vecs))
     y = np.asarray(fn(KEY, x))
-    alphas = np.asarray(aug.lighting_alphas(KEY, x, 0.1), np.float64)  # what the op drew
-    assert alphas.shape == (8, 3) and np.unique(alphas[:, 0]).size == 8  # per image
+    alphas = _independent_alphas(KEY, 8, 3, 0.1)
+    assert np.unique(alphas[:, 0]).size == 8  # per image
+    # The documented draw is what the library's helper returns too.
+    np.testing.assert_allclose(np.asarray(aug.lighting_alphas(KEY, x, 0.1)), alphas, rtol=1e-6)
     np.testing.assert_allclose(y, _np_lighting(np.asarray(x), alphas, lam, vecs), atol=1e-6)
     # The same offset at every pixel of an image.
     d = y - np.asarray(x)
@@ -72,12 +81,23 @@ def test_shift_equals_the_paper_formula_for_the_same_alphas():
 def test_alpha_statistics_over_many_images():
     n = 20000
     x = jnp.zeros((n, 1, 1, 3), jnp.float32)
-    a = np.asarray(aug.lighting_alphas(jax.random.key(11), x, 0.1), np.float64)  # [n, 3]
+    # A hand PCA: eigenvalues (1, 1/2, 1/4) along the columns of a rotation.
+    lam = np.array([1.0, 0.5, 0.25])
+    vecs, _ = np.linalg.qr(np.array([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0], [2.0, 0.1, -1.0]]))
+    y = np.asarray(jax.jit(lambda k, x: aug.pca_lighting(k, x, 0.1, lam, vecs))(KEY, x))
+    # The alphas the op drew, recovered from its output: shift = V (alpha * lam).
+    a = (y.reshape(n, 3).astype(np.float64) @ vecs) / lam  # [n, 3]
     # 5 standard errors: mean s.e. 0.1/sqrt(n) = 7e-4, std s.e. 0.1/sqrt(2n) = 5e-4.
     np.testing.assert_array_less(np.abs(a.mean(0)), 5 * 0.1 / np.sqrt(n))
     np.testing.assert_array_less(np.abs(a.std(0) - 0.1), 5 * 0.1 / np.sqrt(2 * n))
     corr = np.corrcoef(a.T)[np.triu_indices(3, 1)]  # independent components
     np.testing.assert_array_less(np.abs(corr), 5 / np.sqrt(n))
+    # Gaussian, not merely zero-mean with std 0.1: kurtosis 3 (s.e. sqrt(24 / n) = 0.035)
+    # and P(|alpha| < std) = 0.6827 (s.e. 0.0033).
+    kurtosis = np.mean((a - a.mean(0)) ** 4, 0) / a.var(0) ** 2
+    np.testing.assert_array_less(np.abs(kurtosis - 3.0), 5 * np.sqrt(24 / n))
+    inside = np.mean(np.abs(a) < 0.1, 0)
+    np.testing.assert_array_less(np.abs(inside - 0.682689), 5 * np.sqrt(0.6827 * 0.3173 / n))
 
 
 def test_config_spec_gets_the_pca_and_bad_input_is_named():
