@@ -133,19 +133,21 @@ def test_sliced_load_matches_whole_split():
 
 
 def test_lookup_order(tmp_path, monkeypatch):
-    a = write_mnist(tmp_path / "a", 3, 4, seed=1)["test"][1]
+    a = write_mnist(tmp_path / "a" / "mnist", 3, 4, seed=1)["test"][1]
     b = write_mnist(tmp_path / "b" / "mnist", 3, 5, seed=2)["test"][1]  # parent form
     s = write_mnist(tmp_path / "system" / "mnist", 3, 6, seed=3)["test"][1]
+    (tmp_path / "empty").mkdir()
     labels = lambda **kw: data.load("mnist", "test", **kw).data["label"]  # noqa: E731
     np.testing.assert_array_equal(labels(), s)  # system folder before the embedded copy
-    monkeypatch.setenv("JAXDL_DATA_DIR", f"{tmp_path / 'nowhere'}:{tmp_path / 'b'}")
-    np.testing.assert_array_equal(labels(), b)  # env before system; empty entries skipped
+    monkeypatch.setenv("JAXDL_DATA_DIR", f"{tmp_path / 'empty'}::{tmp_path / 'b'}")
+    np.testing.assert_array_equal(labels(), b)  # env folders in order; empty entries skipped
     np.testing.assert_array_equal(labels(data_dir=tmp_path / "a"), a)  # data_dir first
-    np.testing.assert_array_equal(labels(data_dir=str(tmp_path)), b)  # $JAXDL_DATA_DIR next
+    np.testing.assert_array_equal(labels(data_dir=tmp_path / "a" / "mnist"), a)  # folder itself
+    with pytest.raises(data.DatasetNotFoundError, match="JAXDL_DATA_DIR: not looked in"):
+        labels(data_dir=tmp_path)  # a given data_dir replaces $JAXDL_DATA_DIR: no fall-through
     monkeypatch.delenv("JAXDL_DATA_DIR")
     monkeypatch.setattr(registry, "_SYSTEM_DIRS", ())
-    with pytest.warns(UserWarning, match="is not a folder"):
-        assert len(labels(data_dir=tmp_path / "typo")) == 10000  # embedded copy last
+    assert len(labels()) == 10000  # embedded copy last, and only when no folder is given
 
 
 def test_fashion_mnist_alias_folder_and_class_names(tmp_path):
@@ -205,20 +207,18 @@ def test_image_folder_permutation_then_slice(tmp_path):
 
 
 def test_missing_dataset_fails_fast_with_places_and_fix(tmp_path, monkeypatch):
-    (tmp_path / "given").mkdir()
-    monkeypatch.setenv("JAXDL_DATA_DIR", str(tmp_path / "env"))
     t0 = time.perf_counter()
     with pytest.raises(data.DatasetNotFoundError) as e:
-        data.load("cifar100", "train[:90%]", data_dir=tmp_path / "given")
+        data.load("cifar100", "train[:90%]")  # neither data_dir nor $JAXDL_DATA_DIR
     elapsed = time.perf_counter() - t0
     assert elapsed < 1.0, f"not-found took {elapsed:.2f} s"
     assert isinstance(e.value, FileNotFoundError)
     msg = str(e.value)
     for text in (
-        f"data_dir {tmp_path / 'given'}",
-        f"$JAXDL_DATA_DIR {tmp_path / 'env'}",
-        "does not exist",
+        "data_dir: not given",
+        "$JAXDL_DATA_DIR: not set",
         f"system folder {tmp_path / 'system'}",
+        "does not exist",
         "embedded copy",
         "TFDS 'cifar100': not prepared in",
         str(tmp_path / "tfds_empty"),
@@ -228,6 +228,22 @@ def test_missing_dataset_fails_fast_with_places_and_fix(tmp_path, monkeypatch):
         "download=True",
     ):
         assert text in msg, f"{text!r} missing from:\n{msg}"
+    (tmp_path / "given").mkdir()  # a given folder is the only place looked
+    (tmp_path / "given" / "notes.txt").write_text("x")
+    monkeypatch.setenv("JAXDL_DATA_DIR", str(tmp_path / "env"))
+    with pytest.raises(data.DatasetNotFoundError) as e:
+        data.load("cifar100", "train[:90%]", data_dir=tmp_path / "given")
+    msg = str(e.value)
+    for text in (
+        f"data_dir {tmp_path / 'given'}: no copy. It holds: notes.txt",
+        "$JAXDL_DATA_DIR: not looked in (data_dir is given)",
+        f"{tmp_path / 'given'}/cifar100/cifar-100-python/{{train,test}}",
+        "download=True",
+        "drop data_dir and unset JAXDL_DATA_DIR",
+    ):
+        assert text in msg, f"{text!r} missing from:\n{msg}"
+    looked = msg.split("To fix")[0]  # no default place was looked in
+    assert "embedded copy" not in looked and f"system folder {tmp_path}" not in looked
 
 
 def test_missing_image_folder_and_unknown_name(tmp_path):

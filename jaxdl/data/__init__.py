@@ -1,9 +1,12 @@
 """Data: readers of the original formats, the dataset registry, streaming sources.
 
-``load(name, split)`` returns a small dataset as numpy arrays (``DataSplit``), looked
-up in ``data_dir``, ``$JAXDL_DATA_DIR``, the embedded MNIST, then TFDS; a dataset found
-nowhere raises ``DatasetNotFoundError`` at once. ``tfds_stream`` streams datasets too
-large for device memory through ``tfds.data_source`` and grain; ``jaxdl.data.imagenet``
+``load(name, split)`` returns a small dataset as numpy arrays (``DataSplit``). A
+``data_dir`` you name (argument, else ``$JAXDL_DATA_DIR``) is the only place looked:
+a folder without the dataset is an error listing what it holds, never a fallback;
+with neither, the system folder, the embedded MNIST, then TFDS's folder. A dataset
+found nowhere raises ``DatasetNotFoundError`` at once (``jaxdl.data.registry``).
+``tfds_stream`` streams datasets too large for device memory through
+``tfds.data_source`` and grain; ``jaxdl.data.imagenet``
 adds ImageNet's crops (random-resized, VGG scale jittering, resize-256 centre-224) and
 puts the batches on the mesh.
 

@@ -3,6 +3,14 @@
 ``jaxdl.data.registry`` walks the look-up order and asks each ``Format`` of a dataset
 whether a folder holds the files of a split. Formats are listed in preference order:
 the original releases first, re-encoded copies (the CIFAR-10 JPEG archive) last.
+
+Formats are identified by names, never guessed from file names several datasets share.
+``locate(folder, split, named)`` gets ``named=True`` only for a folder named after the
+dataset (``DatasetSpec.folders``). Bare files with shared names (the IDX files of MNIST
+and Fashion-MNIST, CIFAR-100's ``train``/``test``, STL-10's ``*_X.bin``) are accepted
+only there, or in the release's own folder (``stl10_binary/``). Release folders
+(``cifar-10-batches-bin/``...) and files named after the dataset (``*_32x32.mat``,
+``cifar10-jpeg.tar.gz``) identify it anywhere.
 """
 
 from collections.abc import Callable
@@ -25,7 +33,7 @@ from jaxdl.data.readers.image_folder import read_image_folder
 from jaxdl.data.readers.stl10 import STL10_CLASSES, read_stl10
 from jaxdl.data.readers.svhn import SVHN_CLASSES, read_svhn_mat
 
-__all__ = ["CATALOG", "DatasetSpec", "Format"]
+__all__ = ["CATALOG", "DatasetSpec", "Format", "folder_listing", "misplaced_notes"]
 
 _DIGITS = tuple("0123456789")
 
@@ -34,9 +42,10 @@ class Format(NamedTuple):
     """One on-disk format of a dataset."""
 
     description: str  # the expected files, for the not-found message
-    locate: Callable[[Path, str], Path | None]  # (folder, split) -> path to read, or None
+    locate: Callable[[Path, str, bool], Path | None]  # (folder, split, named) -> path or None
     read: Callable[[Path, str], dict[str, np.ndarray]]  # (located path, split) -> arrays
     class_sorted: bool = False  # examples stored class by class: permute before slicing
+    shared_names: bool = False  # file names used by other datasets too: named folders only
 
 
 class DatasetSpec(NamedTuple):
@@ -49,18 +58,37 @@ class DatasetSpec(NamedTuple):
     tfds_name: str  # the TFDS builder with the same content
     embedded: str | None = None  # package resource folder under jaxdl/data/files
 
+    def named_folders(self, root: Path) -> list[Path]:
+        """``root`` itself when named after the dataset, then its dataset-named sub-folders."""
+        own = [root] if root.name in self.folders else []
+        return own + [root / f for f in self.folders if (root / f).is_dir()]
 
-def _idx_locate(folder: Path, split: str) -> Path | None:
+    def expected(self, where: str = "<folder>") -> list[str]:
+        """The layouts accepted in the folder ``where``, for error messages."""
+        sub = self.folders[0]
+        lines = [f"Expected layout (one of), in {where}:"]
+        for f in self.formats:
+            optional = "" if f.shared_names else f"  [the {sub}/ level may be left out]"
+            lines.append(f"  - {where}/{sub}/{f.description}{optional}")
+        also = f"named {' or '.join(self.folders[1:])}, " if len(self.folders) > 1 else ""
+        lines.append(f"  ({sub}/ may also be {also}or be {where} itself if so named.)")
+        return lines
+
+
+def _idx_locate(folder: Path, split: str, named: bool) -> Path | None:
+    """IDX names are shared (MNIST, Fashion-MNIST, ...): only a named folder is read."""
     stems = IDX_FILES[split]
     found = all((folder / (s + ".gz")).is_file() or (folder / s).is_file() for s in stems)
-    return folder if found else None
+    return folder if named and found else None
 
 
 def _release(release: str, files: dict[str, tuple[str, ...]]) -> Callable:
-    """Locates the files of ``split`` in ``folder/release`` or in ``folder`` itself."""
+    """Locates ``split`` in ``folder/release``, or in ``folder`` when it is named after
+    the dataset or the release (bare names like ``train.bin`` identify nothing)."""
 
-    def locate(folder: Path, split: str) -> Path | None:
-        for candidate in (folder / release, folder):
+    def locate(folder: Path, split: str, named: bool) -> Path | None:
+        bare_ok = named or folder.name == release
+        for candidate in (folder / release, *((folder,) if bare_ok else ())):
             if all((candidate / f).is_file() for f in files[split]):
                 return candidate
         return None
@@ -69,7 +97,10 @@ def _release(release: str, files: dict[str, tuple[str, ...]]) -> Callable:
 
 
 def _single_file(pattern: str) -> Callable:
-    def locate(folder: Path, split: str) -> Path | None:
+    """A file whose name identifies the dataset: found in any folder."""
+
+    def locate(folder: Path, split: str, named: bool) -> Path | None:
+        del named
         p = folder / pattern.format(split=split)
         return p if p.is_file() else None
 
@@ -97,6 +128,7 @@ _IDX = Format(
     "t10k-labels-idx1-ubyte.gz (IDX files, gzipped or not)",
     _idx_locate,
     read_idx_dataset,
+    shared_names=True,
 )
 CATALOG: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec(
@@ -181,3 +213,29 @@ CATALOG: dict[str, DatasetSpec] = {
         "stl10",
     ),
 }
+
+
+def folder_listing(folder: Path, limit: int = 10) -> str:
+    """The entries of ``folder``, shortened: ``'a/, b.txt, ... (+3 more)'``."""
+    try:
+        items = sorted(folder.iterdir())
+    except OSError as e:
+        return f"(cannot be listed: {e.strerror or e})"
+    if not items:
+        return "nothing (empty)"
+    shown = ", ".join(p.name + "/" * p.is_dir() for p in items[:limit])
+    return shown + (f", ... (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+def misplaced_notes(root: Path, name: str, split: str) -> list[str]:
+    """Notes on files in ``root`` that would be ``name``'s if the folder were named so."""
+    spec, notes = CATALOG[name], []
+    for fmt in spec.formats:
+        if fmt.locate(root, split, False) is None and fmt.locate(root, split, True):
+            users = [n for n, s in CATALOG.items() if fmt in s.formats]
+            why = f"names shared by {', '.join(users)}" if len(users) > 1 else "bare names"
+            notes.append(
+                f"Note: {root} holds {fmt.description.split(' (')[0]} at its top ({why}):"
+                f" they are read as {name!r} only from {root / spec.folders[0]}/."
+            )
+    return notes

@@ -9,6 +9,14 @@ of *all* splits, sorted, so a label means the same class in every split. Example
 come out sorted by (class, path): class-sorted, so shuffle before taking a validation
 slice (``jaxdl.data.load`` applies a seeded permutation for this reason).
 
+What is refused, what is skipped. A class folder without any image is an error naming
+it (it would silently drop a class). Files without a ``.png``/``.jpg``/``.jpeg``
+extension are skipped with one ``UserWarning`` giving their count and first names
+(hidden files and ``__MACOSX`` debris are skipped silently); an image file that cannot be
+decoded is an error naming it, never skipped. 16-bit greyscale images (PIL modes
+``I;16*``, and ``I`` within 0..65535) are scaled to 8 bits, ``round(v * 255 / 65535)``
+(not truncated); ``I`` values outside 0..65535 are an error.
+
 Decoding tens of thousands of JPEGs takes a while, so the decoded arrays are cached as
 ``.npz`` in ``$JAXDL_CACHE_DIR`` (default ``~/.cache/jaxdl``), keyed by the source's
 absolute path, size and modification time (for a folder: every image's path, size and
@@ -26,6 +34,7 @@ import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,7 +44,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 SPLIT_NAMES = frozenset(
     {"train", "test", "val", "valid", "validation", "extra", "unlabelled", "unlabeled"}
 )
-_CACHE_VERSION = 1  # bump when the decoded content for the same key would change
+_CACHE_VERSION = 2  # bump when the decoded content for the same key would change
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 
 Entry = tuple[tuple[str, ...], Callable[[], bytes]]  # (path parts, bytes getter)
@@ -46,49 +55,105 @@ def cache_dir() -> Path:
     return Path(os.environ.get("JAXDL_CACHE_DIR") or Path.home() / ".cache" / "jaxdl")
 
 
+def _hidden(parts: tuple[str, ...]) -> bool:
+    """Hidden files and macOS archive debris (._x.jpg, __MACOSX/)."""
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
 def _is_image(parts: tuple[str, ...]) -> bool:
-    # Skip hidden files and macOS archive debris (._x.jpg, __MACOSX/).
-    if any(p.startswith(".") or p == "__MACOSX" for p in parts):
-        return False
-    return parts[-1].lower().endswith(IMAGE_EXTENSIONS)
+    return not _hidden(parts) and parts[-1].lower().endswith(IMAGE_EXTENSIONS)
 
 
-def _list_folder(root: Path) -> tuple[list[Entry], list[tuple]]:
-    entries, stats = [], []
+class _Listing(NamedTuple):
+    entries: list[Entry]
+    dirs: set[tuple[str, ...]]  # every (non-hidden) folder, as path parts
+    skipped: list[str]  # non-hidden files that are not images
+
+
+def _list_folder(root: Path) -> tuple[_Listing, list[tuple]]:
+    listing, stats = _Listing([], set(), []), []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not _hidden((d,)))
+        rel = Path(dirpath).relative_to(root).parts
+        if rel:
+            listing.dirs.add(rel)
         for fname in sorted(filenames):
-            path = Path(dirpath) / fname
-            parts = path.relative_to(root).parts
+            path, parts = Path(dirpath) / fname, (*rel, fname)
             if _is_image(parts):
-                entries.append((parts, path.read_bytes))
+                listing.entries.append((parts, path.read_bytes))
                 st = path.stat()
                 stats.append(("/".join(parts), st.st_size, st.st_mtime_ns))
-    return entries, stats
+            elif not _hidden(parts):
+                listing.skipped.append("/".join(parts))
+    return listing, stats
 
 
-def _list_archive(path: Path) -> list[Entry]:
+def _list_archive(path: Path) -> _Listing:
     """One streaming pass over the archive; image bytes are kept in memory."""
-    entries = []
+    listing = _Listing([], set(), [])
     try:
         with tarfile.open(path, "r|*") as tf:
             for member in tf:
                 parts = tuple(p for p in member.name.split("/") if p not in ("", "."))
-                if member.isfile() and parts and _is_image(parts):
+                if not parts or _hidden(parts):
+                    continue
+                if member.isdir():
+                    listing.dirs.add(parts)
+                elif member.isfile() and _is_image(parts):
                     data = tf.extractfile(member).read()
-                    entries.append((parts, lambda data=data: data))
+                    listing.entries.append((parts, lambda data=data: data))
+                elif member.isfile():
+                    listing.skipped.append("/".join(parts))
     except (tarfile.TarError, EOFError, OSError) as e:
         raise ValueError(
             f"{path} is neither a folder nor a readable tar archive ({e}); expected "
             "root/<class>/*.png|jpg or a .tar/.tar.gz of that layout."
         ) from e
-    return entries
+    return listing
 
 
-def _layout(entries: list[Entry], source: Path) -> bool:
-    """Whether the layout has split folders; checks that every image sits at one depth."""
+def _shown(names: list[str], limit: int = 5) -> str:
+    more = f", ... (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _check(listing: _Listing, source: Path) -> bool:
+    """Whether the layout has split folders; refuses empty class folders, warns of
+    skipped files."""
+    skipped = ""
+    if listing.skipped:
+        skipped = (
+            f"{len(listing.skipped)} file(s) without a {'/'.join(IMAGE_EXTENSIONS)} "
+            f"extension skipped in {source}: {_shown(listing.skipped)}"
+        )
+    entries = listing.entries
     if not entries:
-        raise ValueError(f"No {'/'.join(IMAGE_EXTENSIONS)} images found in {source}.")
+        raise ValueError(
+            f"No {'/'.join(IMAGE_EXTENSIONS)} images found in {source}"
+            + (f" ({skipped})." if skipped else ".")
+        )
+    if skipped:
+        warnings.warn(skipped + ".", stacklevel=3)
+    has_split, prefix = _layout(entries, source)
+    depth = len(entries[0][0])
+    classes = {
+        d
+        for d in listing.dirs
+        if len(d) == depth - 1
+        and d[: len(prefix)] == prefix
+        and (not has_split or d[-2] in SPLIT_NAMES)
+    }
+    empty = sorted("/".join(d) for d in classes - {p[:-1] for p, _ in entries})
+    if empty:
+        raise ValueError(
+            f"Class folder(s) without any {'/'.join(IMAGE_EXTENSIONS)} image in {source}: "
+            f"{_shown(empty)}. Add the images (an incomplete copy?) or remove the folder(s)."
+        )
+    return has_split
+
+
+def _layout(entries: list[Entry], source: Path) -> tuple[bool, tuple[str, ...]]:
+    """(has split folders, common prefix); checks that every image sits at one depth."""
     depths = sorted({len(p) for p, _ in entries})
     if len(depths) > 1 or depths[0] < 2:
         raise ValueError(
@@ -105,7 +170,7 @@ def _layout(entries: list[Entry], source: Path) -> bool:
             f"Expected root/<class>/<image>, or root/<split>/<class>/<image> with split folders "
             f"named from {sorted(SPLIT_NAMES)}."
         )
-    return has_split
+    return has_split, next(iter(prefixes))
 
 
 def _decode(data: bytes, name: str, image_size: tuple[int, int] | None) -> np.ndarray:
@@ -113,12 +178,27 @@ def _decode(data: bytes, name: str, image_size: tuple[int, int] | None) -> np.nd
 
     try:
         with Image.open(io.BytesIO(data)) as im:
-            im = im.convert("L" if im.mode in _GRAY_MODES else "RGB")
+            im = _to_8_bits(im, name)
             if image_size is not None and im.size != (image_size[1], image_size[0]):
                 im = im.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
             return np.asarray(im, np.uint8)
     except OSError as e:
         raise ValueError(f"Cannot decode image {name}: {e}") from e
+
+
+def _to_8_bits(im, name: str):
+    """L or RGB; 16-bit greyscale scaled by 255 / 65535 (PIL's convert would clip at 255)."""
+    from PIL import Image
+
+    if not (im.mode.startswith("I;16") or im.mode == "I"):
+        return im.convert("L" if im.mode in _GRAY_MODES else "RGB")
+    a = np.asarray(im)  # uint16 (I;16*) or int32 (I)
+    if a.size and (a.min() < 0 or a.max() > 65535):
+        raise ValueError(
+            f"Image {name}: mode {im.mode} values {a.min()}..{a.max()} are outside the 16-bit "
+            "range 0..65535 this reader scales to 8 bits; convert it to 8-bit PNG first."
+        )
+    return Image.fromarray(((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8), "L")
 
 
 def _stack(arrays: list[np.ndarray], names: list[str], source: Path) -> np.ndarray:
@@ -191,7 +271,11 @@ def read_image_folder(
 
     Raises:
       FileNotFoundError: ``path`` does not exist.
-      ValueError: unknown split, ambiguous layout, undecodable or differently sized images.
+      ValueError: unknown split, ambiguous layout, a class folder without images,
+        undecodable or differently sized images, 32-bit values outside 0..65535.
+
+    Warns:
+      UserWarning: files without an image extension were skipped (count, first names).
 
     Example:
       >>> import tempfile
@@ -209,9 +293,10 @@ def read_image_folder(
     if not source.exists():
         raise FileNotFoundError(f"Image folder {source} does not exist.")
     size = None if image_size is None else tuple(int(s) for s in image_size)
-    entries = None
-    if source.is_dir():
-        entries, stats = _list_folder(source)
+    listing = None
+    if source.is_dir():  # checked before the cache: a later empty class folder is reported
+        listing, stats = _list_folder(source)
+        has_split = _check(listing, source)
         key = [_CACHE_VERSION, str(source), split, size, stats]
     else:
         st = source.stat()
@@ -220,10 +305,10 @@ def read_image_folder(
     hit = None if cache_path is None else _cache_read(cache_path)
     if hit is not None:
         return hit
-    if entries is None:
-        entries = _list_archive(source)
-
-    has_split = _layout(entries, source)
+    if listing is None:
+        listing = _list_archive(source)
+        has_split = _check(listing, source)
+    entries = listing.entries
     class_names = tuple(sorted({p[-2] for p, _ in entries}))
     if has_split:
         splits = sorted({p[-3] for p, _ in entries})
