@@ -15,6 +15,7 @@ import pytest
 
 from jaxdl.training import checkpoint
 from jaxdl.training.state import TrainState
+from jaxdl.training.store import MemoryStore
 
 MAX_TO_KEEP = 2
 STEPS = [10, 20, 30, 40, 50, 60]
@@ -101,7 +102,7 @@ def test_checkpointer_without_metrics_keeps_only_the_most_recent(tmp_path):
 
 @pytest.mark.parametrize("mode, values, best", CASES)
 def test_memory_store_keeps_the_best_state_in_both_directions(mode, values, best):
-    store = checkpoint.MemoryStore(best_metric="val", best_mode=mode)
+    store = MemoryStore(best_metric="val", best_mode=mode)
     for i, (step, value) in enumerate(zip(STEPS, values)):
         store.save(step, _state(step), {"i": i}, {"val": value})
         assert store.best_step() == _expected_kept(STEPS[: i + 1], values[: i + 1], mode)[1]
@@ -116,7 +117,7 @@ def test_memory_store_keeps_the_best_state_in_both_directions(mode, values, best
 
 @pytest.mark.parametrize("mode", ["max", "min"])
 def test_memory_store_ties_keep_the_first_and_the_copy_is_private(mode):
-    store = checkpoint.MemoryStore(best_metric="val", best_mode=mode)
+    store = MemoryStore(best_metric="val", best_mode=mode)
     w = np.zeros(3)
     store.save(1, {"w": w}, {}, {"val": 0.5})
     w += 7.0  # the caller's buffer changes after the save

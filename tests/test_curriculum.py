@@ -13,8 +13,8 @@ from jaxdl import data, models
 from jaxdl.data import curriculum as cur
 from jaxdl.data import loader, preprocess
 from jaxdl.training import loop, parallel, steps
-from jaxdl.training.checkpoint import CheckpointOptions
 from jaxdl.training.state import TrainState
+from jaxdl.training.store import CheckpointOptions
 from jaxdl.training.writers import MetricsFile, read_jsonl
 from train import classification, workdir
 from train import curriculum as train_cur

@@ -14,7 +14,7 @@ from jaxdl.data.loader import to_device
 from jaxdl.models.gan import MLPDiscriminator, MLPGenerator
 from jaxdl.training import gan as G
 from jaxdl.training import loop, parallel
-from jaxdl.training.checkpoint import CheckpointOptions
+from jaxdl.training.store import CheckpointOptions
 from jaxdl.training.writers import MetricsFile
 
 

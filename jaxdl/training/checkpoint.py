@@ -9,15 +9,24 @@ Orbax writes each checkpoint to a temporary directory and renames it when comple
 so a process killed mid-write never leaves a checkpoint that is picked up. Each
 checkpoint's meta also records a SHA-256 digest of the saved state, recomputed at
 restore: a checkpoint that cannot be read (truncated file) or whose bytes changed
-(flipped bit) is skipped with a warning naming its step, and the previous one is used.
+(flipped bit) is skipped with a warning naming its step, and the previous one is used
+(the damaged one is moved aside and saved again). Write errors raise at once, clearly.
 
 References:
   Orbax CheckpointManager documentation (orbax-checkpoint >= 0.11).
 """
 
-import dataclasses
+import contextlib
+import datetime
+import errno
 import hashlib
 import logging
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,29 +40,84 @@ from jaxdl.training.state import TrainState
 log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class CheckpointOptions:
-    """How ``fit`` keeps the checkpoints of a run with a workdir.
-
-    Attributes:
-      max_to_keep: most recent checkpoints kept (the best one is kept as well).
-      async_save: write checkpoints in a background thread while training continues.
-      resume: continue from the newest checkpoint of the workdir; False refuses a
-        workdir that already holds checkpoints (rather than silently training over
-        them, or returning them as if they were this run's).
-    """
-
-    max_to_keep: int = 3
-    async_save: bool = True
-    resume: bool = True
-
-
 class CheckpointError(RuntimeError):
     """Raised when checkpoints exist but none of them can be restored."""
 
 
 class CorruptCheckpointError(CheckpointError):
     """A checkpoint's content does not match the digest recorded when it was saved."""
+
+
+class CheckpointWriteError(CheckpointError, OSError):
+    """Checkpoints cannot be written: the folder is not writable, or a save failed."""
+
+
+DAMAGED_DIR = "damaged"  # in the checkpoint directory: Orbax lists only numeric names
+# Tensorstore statuses (error prefixes) of reads that may succeed another time.
+_ACCESS = ("PERMISSION_DENIED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED")
+
+
+def _errno(error: BaseException) -> int | None:
+    """The OS error number of ``error``, also of tensorstore's (a ValueError)."""
+    code = re.search(r"\[os_error_code='(\d+)'\]", str(error))
+    return getattr(error, "errno", None) or (int(code[1]) if code else None)
+
+
+def _write_error(message: str, cause: BaseException) -> CheckpointWriteError:
+    number = _errno(cause)
+    why = f"{type(cause).__name__}: {str(cause).split(' [tensorstore_spec=')[0]}"
+    if isinstance(cause, OSError) and cause.strerror:
+        why = cause.strerror + (f" ({cause.filename})" if cause.filename else "")
+    elif number:
+        why = f"{os.strerror(number)} ({why})"
+    error = CheckpointWriteError(f"{message}: {why}")
+    error.errno = number
+    return error
+
+
+def _write_problem(directory: Path) -> OSError | None:
+    """Why no file can be written in ``directory`` (None: one can); creates it if missing."""
+    probe = directory / f".write-probe-{uuid.uuid4().hex}"
+    try:
+        if blocker := next((p for p in (directory, *directory.parents) if p.is_file()), None):
+            return NotADirectoryError(errno.ENOTDIR, f"{blocker} is a file, not a folder")
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        return e if e.filename != str(probe) else OSError(e.errno, e.strerror)
+    return None
+
+
+def _is_damage(error: Exception, step_dir: Path) -> bool:
+    """Whether ``error`` (restoring ``step_dir``) shows damaged content, not an access problem."""
+    if isinstance(error, CorruptCheckpointError):
+        return True
+    if isinstance(error, MemoryError) or str(error).startswith(_ACCESS):
+        return False
+    if _errno(error) not in (None, errno.ENOENT) or isinstance(error, PermissionError):
+        return False  # an OS error but a missing file: permissions, I/O, resources
+    unopened: list[OSError] = []
+    for root, _, files in os.walk(step_dir, onerror=unopened.append):
+        for name in files:
+            try:
+                open(os.path.join(root, name), "rb").close()
+            except OSError as e:
+                unopened.append(e)
+    return not unopened
+
+
+def _close_failed(manager: ocp.CheckpointManager) -> None:
+    """Closes ``manager`` after a failed save, dropping the errors its other writes still
+    hold (Orbax raises each once), and lets those writes end (5 s at most)."""
+    for _ in range(8):
+        with contextlib.suppress(Exception):
+            manager.close()
+            break
+    deadline = time.monotonic() + 5.0
+    for thread in threading.enumerate():
+        if type(thread).__module__.startswith("orbax.") and thread.ident != threading.get_ident():
+            threading.Thread.join(thread, max(0.0, deadline - time.monotonic()))
 
 
 def tree_digest(tree: Any) -> str | None:
@@ -85,6 +149,17 @@ def _abstract(tree: Any) -> Any:
 
 class Checkpointer:
     """Saves and restores ``TrainState`` + JSON metadata in ``directory``.
+
+    Once ``restore_latest`` has fallen back to an older checkpoint, the newer ones whose
+    *content* is damaged (digest mismatch; truncated, undecodable or missing files) move to
+    ``directory/damaged/<step>-<UTC time>/`` (kept; never listed as a step): their steps
+    are saved again. One unreadable for an *access* reason (an OS error but a missing file,
+    a tensorstore PERMISSION_DENIED-like status, a file in it that cannot be opened) stays.
+
+    Write errors raise one ``CheckpointWriteError`` (an ``OSError``) naming the folder and
+    the cause: here if ``directory`` cannot be created; in ``save`` if it is read-only
+    (restoring works); if a save fails (disk full), in ``save``, ``wait_until_finished`` or
+    ``close`` (async: the next of them), the earlier checkpoints left intact.
 
     Args:
       directory: where step folders are written (created if missing).
@@ -121,6 +196,10 @@ class Checkpointer:
             raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}.")
         if max_to_keep < 1:
             raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}.")
+        self.directory = Path(directory).absolute()
+        self._unwritable = _write_problem(self.directory)
+        if self._unwritable is not None and not self.directory.is_dir():
+            raise _write_error(f"Cannot create {self.directory}", self._unwritable)
         self.best_metric = best_metric
         policies = [ocp.checkpoint_managers.LatestN(n=max_to_keep)]
         if best_metric is not None:
@@ -132,15 +211,22 @@ class Checkpointer:
                     keep_checkpoints_without_metrics=False,
                 )
             )
-        options = ocp.CheckpointManagerOptions(
+        self._options = ocp.CheckpointManagerOptions(
             best_fn=(lambda m: m[best_metric]) if best_metric else None,
             best_mode=best_mode,
             preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
             enable_async_checkpointing=async_save,
-            cleanup_tmp_directories=True,
+            # In the caller's thread: created in the background, a failure leaves Orbax's
+            # other threads waiting for it for 5 minutes, blocking the process's exit.
+            async_options=ocp.AsyncOptions(create_directories_asynchronously=False),
+            cleanup_tmp_directories=self._unwritable is None,
         )
-        self._manager = ocp.CheckpointManager(
-            Path(directory).absolute(), options=options, item_names=("state", "meta")
+        self._pending: int | None = None  # the step of the async save in flight
+        self._manager = self._open()
+
+    def _open(self) -> ocp.CheckpointManager:
+        return ocp.CheckpointManager(
+            self.directory, options=self._options, item_names=("state", "meta")
         )
 
     def all_steps(self) -> list[int]:
@@ -155,6 +241,11 @@ class Checkpointer:
         """The best checkpoint's step by ``best_metric`` (latest if no metric), or None."""
         return self._manager.best_step()
 
+    def check_writable(self) -> None:
+        """Raises ``CheckpointWriteError`` if no checkpoint can be written to the folder."""
+        if self._unwritable is not None:
+            raise _write_error(f"Cannot write checkpoints to {self.directory}", self._unwritable)
+
     def save(
         self,
         step: int,
@@ -167,15 +258,37 @@ class Checkpointer:
         ``metrics`` (e.g. validation scores) rank it for ``best_metric``; a checkpoint
         saved without them is kept only while it is among the most recent ones.
         """
+        self.check_writable()
+        self.wait_until_finished()
         state_dict = serialization.to_state_dict(state)
         meta = {**meta, "state_sha256": tree_digest(state_dict)}
-        self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state_dict),
-                meta=ocp.args.JsonSave(meta),
-            ),
-            metrics=metrics,
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(state_dict), meta=ocp.args.JsonSave(meta)
+        )
+        try:
+            saved = self._manager.save(step, args=args, metrics=metrics)
+        except Exception as e:
+            raise self._failed(step, e) from e
+        if not saved:
+            log.warning("Checkpoint step %d was not saved: %s holds step %s (only later "
+                        "steps are saved).", step, self.directory, self.latest_step())  # fmt: skip
+        elif self._options.enable_async_checkpointing:
+            self._pending = step
+
+    def _failed(self, step: int | None, error: Exception) -> CheckpointWriteError:
+        """Drops the failed write and rereads the folder (the error to raise)."""
+        _close_failed(self._manager)
+        for tmp in self.directory.glob(f"{step}.orbax-checkpoint-tmp*"):  # frees the space
+            shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            self._manager = self._open()  # rereads the steps on disk
+        except Exception as e:  # noqa: BLE001 - the folder itself is gone: save raises
+            self._unwritable = e
+        kept = self.latest_step()
+        return _write_error(
+            f"Could not save checkpoint step {step} in {self.directory} (the earlier ones "
+            f"are intact; newest: {'none' if kept is None else f'step {kept}'})",
+            error,
         )
 
     def restore(self, target: TrainState, step: int) -> tuple[TrainState, dict[str, Any]]:
@@ -217,129 +330,66 @@ class Checkpointer:
     def restore_latest(self, target: TrainState) -> tuple[TrainState, dict[str, Any]] | None:
         """Restores the newest readable checkpoint; None when there is none.
 
-        An unreadable checkpoint is reported with a warning and the previous one is tried.
+        An unreadable checkpoint is reported with a warning and the previous one is tried;
+        once one restores, the damaged newer ones are moved aside (see the class notes).
 
         Raises:
           CheckpointError: checkpoints exist but none can be read.
         """
         steps = self.all_steps()
-        errors = []
+        errors, damaged = [], []
         for step in reversed(steps):
             try:
-                return self.restore(target, step)
-            except Exception as e:  # noqa: BLE001 - any read failure means "corrupt"
+                restored = self.restore(target, step)
+            except Exception as e:  # noqa: BLE001 - any read failure: try an older one
+                reason = f"{type(e).__name__}: {e}"
+                errors.append(f"step {step}: {reason}")
                 log.warning(
-                    "Checkpoint at step %d is unreadable (%s); trying an older one.", step, e
+                    "Checkpoint at step %d is unreadable (%s); trying an older one.", step, reason
                 )
-                errors.append(f"step {step}: {type(e).__name__}: {e}")
+                if _is_damage(e, self.directory / str(step)):
+                    damaged.append((step, reason))
+                else:
+                    log.warning("Checkpoint step %d stays: an access problem, not damage.", step)
+                continue
+            for bad, reason in damaged if jax.process_index() == 0 else []:
+                self._move_aside(bad, reason)
+            if damaged:
+                self._manager.reload()
+            return restored
         if steps:
             raise CheckpointError(
-                f"No readable checkpoint in {self._manager.directory}: "
+                f"No readable checkpoint in {self.directory}: "
                 + "; ".join(errors)
                 + ". Delete the directory to start from scratch, or point --workdir elsewhere."
             )
         return None
 
-    def wait_until_finished(self) -> None:
-        """Blocks until every pending async write is on disk."""
-        self._manager.wait_until_finished()
-
-    def close(self) -> None:
-        """Finishes pending writes and releases resources."""
-        self._manager.close()
-
-
-class MemoryStore:
-    """The checkpoint interface of an in-memory run: keeps only a copy of the best state.
-
-    ``fit(..., workdir=None)`` saves here instead of to disk, so restart-from-best and the
-    best state of the result work without writing a file. The copy is taken on device
-    (one more state in device memory) and only when an evaluation ranks as the best.
-
-    Example:
-      >>> store = MemoryStore(best_metric="val_accuracy", best_mode="max")
-      >>> store.save(10, {"w": jax.numpy.ones(2)}, {}, {"val_accuracy": 0.5})
-      >>> store.save(20, {"w": jax.numpy.zeros(2)}, {}, {"val_accuracy": 0.4})
-      >>> store.best_step(), store.latest_step()
-      (10, 20)
-      >>> store.restore(None, 10)[0]["w"]
-      Array([1., 1.], dtype=float32)
-    """
-
-    def __init__(self, best_metric: str | None = None, best_mode: str = "max"):
-        if best_mode not in ("max", "min"):
-            raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}.")
-        self.best_metric, self.best_mode = best_metric, best_mode
-        self._latest: int | None = None
-        self._best: tuple[int, float, Any, dict[str, Any]] | None = None
-
-    def save(self, step: int, state: Any, meta: dict[str, Any], metrics=None) -> None:
-        """Records ``step``; copies ``state`` when ``metrics`` rank it above the best."""
-        self._latest = step
-        if self.best_metric is None or metrics is None:
+    def _move_aside(self, step: int, reason: str) -> None:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        dest = self.directory / DAMAGED_DIR / f"{step}-{stamp}"
+        try:
+            dest.parent.mkdir(exist_ok=True)
+            (self.directory / str(step)).rename(dest)
+        except OSError as e:
+            log.warning("Could not move the damaged checkpoint step %d aside (%s).", step, e)
             return
-        value = float(metrics[self.best_metric])
-        if self._best is not None:
-            better = value > self._best[1] if self.best_mode == "max" else value < self._best[1]
-            if not better:
-                return
-        self._best = (step, value, jax.tree.map(lambda x: x.copy(), state), dict(meta))
-
-    def restore(self, target: Any, step: int) -> tuple[Any, dict[str, Any]]:
-        """A copy of the best state (the only one kept), for ``step == best_step()``."""
-        if self._best is None or self._best[0] != step:
-            raise CheckpointError(
-                f"An in-memory run keeps only its best state (step {self.best_step()}), not "
-                f"step {step}; pass a workdir to keep checkpoints."
-            )
-        return jax.tree.map(lambda x: x.copy(), self._best[2]), dict(self._best[3])
-
-    def restore_latest(self, target: Any) -> None:
-        """Nothing to resume from: an in-memory run starts from the state it is given."""
-        return None
-
-    def latest_step(self) -> int | None:
-        """The last saved step (None before the first save)."""
-        return self._latest
-
-    def best_step(self) -> int | None:
-        """The best-ranked step (None when nothing was ranked)."""
-        return None if self._best is None else self._best[0]
+        with contextlib.suppress(OSError):
+            dest.with_name(dest.name + ".reason.txt").write_text(reason + "\n")
+        log.warning("Moved the damaged checkpoint step %d (%s) to %s; it will be saved again.",
+                    step, reason, dest)  # fmt: skip
 
     def wait_until_finished(self) -> None:
-        """Nothing is in flight."""
+        """Blocks until every pending async write is on disk (raises if it failed)."""
+        step, self._pending = self._pending, None
+        try:
+            self._manager.wait_until_finished()
+        except Exception as e:
+            raise self._failed(step, e) from e
 
     def close(self) -> None:
-        """Drops the copy of the best state."""
-        self._best = None
-
-
-def open_store(
-    workdir: Path | None,
-    options: CheckpointOptions,
-    best_metric: str | None,
-    best_mode: str,
-) -> "Checkpointer | MemoryStore":
-    """The checkpoints of a run: ``workdir/checkpoints`` on disk, or in memory without one.
-
-    Raises:
-      ValueError: ``options.resume`` is off and the workdir already holds checkpoints.
-    """
-    if workdir is None:
-        return MemoryStore(best_metric, best_mode)
-    store = Checkpointer(
-        Path(workdir) / "checkpoints",
-        max_to_keep=options.max_to_keep,
-        best_metric=best_metric,
-        best_mode=best_mode,
-        async_save=options.async_save,
-    )
-    latest = store.latest_step()
-    if not options.resume and latest is not None:
-        store.close()
-        raise ValueError(
-            f"{Path(workdir) / 'checkpoints'} already holds checkpoints (step {latest}) and "
-            "resume is off: use another workdir, or CheckpointOptions(resume=True) to "
-            "continue that run."
-        )
-    return store
+        """Finishes pending writes (raises if they failed) and releases resources."""
+        try:
+            self.wait_until_finished()
+        finally:
+            self._manager.close()
