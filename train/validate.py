@@ -1,11 +1,13 @@
 """Config validation: unknown keys and invalid values fail before anything compiles."""
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
 import ml_collections
 
+from train import validate_ranges
 from train.configs import defaults
 
 # Sub-dicts whose keys are free-form (forwarded as keyword arguments and checked by
@@ -43,11 +45,15 @@ def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-    """Checks ``config`` against ``train/configs/defaults.py`` and basic value rules.
+    """Checks ``config`` against ``train/configs/defaults.py`` and the value rules.
+
+    Types and unknown keys, then the ranges of ``train.validate_ranges``, the choices,
+    the files named by the config and ``train.best_metric``.
 
     Raises:
-      ConfigError: naming the key, the problem and the fix.
+      ConfigError: one line naming the key, the value, the problem and the fix.
     """
+    _check_loaded(config)
     schema = _flatten(defaults.get_config())
     given = _flatten(config)
     for key, value in given.items():
@@ -61,26 +67,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
         want = type(schema[key])
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             continue
-        if not isinstance(value, want) and not isinstance(schema[key], ml_collections.ConfigDict):
+        wrong = not isinstance(value, want) or (want is not bool and isinstance(value, bool))
+        if wrong and not isinstance(schema[key], ml_collections.ConfigDict):
             raise ConfigError(
                 f"Config key {key!r} must be {want.__name__}, got {value!r} "
                 f"({type(value).__name__})."
             )
-    positive = [
-        "train.batch_size",
-        "train.eval_batch_size",
-        "train.num_epochs",
-        "train.log_every_steps",
-        "train.eval_every_epochs",
-        "train.max_to_keep",
-    ]
-    for key in positive:
-        if given.get(key, 1) < 1:
-            raise ConfigError(f"Config key {key!r} must be >= 1, got {given[key]}.")
-    if given.get("optimizer.learning_rate", 1.0) <= 0:
-        raise ConfigError(
-            f"optimizer.learning_rate must be > 0, got {given['optimizer.learning_rate']}."
-        )
+    problem = validate_ranges.check(given, schema)
+    if problem:
+        raise ConfigError(problem)
     if given.get("model.dtype") not in ("float32", "bfloat16"):
         raise ConfigError(
             f"model.dtype must be 'float32' or 'bfloat16', got {given['model.dtype']!r}."
@@ -93,14 +88,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"train.on_nonfinite must be 'stop' or 'skip', got {given['train.on_nonfinite']!r}."
         )
-    model_kwargs = config.model.kwargs.to_dict()
-    for key, value in model_kwargs.items():
-        if key.endswith("dropout_rate") and not 0 <= value < 1:
-            raise ConfigError(
-                f"model.kwargs.{key} must be in [0, 1) (it is the DROP probability; the "
-                f"course's keep probability p is 1 - rate), got {value}."
-            )
-    if "num_classes" in model_kwargs:
+    if "num_classes" in config.model.kwargs.to_dict():
         raise ConfigError(
             "model.kwargs.num_classes must not be set: the class count comes from the "
             "dataset's class names (remove the key, or choose another data.name)."
@@ -115,11 +103,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         except (ValueError, FileNotFoundError) as e:
             raise ConfigError(str(e)) from None
     _check_init_from(given)
-    if given.get("transfer.trunk_lr_factor", 1.0) < 0:
-        raise ConfigError(
-            "transfer.trunk_lr_factor must be >= 0 (the trunk's learning rate over the "
-            f"head's; 0 freezes the trunk), got {given['transfer.trunk_lr_factor']}."
-        )
     if given.get("multitask.tasks"):
         from train import multitask  # names and weights; the fit to the data is checked at load
 
@@ -132,6 +115,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             multitask.parse_tasks(given["multitask.tasks"])
         except ValueError as e:
             raise ConfigError(str(e)) from None
+    _check_best_metric(given)
 
 
 def _check_init_from(given: dict[str, Any]) -> None:
@@ -172,3 +156,72 @@ def _check_init_from(given: dict[str, Any]) -> None:
             "resnet18-f37072fd.pth) and give their path, or set model.init_from='' to "
             "train from scratch."
         )
+
+
+def _check_loaded(config: Any) -> None:
+    """The ``--config`` file loaded: ml_collections defers a missing file's error to the
+    first use of the config (an object that raises OSError), and passes on whatever
+    ``get_config()`` returned."""
+    if isinstance(config, ml_collections.ConfigDict):
+        return
+    try:
+        error = object.__getattribute__(config, "_error")  # ml_collections' _ErrorConfig
+    except AttributeError:
+        raise ConfigError(
+            f"The --config file's get_config() returned {type(config).__name__}, not an "
+            "ml_collections.ConfigDict: start from train.configs.defaults.get_config() and "
+            "return it."
+        ) from None
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    cause = re.sub(r"^\[Errno \d+\] ", "", lines[-1] if lines else repr(error))
+    raise ConfigError(
+        f"Cannot load the --config file ({cause}): pass the path of a config module, e.g. "
+        "--config=train/configs/mnist_mlp.py (the configs are in train/configs/)."
+    )
+
+
+def _metric_names(given: dict[str, Any]) -> tuple[list[str], tuple[str, ...]]:
+    """The validation metrics the task reports, and prefixes of names known only at load."""
+    names = ["val_loss", "val_accuracy"]
+    if given.get("task") == "classification":
+        names.append("val_top5_accuracy")
+        if given.get("multitask.tasks"):
+            from train import multitask
+
+            for task, _ in multitask.parse_tasks(given["multitask.tasks"]):
+                names += [f"val_{task}_loss", f"val_{task}_accuracy"]
+        return names, ()
+    names.append("val_miou")
+    data = str(given.get("data.name", ""))
+    classes: tuple[str, ...] | None = None
+    if data == "cracks":
+        from jaxdl.data.cracks import CRACK_CLASSES
+
+        classes = CRACK_CLASSES
+    elif data.startswith("tfds:"):
+        from jaxdl.data.seg_tfds import SEG_DATASETS
+
+        spec = SEG_DATASETS.get(data[len("tfds:") :])
+        classes = spec.classes if spec is not None else None
+    if classes is None:  # a folder's classes are read with its masks
+        return names, ("val_iou_", "val_dice_")
+    from jaxdl.training.segmentation import class_key
+
+    for prefix in ("val_iou_", "val_dice_"):
+        names += [prefix + class_key(c) for c in classes]
+    return names, ()
+
+
+def _check_best_metric(given: dict[str, Any]) -> None:
+    """``train.best_metric`` is a metric the task's evaluation reports (GANs do not rank)."""
+    if given.get("task") == "gan":
+        return
+    metric = given.get("train.best_metric", "")
+    names, prefixes = _metric_names(given)
+    if metric in names or any(metric.startswith(p) and len(metric) > len(p) for p in prefixes):
+        return
+    known = ", ".join(names + [f"{p}<class>" for p in prefixes])
+    raise ConfigError(
+        f"train.best_metric={metric!r} is not a metric of task {given.get('task')!r}: "
+        f"choose one of {known} (with train.best_mode 'min' for losses, 'max' otherwise)."
+    )

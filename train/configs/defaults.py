@@ -6,6 +6,10 @@ not defined here is rejected (with the closest valid key) before anything compil
 
 import ml_collections
 
+# Value ranges: every numeric key below has one rule in train/validate_ranges.py (RANGES:
+# e.g. rates in (0, inf), probabilities in [0, 1), counts >= 1, -1 = off where noted),
+# checked with the types by train/validate.py before any data is loaded.
+
 
 def get_config() -> ml_collections.ConfigDict:
     """The full schema with default values."""
