@@ -33,7 +33,8 @@ Run (about 8 minutes for 8 epochs and 5 minutes for 2, on 2 shared CPU cores)::
   nice -n 10 python -m train.experiments.curriculum --epochs 2   # a shorter budget
 
 Each budget writes its own generated section of ``docs/curriculum.md`` and
-``docs/figures/curriculum_*.png``; runs go to ``--workdir`` (deleted first).
+``docs/figures/curriculum_*.png``; runs go to ``--workdir`` (each run's
+older files deleted first; files of yours there stay).
 
 References:
   Bengio, Louradour, Collobert, Weston. Curriculum learning. ICML 2009.
@@ -47,7 +48,6 @@ References:
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -79,6 +79,8 @@ ARMS = (
 DERIVED = ARMS[2:]
 PACING = {"curriculum (root)": "root", "curriculum (exponential)": "exponential"}
 RANKING_SEED = 1234  # the random-ranking control's scores
+# What the experiment writes into --workdir besides its runs (train.workdir.claim_experiment).
+OUTPUTS = ("results.json", "jax_cache", "*/*.npy")
 
 
 def base_config(dataset: str, data_dir: str, num_train: int, epochs: int, batch: int = 100):
@@ -110,8 +112,7 @@ def reference_config(base: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 
 def train_run(config: ml_collections.ConfigDict, path: Path) -> dict:
     """Trains ``config`` from scratch in ``path``: its val curve and test accuracy."""
-    shutil.rmtree(path, ignore_errors=True)
-    workdir.prepare(path, config, overwrite=False)  # config.json: a reusable run directory
+    workdir.fresh_run(path, config)  # config.json: a reusable run directory
     t0 = time.perf_counter()
     result = classification.run(config, path)
     return {
@@ -305,6 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.data_dir = (
             "" if os.environ.get("JAXDL_DATA_DIR") or not shared.is_dir() else str(shared)
         )
+    workdir.claim_experiment(args.workdir, "curriculum", OUTPUTS)
     # Runs that differ only in their seed compile the same programs: compile once.
     if args.compile_cache != "":  # process-wide: off when called from tests
         cache = args.compile_cache or str(args.workdir / "jax_cache")

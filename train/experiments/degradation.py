@@ -21,8 +21,8 @@ Run (CPU budget: about 20 minutes on 2 shared cores with the defaults)::
 
 It writes ``docs/figures/cnn_<section>.png`` and the ``--section`` (default
 "degradation") of ``docs/cnn_zoo.md``; run directories go to ``--workdir/<model>``
-(each deleted before its net is trained, so ``--models`` can rerun some nets and
-``--report_only`` report all).
+(each cleared of its older run before its net is trained, your own files there kept,
+so ``--models`` can rerun some nets and ``--report_only`` report all).
 
 References:
   He, Zhang, Ren, Sun. Deep residual learning for image recognition. CVPR 2016.
@@ -30,7 +30,6 @@ References:
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import jax
@@ -40,6 +39,7 @@ import numpy as np
 from jaxdl.training.writers import read_jsonl
 from train import classification
 from train import experiments as ex
+from train import workdir as workdirs
 from train.configs import cifar10_resnet20
 from train.experiments.cnn_arguments import write_section
 
@@ -104,9 +104,10 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     """Trains every model of ``args.models`` (unless ``--report_only``); returns ``collect``."""
     root = Path(args.workdir)
     if not args.report_only:
+        workdirs.claim_experiment(root, "degradation")
         for model in args.models:  # only the nets named: the others' runs stay
-            shutil.rmtree(root / model, ignore_errors=True)
-            classification.run(config(model, args), root / model)
+            cfg = config(model, args)
+            classification.run(cfg, workdirs.fresh_run(root / model, cfg))  # from scratch
     out = collect(root, args.models)
     for model, r in out.items():
         print(f"{model}: final loss {smoothed_tail(r['curve']):.4f} in {r['wall_s']:.0f}s")

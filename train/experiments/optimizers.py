@@ -45,7 +45,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import time
 import traceback
 from pathlib import Path
@@ -55,6 +54,7 @@ from absl import logging
 
 from jaxdl.training.writers import read_jsonl
 from train import sweep as sw
+from train import workdir as workdirs
 from train.configs import fashion_mnist_lenet5, mnist_mlp
 from train.experiments.optimizers_report import SEEDS, write_report
 
@@ -73,6 +73,13 @@ OPTIMIZERS = (
 )
 RHO = 0.9  # the momentum of every momentum variant (the course's value)
 GD_MICRO_BATCH = 1000  # batch GD accumulates the epoch's gradient over these
+#: What the experiment writes into --workdir besides its runs (train.workdir.clear_experiment).
+OUTPUTS = (
+    "results.json",
+    "info.json",
+    "jax_cache",
+    *(f"*/sweep_*/sweep.{ext}" for ext in ("md", "json", "png")),
+)
 
 
 def base_config(task: str, args: argparse.Namespace, n_train: int, batch: int, epochs: int):
@@ -285,7 +292,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options (``--quick``: tiny subsets and grid, to check the pipeline)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="docs", help="docs folder (optimizers.md, figures/)")
-    p.add_argument("--workdir", default="runs/optimizers", help="run directory (deleted first)")
+    p.add_argument(
+        "--workdir", default="runs/optimizers", help="run directory (its older runs deleted first)"
+    )
     p.add_argument("--data_dir", default=None, help="dataset root (default: see below)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--train_images", type=int, default=10000)
@@ -329,7 +338,7 @@ def rerun_failed(task: str, res: dict, args: argparse.Namespace) -> None:
         cfg = with_optimizer(cfg, name, TASKS[task][1]().optimizer)
         cfg.seed = r["seed"]
         path = Path(args.workdir) / task / f"opt_{name}"
-        shutil.rmtree(path, ignore_errors=True)
+        workdirs.clear_run(path)  # trains from scratch; files of yours there stay
         res["optimizers"][i] = run(cfg, r["rate"], path, r["label"])
 
 
@@ -348,9 +357,8 @@ def main(argv=None) -> None:
             (work / "results.json").write_text(json.dumps(results, indent=1, allow_nan=True))
         write_report(results, info, Path(args.out))
         return
-    if work.exists():
-        shutil.rmtree(work)  # reused run folders would resume and report no time
-    work.mkdir(parents=True)
+    # Reused run folders would resume and report no time: the older runs go (only them).
+    workdirs.clear_experiment(work, "optimizers", OUTPUTS)
     _compilation_cache(work)
     t0, load0 = time.perf_counter(), os.getloadavg()[1]
     results = {task: run_task(task, args) for task in args.tasks.split(",")}

@@ -27,7 +27,6 @@ References:
 import argparse
 import json
 import math
-import shutil
 from pathlib import Path
 
 import ml_collections
@@ -35,6 +34,7 @@ import numpy as np
 
 from train import classification
 from train import experiments as ex
+from train import workdir as workdirs
 from train.configs import mnist_lenet5
 from train.experiments.cnn_arguments import write_section
 
@@ -88,8 +88,9 @@ def train_pair(name: str, args: argparse.Namespace) -> None:
     source, target = PAIRS[name]
     root = pair_root(name, args)
     src = root / "source"
-    shutil.rmtree(root, ignore_errors=True)
-    classification.run(config(source, TRAIN_SIZE, args.source_epochs, 0, args.data_dir), src)
+    workdirs.clear_experiment(root, "transfer")  # the pair's older runs; other files stay
+    c = config(source, TRAIN_SIZE, args.source_epochs, 0, args.data_dir)
+    classification.run(c, workdirs.fresh_run(src, c))
     for fraction in args.fractions:
         n = round(TRAIN_SIZE * fraction)
         epochs = budget_epochs(config(target, n, 1, 0, args.data_dir), args.min_steps)
@@ -101,7 +102,7 @@ def train_pair(name: str, args: argparse.Namespace) -> None:
                     c.model.init_from = str(src if start == "source" else d / start)
                 c.transfer.head, c.transfer.trunk_lr_factor = head, factor
                 c.transfer.reinit_head = fresh
-                classification.run(c, d / method)
+                classification.run(c, workdirs.fresh_run(d / method, c))
 
 
 def collect_pair(name: str, args: argparse.Namespace) -> dict:
@@ -162,6 +163,7 @@ def main() -> None:
     p.add_argument("--report_only", action="store_true")
     args = p.parse_args()
     if not args.report_only:
+        workdirs.claim_experiment(args.workdir, "transfer")
         for name in args.pairs:
             train_pair(name, args)
     results = {name: collect_pair(name, args) for name in PAIRS}
