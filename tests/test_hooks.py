@@ -1,6 +1,8 @@
 """The loop's hooks, each on a tiny MNIST run: what it does, and that resume stays exact."""
 
 import json
+import os
+import signal
 
 import chex
 import jax
@@ -273,3 +275,45 @@ def test_metrics_file_in_memory_with_a_path(mnist_small, mesh, tmp_path):
     fit(mnist_small, mesh, None, epochs=1, hooks=[MetricsFile(tmp_path / "m.jsonl")])
     rows = read_jsonl(tmp_path / "m.jsonl")
     assert [r["step"] for r in rows] == [4, 8, 10, 10] and json.dumps(rows)
+
+
+class _SignalAt(hooks.Hook):
+    """Sends ``signum`` to this process at the first log at or after ``step`` (the
+    handler runs at once: the step just done is the one saved)."""
+
+    def __init__(self, step, signum):
+        self.step, self.signum, self.sent = step, signum, False
+
+    def on_log(self, run, logs):
+        if run.step >= self.step and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_a_signal_saves_at_the_current_step_and_the_rerun_resumes_exactly(
+    mnist_small, mesh, tmp_path, signum
+):
+    straight = fit(mnist_small, mesh, tmp_path / "straight", epochs=2)
+    before = signal.getsignal(signum)
+    hooks_ = [*quiet_hooks(), hooks.StopOnSignal(), _SignalAt(4, signum)]
+    with pytest.raises(hooks.TrainingInterruptedError, match=r"training stopped at step 4\. "
+                       r"The saved checkpoint is step 4") as info:  # fmt: skip
+        fit(mnist_small, mesh, tmp_path / "cut", epochs=2, hooks=hooks_)
+    assert info.value.exit_code == 128 + signum and info.value.step == 4
+    assert signal.getsignal(signum) is before  # the previous handler is back
+    assert checkpoint.Checkpointer(tmp_path / "cut" / "checkpoints").all_steps() == [4]
+    resumed = fit(mnist_small, mesh, tmp_path / "cut", epochs=2)
+    for a, b in zip(_leaves(straight.state), _leaves(resumed.state)):
+        np.testing.assert_array_equal(a, b)
+    assert straight.history == resumed.history
+
+
+def test_training_health_says_when_a_finished_run_did_not_train(mnist_small, mesh, capsys):
+    ok = fit(mnist_small, mesh, None, epochs=1, hooks=[hooks.TrainingHealth()])
+    assert ok.finished and ok.warnings == []
+    frozen = fit(mnist_small, mesh, None, epochs=1, tx=optax.sgd(0.0),
+                 hooks=[hooks.TrainingHealth(), Console()])  # fmt: skip
+    assert frozen.finished and len(frozen.warnings) == 1
+    assert frozen.warnings[0].startswith("the run did not train: its training loss went from")
+    assert "warning: the run did not train" in capsys.readouterr().out

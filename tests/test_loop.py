@@ -11,8 +11,9 @@ import tiny_runs
 from tiny_runs import B, fit, quiet_hooks, setup
 
 from jaxdl.data import preprocess
-from jaxdl.training import checkpoint, loop, parallel, predict
+from jaxdl.training import loop, parallel, predict
 from jaxdl.training.hooks import FinalEvaluation
+from jaxdl.training.store import CheckpointOptions
 
 
 @pytest.fixture(scope="module")
@@ -118,14 +119,19 @@ def test_resume_can_be_refused(mnist_small, tmp_path):
         loop.fit(
             state=state, train_step=ts, train=splits["train"], workdir=tmp_path,
             options=loop.LoopOptions(batch_size=B, num_epochs=2), hooks=[],
-            checkpoints=checkpoint.CheckpointOptions(resume=False),
+            checkpoints=CheckpointOptions(resume=False),
         )  # fmt: skip
+
+
+def _never(state, batch):
+    raise AssertionError("the train step ran")
 
 
 def test_best_metric_must_be_produced_by_the_evaluation(mnist_small, tmp_path):
     mesh = parallel.make_mesh()
     with pytest.raises(ValueError, match="best_metric='val_miou' is not among"):
-        fit(mnist_small, mesh, None, epochs=1, best_metric="val_miou", hooks=[])
+        fit(mnist_small, mesh, None, epochs=1, best_metric="val_miou", hooks=[],
+            train_step=_never)  # checked before the first step: nothing trains  # fmt: skip
 
 
 def test_predict_applies_the_preprocessing_and_pads_the_last_batch(mnist_small):
@@ -154,7 +160,7 @@ def test_loop_options_reject_bad_values():
 
 def test_default_hooks_write_files_only_with_a_workdir(tmp_path):
     assert {type(h).__name__ for h in loop.default_hooks()} == {
-        "NonFinite", "Console", "ProgressBar"}  # fmt: skip
+        "NonFinite", "Console", "ProgressBar", "StopOnSignal"}  # fmt: skip
     assert {type(h).__name__ for h in loop.default_hooks(tmp_path)} >= {
         "MetricsFile", "TensorBoard"}  # fmt: skip
     assert quiet_hooks()  # the tests' own list is the default one without output

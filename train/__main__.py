@@ -6,6 +6,10 @@ the task. A run restarted with the same workdir resumes from its last checkpoint
 User errors (bad config, missing or corrupted data, unreadable checkpoints,
 divergence) print one paragraph naming the problem and the fix, without a traceback
 unless ``--debug`` is given.
+
+Exit codes: 0 done (or paused at ``train.max_steps``); 1 divergence; 2 a user error;
+143 (SIGTERM) or 130 (SIGINT): stopped by the signal after the current step, with a
+checkpoint saved at that step; rerunning the same command resumes there.
 """
 
 import importlib
@@ -14,12 +18,17 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from jaxdl.training.hooks import TrainingInterruptedError
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file.", lock_config=True
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, metrics, plots).")
 _OVERWRITE = flags.DEFINE_bool(
-    "overwrite", False, "Delete a different config's run found in --workdir and start afresh."
+    "overwrite",
+    False,
+    "Start afresh over a different config's run in --workdir, deleting only the files "
+    "jaxdl wrote there.",
 )
 _DEBUG = flags.DEFINE_bool("debug", False, "Show full tracebacks for errors.")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -40,8 +49,13 @@ def main(argv: list[str]) -> None:
         task = importlib.import_module(TASKS[config.task])
         if not any(a.startswith(("--verbosity", "-v")) for a in sys.argv[1:]):
             logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO
-        path = workdir.prepare(_WORKDIR.value, config, _OVERWRITE.value)
-        task.run(config, path)
+        # One process per workdir, held until the run ends (released by the OS if killed).
+        with workdir.lock(_WORKDIR.value):
+            path = workdir.prepare(_WORKDIR.value, config, _OVERWRITE.value)
+            task.run(config, path)
+    except TrainingInterruptedError as e:
+        print(f"stopped: {e} Rerun the same command to resume.", file=sys.stderr)
+        sys.exit(e.exit_code)
     except USER_ERRORS as e:
         if _DEBUG.value:
             raise
@@ -56,10 +70,15 @@ def parse_flags(argv: list[str]) -> list[str]:
     """absl flag parsing with config-override errors (unknown keys, bad values) as one line."""
     try:
         return flags.FLAGS(argv)
-    except (flags.Error, AttributeError, KeyError, ValueError, TypeError) as e:
+    except Exception as e:  # noqa: BLE001 - flags, overrides and the config file are user input
         if "--debug" in argv:
             raise
-        text = str(e.args[0] if e.args else e).replace("\\'", "'").replace("\\n", " ")
+        text = str(e.args[0] if e.args else e).replace("\\'", "'").replace("\\n", "\n")
+        if "Traceback (most recent call last)" in text:  # get_config raised: keep its error
+            head, _, tail = text.partition("Traceback (most recent call last)")
+            text = f"{head.strip()} {tail.strip().splitlines()[-1]}"
+        if isinstance(e, SyntaxError):  # the config file does not parse
+            text = f"{e.msg} in {e.filename}, line {e.lineno}"
         text = " ".join(text.split())
         print(
             f"error: bad flag or config override ({type(e).__name__}: {text}). Valid config "

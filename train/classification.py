@@ -23,6 +23,7 @@ from jaxdl.training.console import Console, ProgressBar
 from jaxdl.training.early_stopping import EarlyStop, EarlyStopping, RestartFromBest
 from jaxdl.training.run import FitResult
 from jaxdl.training.state import TrainState
+from jaxdl.training.store import CheckpointOptions
 from jaxdl.training.writers import MetricsFile, TensorBoard
 from jaxdl.viz.hooks import Curves
 from train import augment_spec, curriculum, multitask, transfer
@@ -184,26 +185,27 @@ def run_hooks(
     workdir: Path,
     device: dict[str, Any],
     ranked: bool,
-    learning_rate: bool = True,
+    supervised: bool = True,
 ) -> list[hooks.Hook]:
     """The hooks of a command-line run: guard, recipes, learning rate, test, reporters.
 
-    ``learning_rate``: log the rate of ``config.optimizer``'s schedule (False for tasks
-    whose optimizers come from elsewhere, e.g. GANs).
+    ``supervised``: the task minimises one loss with ``config.optimizer`` (log its
+    learning rate, and say at the end when the loss did not fall); False for GANs.
     """
     cfg = config.train
     out: list[hooks.Hook] = [hooks.NonFinite(cfg.max_skipped_steps)]
     out += recipe_hooks(cfg) if ranked else []
-    if learning_rate:
+    if supervised:
         spe = loader.steps_per_epoch(device["train"].size, cfg.batch_size)
         out.append(hooks.LearningRate(*build_schedule(config.optimizer, spe)))
+        out.append(hooks.TrainingHealth())
     if "test" in device:
         out.append(hooks.FinalEvaluation({"test": device["test"]}, cfg.final_from_best and ranked))
     out += [Console(), ProgressBar(None if cfg.progress else False)]
     out += [MetricsFile(), TensorBoard(), Curves(title=workdir.name)]
     if os.environ.get("JAXDL_PHASE_FILE"):  # fault injection (train/fault_injection.py)
         out.append(hooks.PhaseMarks(os.environ["JAXDL_PHASE_FILE"]))
-    return out
+    return out + [hooks.StopOnSignal()]
 
 
 def fit_from_config(
@@ -218,7 +220,7 @@ def fit_from_config(
     *,
     ranked: bool = True,
     epoch_order: Callable[[jax.Array, int], jax.Array] | None = None,
-    learning_rate: bool = True,
+    supervised: bool = True,
 ) -> FitResult:
     """``loop.fit`` with the options and hooks of ``config.train`` (every task's runner).
 
@@ -227,7 +229,7 @@ def fit_from_config(
     ``ranked=False`` (GANs: their losses do not rank checkpoints) keeps only the latest
     checkpoints and turns off the recipes that need a validation metric.
     ``epoch_order`` (e.g. a curriculum, ``train.curriculum``) is forwarded to ``loop.fit``.
-    ``learning_rate``: see ``run_hooks``.
+    ``supervised``: see ``run_hooks``.
     """
     cfg = config.train
     ranked = ranked and "val" in device
@@ -248,13 +250,21 @@ def fit_from_config(
         train=device["train"],
         evals={"val": device["val"]} if "val" in device else {},
         options=options,
-        hooks=run_hooks(config, workdir, device, ranked, learning_rate),
+        hooks=run_hooks(config, workdir, device, ranked, supervised),
         workdir=workdir,
-        checkpoints=checkpoint.CheckpointOptions(max_to_keep=cfg.max_to_keep),
+        checkpoints=CheckpointOptions(max_to_keep=cfg.max_to_keep),
         data_key=data_key,
         mesh=mesh,
         epoch_order=epoch_order,
     )
+
+
+def health(result: FitResult) -> dict[str, Any]:
+    """``{"healthy": bool}`` plus the run's warnings, for summary.json."""
+    return {
+        "healthy": not result.warnings,
+        **({"warnings": result.warnings} if result.warnings else {}),
+    }
 
 
 def init_from_pretrained(
@@ -371,6 +381,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> FitResult:
         "params_sha256": checkpoint.tree_digest(result.state.params),
         "steps": int(result.state.step),
         "finished": result.finished,
+        **health(result),
         "steps_per_second": round(result.steps_per_second, 2),
         "train_wall_s": round(result.wall_time, 1),
         "total_wall_s": round(time.perf_counter() - t0, 1),

@@ -9,11 +9,17 @@ kill point through the loop's phases (read from $JAXDL_PHASE_FILE, which the loo
 writes): during training steps, during evaluation, and right after a checkpoint
 save started (the write is then in flight in Orbax's background thread). The last
 restart runs to completion. After every third kill the newest checkpoint is also
-damaged (a flipped byte or a truncated file). Pass when the final parameters are bitwise identical
-(SHA-256 of every parameter) to the reference, test metrics are equal, every
-restart resumed from a committed checkpoint step, and no partial checkpoint was ever
-picked up, and every damaged checkpoint was reported by step and skipped. A summary
-table and a JSON report are written to the workdir.
+damaged (a flipped byte or a truncated file). Then the graceful faults: SIGTERM and
+SIGINT during training (the run must exit with 128 + signal, print one line and no
+traceback, and have saved a checkpoint at the step it stopped at: no step lost), the
+newest checkpoint damaged once more and two processes started together on the
+workdir (one must be refused, naming the holder; the other continues past the damaged
+checkpoint, which is moved aside and saved again). Pass when the final parameters
+are bitwise identical (SHA-256 of every parameter) to the reference, test metrics
+are equal, every restart resumed from a committed checkpoint step, no partial
+checkpoint was ever picked up, every damaged checkpoint was reported by step and
+skipped, and the graceful faults behaved as said. A summary table and a JSON report
+are written to the workdir; the processes' stderr and the phase file go to logs/.
 """
 
 import argparse
@@ -21,7 +27,6 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +37,8 @@ from train import workdir as workdirs
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("train", "eval", "checkpoint")
+# What the experiment writes into its workdir besides the runs reference/ and killed/.
+OUTPUTS = ("report.json", "logs")
 TINY = [
     "--config.data.train_split=train[:2048]",
     "--config.data.val_split=train[2048:2560]",
@@ -76,10 +83,25 @@ def _corrupt_latest(run_dir: Path, how: str) -> int | None:
     return steps[-1]
 
 
-def _kill_at(cmd, phase_file: Path, target: str, rng: random.Random, min_step: int, timeout=300):
-    """Starts ``cmd``, SIGKILLs it once the loop is in ``target`` past ``min_step``."""
+def _kill_at(
+    cmd,
+    phase_file: Path,
+    target: str,
+    rng: random.Random,
+    min_step: int,
+    timeout=300,
+    sig=None,
+    delay=None,
+):
+    """Starts ``cmd``, sends ``sig`` (SIGKILL) once the loop is in ``target`` past ``min_step``.
+
+    The run folder is the ``--workdir`` of ``cmd``; stderr goes beside ``phase_file``.
+    """
+    sig = signal.SIGKILL if sig is None else sig
+    run_dir = Path(next(a for a in cmd if a.startswith("--workdir="))[len("--workdir=") :])
     phase_file.unlink(missing_ok=True)
-    stderr = phase_file.with_name(f"stderr_{time.time_ns()}.txt").open("w")
+    stderr_path = phase_file.with_name(f"stderr_{time.time_ns()}.txt")
+    stderr = stderr_path.open("w")
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=_env(phase_file), stdout=subprocess.PIPE, stderr=stderr
     )
@@ -98,15 +120,18 @@ def _kill_at(cmd, phase_file: Path, target: str, rng: random.Random, min_step: i
             and (seen[1] > min_step if (target == "train" and min_step) else seen[1] >= min_step)
         ):
             # train: somewhere inside the epoch; eval/checkpoint: right inside the phase.
-            time.sleep(rng.uniform(0.05, 0.6) if target == "train" else rng.uniform(0, 0.02))
+            if delay is None:
+                delay = rng.uniform(0.05, 0.6) if target == "train" else rng.uniform(0, 0.02)
+            time.sleep(delay)
             break
         time.sleep(0.002)
     if proc.poll() is not None:
         out = proc.stdout.read().decode()
         return {"target": target, "killed": False, "exit": proc.returncode, "stdout": out}
-    in_flight = _write_in_flight(phase_file.parent)
-    proc.send_signal(signal.SIGKILL)
+    in_flight = _write_in_flight(run_dir)
+    proc.send_signal(sig)
     out = proc.communicate()[0].decode()
+    stderr.close()
     return {
         "target": target,
         "killed": True,
@@ -114,6 +139,56 @@ def _kill_at(cmd, phase_file: Path, target: str, rng: random.Random, min_step: i
         "step_at_kill": seen[1] if seen else None,
         "checkpoint_write_in_flight": in_flight,
         "resumed_from": _resumed_step(out),
+        "exit_code": proc.returncode,
+        "stderr": stderr_path.read_text(),
+    }
+
+
+def _graceful(cmd, logs: Path, sig: int, run_dir: Path, min_step: int) -> dict:
+    """SIGTERM / SIGINT during training: exit 128 + sig, one line, a checkpoint there."""
+    # At once after a log past min_step: mid-epoch, well before a short run ends.
+    event = _kill_at(cmd, logs / "phase.txt", "train", random.Random(sig), min_step, sig=sig,
+                     delay=0.0)  # fmt: skip
+    event.pop("checkpoint_write_in_flight", None)
+    err = event.pop("stderr", "")
+    if not event["killed"] or event["exit_code"] == 0:  # the run was done before it acted
+        return {"signal": signal.Signals(sig).name, "sent": False}
+    last = err.strip().splitlines()[-1] if err.strip() else ""
+    m = re.search(r"training stopped at step (\d+)", last)
+    stopped = int(m.group(1)) if m else None
+    return {
+        "signal": signal.Signals(sig).name,
+        "sent": True,
+        "exit_code": event["exit_code"],
+        "expected_exit_code": 128 + sig,
+        "traceback": "Traceback" in err,
+        "last_line": last,
+        "stopped_at": stopped,
+        "checkpoint_saved": stopped is not None and stopped in workdirs.checkpoint_steps(run_dir),
+        "resumed_from": event["resumed_from"],
+    }
+
+
+def _concurrent(cmd, logs: Path) -> dict:
+    """Two processes started together on one workdir: exactly one is refused at once."""
+    procs = []
+    for i in range(2):
+        err = (logs / f"stderr_concurrent_{i}_{time.time_ns()}.txt").open("w")
+        procs.append((subprocess.Popen(cmd, cwd=ROOT, env=_env(None), stdout=subprocess.PIPE,
+                                       stderr=err), err))  # fmt: skip
+    results = []
+    for proc, err in procs:
+        out = proc.communicate()[0].decode()
+        err.close()
+        text = Path(err.name).read_text()
+        results.append({"exit_code": proc.returncode, "stdout": out, "stderr": text})
+    refused = [r for r in results if r["exit_code"] == 2 and "in use by process" in r["stderr"]]
+    ran = [r for r in results if r["exit_code"] == 0]
+    return {
+        "exit_codes": [r["exit_code"] for r in results],
+        "one_refused_naming_the_holder": len(refused) == 1 and len(ran) == 1,
+        "stderr": "".join(r["stderr"] for r in results),
+        "resumed_from": _resumed_step(ran[0]["stdout"]) if ran else None,
     }
 
 
@@ -150,10 +225,9 @@ def run(
     by step and fall back to an older one, and the final parameters must still match.
     """
     rng = random.Random(seed)
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    ref_dir, run_dir = workdir / "reference", workdir / "killed"
+    # The older runs and report go (the runs must start afresh); files of yours stay.
+    workdirs.clear_experiment(workdir, "fault_injection", OUTPUTS)
+    ref_dir, run_dir, logs = workdir / "reference", workdir / "killed", workdir / "logs"
     ref = subprocess.run(
         _command(config, overrides, ref_dir), cwd=ROOT, env=_env(None), capture_output=True
     )
@@ -161,11 +235,12 @@ def run(
         raise RuntimeError(f"reference run failed:\n{ref.stderr.decode()[-3000:]}")
     reference = json.loads((ref_dir / "summary.json").read_text())
     cmd = _command(config, overrides, run_dir)
-    run_dir.mkdir()  # holds the phase file and each attempt's stderr
+    logs.mkdir(exist_ok=True)  # the phase file and each attempt's stderr
     events, min_step, corruptions, due = [], 0, [], False
     for i in range(kills):
         committed_before = set(workdirs.checkpoint_steps(run_dir))
-        event = _kill_at(cmd, run_dir / "phase.txt", PHASES[i % len(PHASES)], rng, min_step)
+        event = _kill_at(cmd, logs / "phase.txt", PHASES[i % len(PHASES)], rng, min_step)
+        event.pop("stderr", None)
         event["committed_before"] = max(committed_before, default=None)
         event["resume_was_committed"] = (
             event.get("resumed_from") is None or event["resumed_from"] in committed_before
@@ -180,11 +255,27 @@ def run(
         if due and (step := _corrupt_latest(run_dir, how)) is not None:
             corruptions.append({"step": step, "how": how})
             due = False
+    # Corrupt, then continue: the next start (SIGTERM's) falls back past it and heals it
+    # (unless the kills left the newest checkpoint damaged already: a second flip of the
+    # same byte would repair it).
+    latest = max(workdirs.checkpoint_steps(run_dir), default=None)
+    if latest is not None and latest not in [c["step"] for c in corruptions]:
+        corruptions.append({"step": _corrupt_latest(run_dir, "truncate"), "how": "truncate"})
+    graceful = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        graceful.append(_graceful(cmd, logs, sig, run_dir, min_step))
+        min_step = max(min_step, graceful[-1].get("stopped_at") or 0)
+    concurrent = _concurrent(cmd, logs)
+    for g, nxt in zip(graceful, [*graceful[1:], concurrent]):  # resumed where it stopped?
+        if g.get("sent") and g["stopped_at"] is not None:
+            resumed = nxt.get("resumed_from")
+            g["steps_lost"] = None if resumed is None else g["stopped_at"] - resumed
     final = subprocess.run(cmd, cwd=ROOT, env=_env(None), capture_output=True)
-    logs = "".join(p.read_text() for p in sorted(run_dir.glob("stderr_*.txt")))
-    logs += final.stderr.decode()
+    text = "".join(p.read_text() for p in sorted(logs.glob("stderr_*.txt")))
+    text += final.stderr.decode()
     for c in corruptions:
-        c["detected"] = f"Checkpoint at step {c['step']} is unreadable" in logs
+        c["detected"] = f"Checkpoint at step {c['step']} is unreadable" in text
+    healed = "is unreadable" not in final.stderr.decode()  # the damaged one was replaced
     final_resumed = _resumed_step(final.stdout.decode())
     got = json.loads((run_dir / "summary.json").read_text()) if final.returncode == 0 else {}
     report = {
@@ -205,6 +296,9 @@ def run(
         ),
         "reference": {k: reference[k] for k in ("steps", "params_sha256", "test_accuracy")},
         "events": events,
+        "graceful": graceful,
+        "concurrent": {k: v for k, v in concurrent.items() if k != "stderr"},
+        "healed": healed,
     }
     report["passed"] = (
         report["final_exit_code"] == 0
@@ -212,6 +306,16 @@ def run(
         and report["identical_test_metrics"]
         and all(e["resume_was_committed"] for e in events)
         and all(c["detected"] for c in corruptions)
+        and all(
+            g["exit_code"] == g["expected_exit_code"]
+            and not g["traceback"]
+            and g["checkpoint_saved"]
+            and g.get("steps_lost") == 0
+            for g in graceful
+            if g.get("sent")
+        )
+        and concurrent["one_refused_naming_the_holder"]
+        and healed
     )
     (workdir / "report.json").write_text(json.dumps(report, indent=2))
     return report
@@ -245,6 +349,18 @@ def main() -> None:
         f"identical to the uninterrupted run: {report['identical_params']} | test metrics "
         f"identical: {report['identical_test_metrics']} | "
         f"{'PASSED' if report['passed'] else 'FAILED'}"
+    )
+    for g in report["graceful"]:
+        if g.get("sent"):
+            print(
+                f"{g['signal']}: exit {g['exit_code']} (expected {g['expected_exit_code']}), "
+                f"stopped at step {g['stopped_at']}, checkpoint there: {g['checkpoint_saved']}, "
+                f"steps lost: {g.get('steps_lost')}, traceback: {g['traceback']}"
+            )
+    c = report["concurrent"]
+    print(
+        f"two processes at once: exit codes {c['exit_codes']}, one refused naming the holder: "
+        f"{c['one_refused_naming_the_holder']} | damaged checkpoint healed: {report['healed']}"
     )
     sys.exit(0 if report["passed"] else 1)
 

@@ -324,7 +324,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
         data_key,
         mesh,
         ranked=False,
-        learning_rate=False,
+        supervised=False,
     )
     state = result.state
     # Training time over every call that trained this run (a resumed finished run adds ~0).

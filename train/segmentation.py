@@ -34,7 +34,7 @@ from jaxdl.training.run import FitResult
 from jaxdl.training.state import TrainState
 from jaxdl.viz.segmentation import PredictionProbe, save_prediction_grid
 from train import augment_spec
-from train.classification import build_optimizer, build_penalty, fit_from_config
+from train.classification import build_optimizer, build_penalty, fit_from_config, health
 
 _FOLDER = "seg_folder:"
 _TFDS = "tfds:"
@@ -177,6 +177,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> FitResult:
         "params_sha256": checkpoint.tree_digest(result.state.params),
         "steps": int(result.state.step),
         "finished": result.finished,
+        **health(result),
         "steps_per_second": round(result.steps_per_second, 2),
         "train_wall_s": round(result.wall_time, 1),
         **({"last_val": {k: round(v, 5) for k, v in rows[-1].items()}} if rows else {}),

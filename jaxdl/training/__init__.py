@@ -9,14 +9,14 @@ Python", and docs/architecture.md):
 - hooks: ``Hook`` and ``Run`` (write your own), ``default_hooks``, ``NonFinite``,
   ``EarlyStop`` (with the ``EarlyStopping`` rule), ``RestartFromBest`` (with
   ``with_restarts``), ``LearningRate``, ``FinalEvaluation``, ``MetricsFile``,
-  ``TensorBoard``, ``Console``, ``ProgressBar``, ``PhaseMarks``;
+  ``TensorBoard``, ``Console``, ``ProgressBar``, ``PhaseMarks``, ``StopOnSignal``;
 - metrics: ``Average`` and ``Metric`` (clu's mergeable metrics), ``merge_metrics``,
   ``compute_metrics``, ``top_k_accuracy``, ``confusion_matrix``;
 - evaluation: ``evaluate`` (a whole split), ``predict`` (outputs for images);
 - checkpoints and devices: ``Checkpointer``, ``make_mesh``, ``create_sharded``.
 """
 
-from jaxdl.training.checkpoint import Checkpointer, CheckpointOptions
+from jaxdl.training.checkpoint import Checkpointer
 from jaxdl.training.console import Console, ProgressBar
 from jaxdl.training.early_stopping import EarlyStop, EarlyStopping, RestartFromBest
 from jaxdl.training.guards import DivergenceError, skip_nonfinite
@@ -25,6 +25,8 @@ from jaxdl.training.hooks import (
     LearningRate,
     NonFinite,
     PhaseMarks,
+    StopOnSignal,
+    TrainingInterruptedError,
     default_hooks,
 )
 from jaxdl.training.inference import evaluate, predict
@@ -42,6 +44,7 @@ from jaxdl.training.restarts import with_restarts
 from jaxdl.training.run import FitResult, Hook, LoopOptions, Run
 from jaxdl.training.state import TrainState
 from jaxdl.training.steps import classification_steps
+from jaxdl.training.store import CheckpointOptions, MemoryStore
 from jaxdl.training.writers import MetricsFile, TensorBoard
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "Hook",
     "LearningRate",
     "LoopOptions",
+    "MemoryStore",
     "Metric",
     "MetricsFile",
     "NonFinite",
@@ -64,8 +68,10 @@ __all__ = [
     "ProgressBar",
     "RestartFromBest",
     "Run",
+    "StopOnSignal",
     "TensorBoard",
     "TrainState",
+    "TrainingInterruptedError",
     "classification_steps",
     "compute_metrics",
     "confusion_matrix",

@@ -42,7 +42,7 @@ class Console(Hook):
       100
     """
 
-    order = 100
+    order = 100  # after TrainingHealth and FinalEvaluation
 
     def __init__(self, file=None):
         self.file = file
@@ -78,6 +78,8 @@ class Console(Hook):
         self.sums, self.steps = {}, 0
 
     def on_end(self, run: Run) -> None:
+        for warning in run.warnings:
+            self._print(f"warning: {warning}")
         if run.stop_reason:
             self._print(f"stopped at step {run.step}: {run.stop_reason}")
         if run.final_metrics:

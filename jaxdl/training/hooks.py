@@ -1,7 +1,8 @@
 """Hooks: everything the training loop does besides iterating, evaluating and saving.
 
 The hooks of jaxdl: ``NonFinite`` (stop on NaN/inf, the skip budget),
-``LearningRate`` (logs the rate), ``FinalEvaluation`` (the test split at the end,
+``LearningRate`` (logs the rate), ``TrainingHealth`` (did the run train?),
+``StopOnSignal`` (graceful SIGTERM/SIGINT), ``FinalEvaluation`` (the test split at the end,
 optionally with the best weights), ``PhaseMarks`` (fault-injection marks), here;
 ``EarlyStop`` and ``RestartFromBest`` (``jaxdl.training.early_stopping``);
 ``MetricsFile`` and ``TensorBoard`` (``jaxdl.training.writers``); ``Console`` and
@@ -44,6 +45,8 @@ Example, a hook that stops once the validation accuracy reaches a target:
 """
 
 import math
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,9 @@ __all__ = [
     "NonFinite",
     "PhaseMarks",
     "Run",
+    "StopOnSignal",
+    "TrainingHealth",
+    "TrainingInterruptedError",
     "default_hooks",
 ]
 
@@ -117,6 +123,57 @@ class NonFinite(Hook):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.skipped = int(state["skipped"])
+
+
+class TrainingHealth(Hook):
+    """Says at the end when a finished run did not train, instead of passing as healthy.
+
+    The verdict compares the training loss of the last log window with the first one:
+    a finished run whose loss did not fall by ``min_drop`` (a fraction of the first
+    window's loss), or went non-finite, or whose skipped (NaN/inf) steps exceed
+    ``max_skipped_fraction`` of its steps, gets one line in ``run.warnings``
+    (``FitResult.warnings``; the console prints it, runners put it in summary.json).
+
+    Example:
+      >>> TrainingHealth().min_drop
+      0.01
+    """
+
+    order = 40
+
+    def __init__(self, min_drop: float = 0.01, max_skipped_fraction: float = 0.1):
+        self.min_drop, self.max_skipped_fraction = min_drop, max_skipped_fraction
+        self.first: float | None = None
+        self.last: float | None = None
+        self.skipped = 0
+
+    def on_log(self, run: Run, logs: dict[str, float]) -> None:
+        loss = logs.get("train_loss")
+        if loss is not None:
+            self.first = loss if self.first is None else self.first
+            self.last = loss
+        self.skipped += int(logs.get("train_skipped_steps", 0))
+
+    def on_end(self, run: Run) -> None:
+        if run.error is not None or not run.finished or self.first is None:
+            return
+        first, last = self.first, self.last
+        if not math.isfinite(last) or not last < first * (1 - self.min_drop):
+            run.warnings.append(
+                f"the run did not train: its training loss went from {first:.4g} (first log) "
+                f"to {last:.4g} (last log). Lower the learning rate, check the data and labels."
+            )
+        if self.skipped > self.max_skipped_fraction * max(run.step, 1):
+            run.warnings.append(
+                f"{self.skipped} of {run.step} updates were skipped for NaN/inf: the run is "
+                "unstable. Lower the learning rate or add gradient clipping."
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"first": self.first, "last": self.last, "skipped": self.skipped}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.first, self.last, self.skipped = state["first"], state["last"], state["skipped"]
 
 
 class FinalEvaluation(Hook):
@@ -210,18 +267,80 @@ class PhaseMarks(Hook):
         self._mark("final", run.step)
 
 
+class TrainingInterruptedError(Exception):
+    """``fit`` ended early on a signal, after saving a checkpoint at ``step``.
+
+    Attributes:
+      signum: the signal (e.g. ``signal.SIGTERM``).
+      step: the step the run stopped at (its checkpoint, with a workdir).
+      state: the train state at that step (an in-memory run's only copy).
+      exit_code: ``128 + signum``, the shell's convention (SIGTERM 143, SIGINT 130).
+    """
+
+    def __init__(self, signum: int, step: int, state: Any, where: str):
+        self.signum, self.step, self.state = signum, step, state
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(f"{name}: training stopped at step {step}. {where}.")
+
+
+class StopOnSignal(Hook):
+    """SIGTERM and SIGINT end training gracefully.
+
+    The current step finishes, a checkpoint is saved at that step (pending writes are
+    awaited), and ``fit`` raises ``TrainingInterruptedError``; rerunning resumes from that
+    step, bit-identically. The handlers are installed for the duration of ``fit`` (main
+    thread only; the previous ones come back at the end). A second signal while
+    stopping raises ``KeyboardInterrupt`` at once. Schedulers send SIGTERM before
+    preemption.
+
+    Example:
+      >>> StopOnSignal().signals == (signal.SIGTERM, signal.SIGINT)
+      True
+    """
+
+    order = 2000  # last: every other hook has ended when it raises
+
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)):
+        self.signals = tuple(signals)
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def on_start(self, run: Run) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python delivers signals to the main thread only
+
+        def handler(signum, frame):
+            if self.received is not None:
+                raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")
+            self.received = signum
+            run.pause_reason = f"{signal.Signals(signum).name} received"
+
+        for s in self.signals:
+            self._previous[s] = signal.signal(s, handler)
+
+    def on_end(self, run: Run) -> None:
+        for s, previous in self._previous.items():
+            signal.signal(s, previous)
+        self._previous = {}
+        if self.received is not None and run.error is None and not run.finished:
+            where = run.where_saved().replace("last good", "saved")
+            raise TrainingInterruptedError(self.received, run.step, run.state, where)
+
+
 def default_hooks(workdir: str | Path | None = None) -> list[Hook]:
     """The hooks ``fit`` uses when given none.
 
     The non-finite guard (stop on NaN/inf), one console line per evaluation, a progress
-    bar when stderr is a terminal, and with a workdir ``metrics.jsonl`` and TensorBoard
-    event files in it. Extend the list to add your own: ``[*default_hooks(w), mine]``.
+    bar when stderr is a terminal, graceful SIGTERM/SIGINT (``StopOnSignal``), and with
+    a workdir ``metrics.jsonl`` and TensorBoard event files in it. Extend the list to
+    add your own: ``[*default_hooks(w), mine]``.
 
     Example:
       >>> [type(h).__name__ for h in default_hooks()]
-      ['NonFinite', 'Console', 'ProgressBar']
+      ['NonFinite', 'Console', 'ProgressBar', 'StopOnSignal']
     """
-    hooks: list[Hook] = [NonFinite(), Console(), ProgressBar()]
+    hooks: list[Hook] = [NonFinite(), Console(), ProgressBar(), StopOnSignal()]
     if workdir is not None:
         hooks += [MetricsFile(), TensorBoard()]
     return hooks

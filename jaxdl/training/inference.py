@@ -21,7 +21,7 @@ from jaxdl.training.metrics import compute_metrics, merge_metrics
 from jaxdl.training.state import TrainState
 from jaxdl.training.steps import Preprocess, apply_model, split_outputs
 
-__all__ = ["as_split", "evaluate", "predict"]
+__all__ = ["as_split", "evaluate", "metric_names", "predict"]
 
 
 def as_split(split: Any, mesh: Mesh | None = None) -> Any:
@@ -94,6 +94,32 @@ def evaluate(
 
 
 _merge = jax.jit(merge_metrics)
+
+
+def metric_names(
+    state: Any, eval_step: Callable, named_split: tuple[str, Any], batch_size: int, mesh=None
+) -> list[str] | None:
+    """The names ``evaluate`` will report for ``(prefix, split)``, from shapes only.
+
+    ``eval_step`` is traced abstractly (``jax.eval_shape``: nothing compiles or runs) and
+    each metric is computed on zeros of its shapes. None for a streamed split.
+
+    Example:
+      >>> from jaxdl.training.metrics import Average
+      >>> def eval_step(state, batch):
+      ...     return {"loss": Average.from_model_output(batch["label"], mask=batch["mask"])}
+      >>> metric_names(None, eval_step, ("val", {"label": np.zeros(3)}), 2)
+      ['val_loss']
+    """
+    prefix, split = named_split
+    split = as_split(split, mesh)
+    if hasattr(split, "eval_batches"):
+        return None
+    fn = _eval_fn(eval_step, batch_size, split.size, mesh)
+    shapes = jax.eval_shape(fn, state, split.arrays, jnp.asarray(0, jnp.int32))
+    zeros = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+    with np.errstate(all="ignore"):  # 0 / 0 of empty statistics: only the names matter
+        return sorted(compute_metrics(zeros, prefix))
 
 
 @functools.lru_cache(maxsize=32)

@@ -23,12 +23,12 @@ from jax.sharding import Mesh
 
 from jaxdl.data.loader import epoch_permutation, steps_per_epoch, train_batch
 from jaxdl.sharding import check_batch_size
-from jaxdl.training.checkpoint import CheckpointOptions, open_store
 from jaxdl.training.guards import DivergenceError
 from jaxdl.training.hooks import default_hooks
-from jaxdl.training.inference import as_split, evaluate
+from jaxdl.training.inference import as_split, evaluate, metric_names
 from jaxdl.training.run import FitResult, Hook, LoopOptions, Run
 from jaxdl.training.state import TrainState
+from jaxdl.training.store import CheckpointOptions, open_store
 
 __all__ = ["DivergenceError", "FitResult", "LoopOptions", "default_hooks", "fit"]
 
@@ -115,6 +115,13 @@ def fit(
         check_batch_size(EB, mesh)
     spe = steps_per_epoch(train.size, B)
     ranked = opts.best_metric if evals else None
+    if ranked:  # before anything compiles: the evaluation's metric names, from shapes
+        names = metric_names(state, eval_step, next(iter(evals.items())), EB, mesh)
+        if names is not None and ranked not in names:
+            raise ValueError(
+                f"best_metric={ranked!r} is not among the evaluation's metrics {names}; "
+                "pick one of them."
+            )
     store = open_store(workdir, checkpoints, ranked, opts.best_mode)
     meta: dict[str, Any] = {"history": [], "stopped": False, "hooks": {}}
     restored = store.restore_latest(state)
@@ -170,6 +177,7 @@ def fit(
         steps_per_second=(run.step - first_step) / wall if wall > 0 else 0.0,
         finished=run.finished,
         stop_reason=run.stop_reason,
+        warnings=run.warnings,
     )
 
 
@@ -210,8 +218,7 @@ def _train(run: Run, train_step, train, data_key, mesh, epoch_order, meta) -> No
             hook.on_log(run, logs)
         window, t0 = [], time.perf_counter()
 
-    paused = False
-    while run.step < run.total_steps and not run.stop and not paused:
+    while run.step < run.total_steps and not run.stop and not run.pause_reason:
         epoch = run.step // spe
         if streamed:
             batches = train.batches(epoch, run.step % spe, B)
@@ -227,7 +234,8 @@ def _train(run: Run, train_step, train, data_key, mesh, epoch_order, meta) -> No
             if run.step % opts.log_every_steps == 0:
                 log()
             if opts.max_steps is not None and run.step >= opts.max_steps:
-                paused = True
+                run.pause_reason = run.pause_reason or f"max_steps={opts.max_steps} reached"
+            if run.pause_reason:  # max_steps, or a signal: save here and return
                 break
         log()
         epoch = run.step // spe
@@ -235,7 +243,7 @@ def _train(run: Run, train_step, train, data_key, mesh, epoch_order, meta) -> No
             epoch % opts.eval_every_epochs == 0 or run.step == run.total_steps
         ):
             _evaluate_and_save(run, meta)
-        elif paused:  # max_steps reached mid-epoch: save where we are
+        elif run.pause_reason:  # paused mid-epoch: save where we are
             run.store.save(run.step, run.state, _meta(run, meta), None)
 
 

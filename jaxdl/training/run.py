@@ -63,8 +63,10 @@ class FitResult:
       final_metrics: what hooks computed at the end (e.g. ``FinalEvaluation``'s test).
       wall_time: seconds spent in this call's training loop.
       steps_per_second: steps of this call per second of ``wall_time``.
-      finished: every epoch ran, or a hook stopped the run (False: paused at max_steps).
+      finished: every epoch ran, or a hook stopped the run (False: paused, e.g. at
+        ``max_steps``: a rerun with the same workdir continues).
       stop_reason: why a hook stopped the run ('' otherwise).
+      warnings: what hooks found wrong with the run (e.g. ``TrainingHealth``'s verdict).
     """
 
     state: TrainState
@@ -75,6 +77,7 @@ class FitResult:
     steps_per_second: float
     finished: bool
     stop_reason: str = ""
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 class Hook:
@@ -129,10 +132,13 @@ class Run:
       evals: the splits evaluated at every evaluation point, by name.
       stop: set to True to end training after this evaluation (persisted).
       stop_reason: one line saying why.
+      pause_reason: set (e.g. by a signal handler) to end this call after the current
+        step with a checkpoint, the run unfinished: a rerun resumes there.
       scores: the metrics ranking this evaluation's checkpoint, None: not a candidate.
       window: the last log window's per-step values (``np.ndarray`` [n] per metric) and
         its first step, ``window['first_step']``.
       final_metrics: metrics of the end (e.g. the test split's), filled by hooks.
+      warnings: what hooks found wrong with the run (e.g. it did not train).
       finished: whether every epoch ran or a hook stopped the run (set at the end).
       error: the exception that ended the run, if any.
     """
@@ -150,9 +156,11 @@ class Run:
     store: Any = dataclasses.field(repr=False)
     stop: bool = False
     stop_reason: str = ""
+    pause_reason: str = ""
     scores: dict[str, float] | None = None
     window: dict[str, Any] = dataclasses.field(default_factory=dict)
     final_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)
     finished: bool = False
     error: BaseException | None = None
     _best: tuple[int, TrainState] | None = dataclasses.field(default=None, repr=False)
