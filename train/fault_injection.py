@@ -67,9 +67,13 @@ def _env(phase_file: Path | None) -> dict[str, str]:
 
 
 def _corrupt_latest(run_dir: Path, how: str) -> int | None:
-    """Flips a byte in (or truncates) the largest state file of the newest checkpoint."""
+    """Flips a byte in (or truncates) the largest state file of the newest checkpoint.
+
+    Only while an older committed checkpoint exists to fall back to (None otherwise: the
+    damage is deferred). With every checkpoint damaged a run refuses to start, by design.
+    """
     steps = workdirs.checkpoint_steps(run_dir)
-    if not steps:
+    if len(steps) < 2:
         return None
     state = run_dir / "checkpoints" / str(steps[-1]) / "state"
     files = [p for p in state.rglob("*") if p.is_file()]
@@ -259,8 +263,10 @@ def run(
     # (unless the kills left the newest checkpoint damaged already: a second flip of the
     # same byte would repair it).
     latest = max(workdirs.checkpoint_steps(run_dir), default=None)
-    if latest is not None and latest not in [c["step"] for c in corruptions]:
-        corruptions.append({"step": _corrupt_latest(run_dir, "truncate"), "how": "truncate"})
+    if latest not in [c["step"] for c in corruptions]:
+        damaged = _corrupt_latest(run_dir, "truncate")
+        if damaged is not None:
+            corruptions.append({"step": damaged, "how": "truncate"})
     graceful = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         graceful.append(_graceful(cmd, logs, sig, run_dir, min_step))
