@@ -1,5 +1,5 @@
 """Experiments delete only what jaxdl wrote: ``fresh_run``, ``claim_experiment``,
-``clear_experiment`` (train/workdir.py) on hand-made folders, without training."""
+``clear_experiment`` (train/experiment_dirs.py) on hand-made folders, without training."""
 
 import json
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 import ml_collections
 import pytest
 
-from train import fault_injection
+from train import experiment_dirs, fault_injection
 from train import workdir as wd
 from train.validate import ConfigError
 
@@ -41,14 +41,14 @@ def _tree(root: Path) -> set[str]:
 
 
 def test_fresh_run_of_a_missing_folder_is_a_marked_run_of_the_config(tmp_path):
-    run = wd.fresh_run(tmp_path / "a" / "run", _config())
+    run = experiment_dirs.fresh_run(tmp_path / "a" / "run", _config())
     assert (run / wd.MARKER).is_file()
     assert json.loads((run / "config.json").read_text()) == _config().to_dict()
 
 
 def test_fresh_run_clears_a_run_of_older_scripts_and_marks_it(tmp_path):
     run = _older_run(tmp_path / "0_seed0")
-    wd.fresh_run(run, _config())
+    experiment_dirs.fresh_run(run, _config())
     assert not (run / "checkpoints").exists() and not (run / "metrics.jsonl").exists()
     assert (run / wd.MARKER).is_file() and (run / "config.json").is_file()
     assert not wd.has_checkpoints(run)  # training there starts from scratch
@@ -57,7 +57,7 @@ def test_fresh_run_clears_a_run_of_older_scripts_and_marks_it(tmp_path):
 def test_fresh_run_keeps_the_users_files_of_a_run_of_another_config(tmp_path):
     run = _marked_run(tmp_path / "run", lr=0.3)
     (run / "notes.txt").write_text("mine")
-    wd.fresh_run(run, _config(0.1))  # another config: no refusal, a fresh run
+    experiment_dirs.fresh_run(run, _config(0.1))  # another config: no refusal, a fresh run
     assert (run / "notes.txt").read_text() == "mine"
     assert not (run / "checkpoints").exists() and not (run / "summary.json").exists()
     assert json.loads((run / "config.json").read_text())["optimizer"]["learning_rate"] == 0.1
@@ -81,21 +81,21 @@ def test_fresh_run_refuses_a_foreign_folder_and_writes_nothing(tmp_path, files, 
         (run / name).write_text(text)
     before = _tree(run)
     with pytest.raises(ConfigError, match="not a jaxdl run") as e:
-        wd.fresh_run(run, _config())
+        experiment_dirs.fresh_run(run, _config())
     assert named in str(e.value)
     assert _tree(run) == before
     with pytest.raises(ConfigError, match="not a jaxdl run"):
-        wd.clear_run(run)
+        experiment_dirs.clear_run(run)
     assert _tree(run) == before
 
 
 def test_fresh_run_refuses_a_file_and_a_run_in_use(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="is a file"):
-        wd.fresh_run(tmp_path / "file", _config())
+        experiment_dirs.fresh_run(tmp_path / "file", _config())
     run = _marked_run(tmp_path / "run")
     with wd.lock(run), pytest.raises(ConfigError, match="in use"):
-        wd.fresh_run(run, _config())
+        experiment_dirs.fresh_run(run, _config())
     assert wd.has_checkpoints(run)
 
 
@@ -120,14 +120,14 @@ OUTPUTS = ("results.json", "jax_cache", "*/sweep_*/sweep.md")
 def test_clear_experiment_adopts_a_folder_of_older_scripts_and_empties_it(tmp_path):
     root = tmp_path / "exp"
     _experiment(root)
-    wd.clear_experiment(root, "optimizers", OUTPUTS)
-    assert _tree(root) == {wd.EXPERIMENT_MARKER}
-    record = json.loads((root / wd.EXPERIMENT_MARKER).read_text())
+    experiment_dirs.clear_experiment(root, "optimizers", OUTPUTS)
+    assert _tree(root) == {experiment_dirs.EXPERIMENT_MARKER}
+    record = json.loads((root / experiment_dirs.EXPERIMENT_MARKER).read_text())
     assert record["experiment"] == "optimizers" and record["adopted"]
 
 
 def test_clear_experiment_keeps_the_users_files_in_the_root_and_in_a_run(tmp_path):
-    root = wd.claim_experiment(tmp_path / "exp", "optimizers", OUTPUTS)
+    root = experiment_dirs.claim_experiment(tmp_path / "exp", "optimizers", OUTPUTS)
     _experiment(root)
     (root / "my_notes.txt").write_text("mine")
     (root / "task" / "opt_sgd" / "plot_by_hand.png").write_text("mine")
@@ -137,9 +137,9 @@ def test_clear_experiment_keeps_the_users_files_in_the_root_and_in_a_run(tmp_pat
     (tmp_path / "outside").mkdir()
     _older_run(tmp_path / "outside" / "run")
     os.symlink(tmp_path / "outside", root / "link")  # never followed
-    wd.clear_experiment(root, "optimizers", OUTPUTS)
+    experiment_dirs.clear_experiment(root, "optimizers", OUTPUTS)
     assert _tree(root) == {
-        wd.EXPERIMENT_MARKER,
+        experiment_dirs.EXPERIMENT_MARKER,
         "my_notes.txt",
         "link",
         "mine",
@@ -152,7 +152,7 @@ def test_clear_experiment_keeps_the_users_files_in_the_root_and_in_a_run(tmp_pat
         "task/opt_sgd/" + wd.MARKER,  # still jaxdl's run folder: the next run goes there
     }
     assert wd.has_checkpoints(tmp_path / "outside" / "run")
-    wd.fresh_run(root / "task" / "opt_sgd", _config())  # adopted, the user's file kept
+    experiment_dirs.fresh_run(root / "task" / "opt_sgd", _config())  # adopted, the user's file kept
     assert (root / "task" / "opt_sgd" / "plot_by_hand.png").exists()
 
 
@@ -161,31 +161,31 @@ def test_an_unmarked_folder_with_other_files_is_refused_untouched(tmp_path):
     _experiment(root)
     (root / "task" / "sweep_sgd" / "thesis.tex").write_text("mine")
     before = _tree(root)
-    for call in (wd.claim_experiment, wd.clear_experiment):
+    for call in (experiment_dirs.claim_experiment, experiment_dirs.clear_experiment):
         with pytest.raises(ConfigError, match=r"task/sweep_sgd/thesis\.tex"):
             call(root, "optimizers", OUTPUTS)
         assert _tree(root) == before
 
 
 def test_another_experiments_folder_and_a_run_are_refused(tmp_path):
-    other = wd.claim_experiment(tmp_path / "bn", "batchnorm")
+    other = experiment_dirs.claim_experiment(tmp_path / "bn", "batchnorm")
     _older_run(other / "bn0_lr0.1")
     with pytest.raises(ConfigError, match="'batchnorm', not of 'regularization'"):
-        wd.clear_experiment(other, "regularization")
+        experiment_dirs.clear_experiment(other, "regularization")
     assert wd.has_checkpoints(other / "bn0_lr0.1")
     run = _marked_run(tmp_path / "run")
     with pytest.raises(ConfigError, match="single jaxdl run"):
-        wd.clear_experiment(run, "regularization")
+        experiment_dirs.clear_experiment(run, "regularization")
     assert wd.has_checkpoints(run)
     with pytest.raises(ConfigError, match="is a file"):
-        wd.claim_experiment(run / "summary.json", "regularization")
+        experiment_dirs.claim_experiment(run / "summary.json", "regularization")
 
 
 def test_a_sub_run_in_use_is_not_cleared(tmp_path):
-    root = wd.claim_experiment(tmp_path / "exp", "degradation")
+    root = experiment_dirs.claim_experiment(tmp_path / "exp", "degradation")
     run = _marked_run(root / "resnet20")
     with wd.lock(run), pytest.raises(ConfigError, match="in use"):
-        wd.clear_experiment(root, "degradation")
+        experiment_dirs.clear_experiment(root, "degradation")
     assert wd.has_checkpoints(run)
 
 
@@ -198,23 +198,23 @@ def test_fault_injection_outputs_clear_its_folder(tmp_path):
     (root / "report.json").write_text("{}")
     (root / "README").write_text("mine")
     with pytest.raises(ConfigError, match="README"):  # unmarked, and not all jaxdl's
-        wd.clear_experiment(root, "fault_injection", fault_injection.OUTPUTS)
+        experiment_dirs.clear_experiment(root, "fault_injection", fault_injection.OUTPUTS)
     (root / "README").unlink()
-    wd.clear_experiment(root, "fault_injection", fault_injection.OUTPUTS)
-    assert _tree(root) == {wd.EXPERIMENT_MARKER}
+    experiment_dirs.clear_experiment(root, "fault_injection", fault_injection.OUTPUTS)
+    assert _tree(root) == {experiment_dirs.EXPERIMENT_MARKER}
     (root / "README").write_text("mine")  # now marked: a file of the user's stays
     _marked_run(root / "killed")
     (root / "logs").mkdir()
     (root / "logs" / "stderr_2.txt").write_text("log")
-    wd.clear_experiment(root, "fault_injection", fault_injection.OUTPUTS)
-    assert _tree(root) == {wd.EXPERIMENT_MARKER, "README"}
+    experiment_dirs.clear_experiment(root, "fault_injection", fault_injection.OUTPUTS)
+    assert _tree(root) == {experiment_dirs.EXPERIMENT_MARKER, "README"}
 
 
 def test_claim_experiment_marks_a_new_folder_and_keeps_its_marker(tmp_path):
-    root = wd.claim_experiment(tmp_path / "new", "multitask")
-    first = (root / wd.EXPERIMENT_MARKER).read_text()
+    root = experiment_dirs.claim_experiment(tmp_path / "new", "multitask")
+    first = (root / experiment_dirs.EXPERIMENT_MARKER).read_text()
     assert json.loads(first)["experiment"] == "multitask"
     _older_run(root / "mnist" / "0_seed0")
-    assert wd.claim_experiment(root, "multitask") == root
-    assert (root / wd.EXPERIMENT_MARKER).read_text() == first
+    assert experiment_dirs.claim_experiment(root, "multitask") == root
+    assert (root / experiment_dirs.EXPERIMENT_MARKER).read_text() == first
     assert wd.has_checkpoints(root / "mnist" / "0_seed0")  # claiming deletes nothing

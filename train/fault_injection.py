@@ -33,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+from train import experiment_dirs
 from train import workdir as workdirs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,7 +231,7 @@ def run(
     """
     rng = random.Random(seed)
     # The older runs and report go (the runs must start afresh); files of yours stay.
-    workdirs.clear_experiment(workdir, "fault_injection", OUTPUTS)
+    experiment_dirs.clear_experiment(workdir, "fault_injection", OUTPUTS)
     ref_dir, run_dir, logs = workdir / "reference", workdir / "killed", workdir / "logs"
     ref = subprocess.run(
         _command(config, overrides, ref_dir), cwd=ROOT, env=_env(None), capture_output=True

@@ -32,9 +32,8 @@ import ml_collections
 
 from jaxdl.training.loop import DivergenceError
 from jaxdl.training.writers import read_jsonl
-from train import classification
+from train import classification, experiment_dirs
 from train import experiments as ex
-from train import workdir as workdirs
 from train.configs import mnist_mlp
 
 LEARNING_RATES = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
@@ -101,7 +100,7 @@ def make_config(
 
 def run_one(config: ml_collections.ConfigDict, workdir: Path) -> Result:
     """Trains one configuration from scratch; a divergence is a result, not an error."""
-    workdirs.fresh_run(workdir, config)  # never resume an older run; the user's files stay
+    experiment_dirs.fresh_run(workdir, config)  # never resume an older run; the user's files stay
     t0 = time.perf_counter()
     diverged_at, test_error = None, math.nan
     try:
@@ -179,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/jaxdl_experiments/batchnorm"))
     p.add_argument("--docs", type=Path, default=Path("docs"))
     args = p.parse_args(argv)
-    workdirs.claim_experiment(args.workdir, "batchnorm")
+    experiment_dirs.claim_experiment(args.workdir, "batchnorm")
     t0 = time.perf_counter()
     sizes = {"depth": args.depth, "num_train": args.num_train, "num_epochs": args.num_epochs}
     results = []

@@ -58,7 +58,7 @@ import numpy as np
 
 from jaxdl.data import curriculum as cur
 from jaxdl.viz.samples import save_grid
-from train import classification, workdir
+from train import classification, experiment_dirs
 from train import experiments as ex
 from train.configs import mnist_mlp
 from train.curriculum import SCORES_FILE
@@ -79,7 +79,7 @@ ARMS = (
 DERIVED = ARMS[2:]
 PACING = {"curriculum (root)": "root", "curriculum (exponential)": "exponential"}
 RANKING_SEED = 1234  # the random-ranking control's scores
-# What the experiment writes into --workdir besides its runs (train.workdir.claim_experiment).
+# What the experiment writes into --workdir besides its runs (experiment_dirs).
 OUTPUTS = ("results.json", "jax_cache", "*/*.npy")
 
 
@@ -112,7 +112,7 @@ def reference_config(base: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 
 def train_run(config: ml_collections.ConfigDict, path: Path) -> dict:
     """Trains ``config`` from scratch in ``path``: its val curve and test accuracy."""
-    workdir.fresh_run(path, config)  # config.json: a reusable run directory
+    experiment_dirs.fresh_run(path, config)  # config.json: a reusable run directory
     t0 = time.perf_counter()
     result = classification.run(config, path)
     return {
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.data_dir = (
             "" if os.environ.get("JAXDL_DATA_DIR") or not shared.is_dir() else str(shared)
         )
-    workdir.claim_experiment(args.workdir, "curriculum", OUTPUTS)
+    experiment_dirs.claim_experiment(args.workdir, "curriculum", OUTPUTS)
     # Runs that differ only in their seed compile the same programs: compile once.
     if args.compile_cache != "":  # process-wide: off when called from tests
         cache = args.compile_cache or str(args.workdir / "jax_cache")

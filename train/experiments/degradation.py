@@ -37,9 +37,8 @@ import ml_collections
 import numpy as np
 
 from jaxdl.training.writers import read_jsonl
-from train import classification
+from train import classification, experiment_dirs
 from train import experiments as ex
-from train import workdir as workdirs
 from train.configs import cifar10_resnet20
 from train.experiments.cnn_arguments import write_section
 
@@ -104,10 +103,10 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
     """Trains every model of ``args.models`` (unless ``--report_only``); returns ``collect``."""
     root = Path(args.workdir)
     if not args.report_only:
-        workdirs.claim_experiment(root, "degradation")
+        experiment_dirs.claim_experiment(root, "degradation")
         for model in args.models:  # only the nets named: the others' runs stay
             cfg = config(model, args)
-            classification.run(cfg, workdirs.fresh_run(root / model, cfg))  # from scratch
+            classification.run(cfg, experiment_dirs.fresh_run(root / model, cfg))  # from scratch
     out = collect(root, args.models)
     for model, r in out.items():
         print(f"{model}: final loss {smoothed_tail(r['curve']):.4f} in {r['wall_s']:.0f}s")

@@ -37,9 +37,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from train import classification
+from train import classification, experiment_dirs
 from train import experiments as ex
-from train import workdir as workdirs
 from train.configs import cifar10_resnet20, mnist_lenet5
 from train.experiments.cnn_arguments import write_section
 from train.experiments.regularization import with_overrides
@@ -113,7 +112,7 @@ def variants(setup: Setup) -> dict[str, str]:
 def run_one(setup: Setup, variant: str, tasks: str, seed: int, workdir: Path) -> Result:
     """Trains one variant from scratch and reads its test accuracies."""
     cfg = with_overrides(setup.base, {"multitask.tasks": tasks, "seed": seed})
-    workdirs.fresh_run(workdir, cfg)  # never resume an older run; the user's files stay
+    experiment_dirs.fresh_run(workdir, cfg)  # never resume an older run; the user's files stay
     t0 = time.perf_counter()
     m = classification.run(cfg, workdir).final_metrics
     if not tasks:
@@ -190,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/jaxdl_experiments/multitask"))
     p.add_argument("--doc", type=Path, default=Path("docs/multitask.md"))
     args = p.parse_args(argv)
-    workdirs.claim_experiment(args.workdir, "multitask")
+    experiment_dirs.claim_experiment(args.workdir, "multitask")
     for name in args.datasets:
         if name == "mnist":
             setup, seeds = mnist_setup(args.mnist_train, args.mnist_epochs), args.mnist_seeds

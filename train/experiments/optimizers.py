@@ -53,8 +53,8 @@ import jax
 from absl import logging
 
 from jaxdl.training.writers import read_jsonl
+from train import experiment_dirs
 from train import sweep as sw
-from train import workdir as workdirs
 from train.configs import fashion_mnist_lenet5, mnist_mlp
 from train.experiments.optimizers_report import SEEDS, write_report
 
@@ -73,7 +73,7 @@ OPTIMIZERS = (
 )
 RHO = 0.9  # the momentum of every momentum variant (the course's value)
 GD_MICRO_BATCH = 1000  # batch GD accumulates the epoch's gradient over these
-#: What the experiment writes into --workdir besides its runs (train.workdir.clear_experiment).
+#: What the experiment writes into --workdir besides its runs (experiment_dirs).
 OUTPUTS = (
     "results.json",
     "info.json",
@@ -338,7 +338,7 @@ def rerun_failed(task: str, res: dict, args: argparse.Namespace) -> None:
         cfg = with_optimizer(cfg, name, TASKS[task][1]().optimizer)
         cfg.seed = r["seed"]
         path = Path(args.workdir) / task / f"opt_{name}"
-        workdirs.clear_run(path)  # trains from scratch; files of yours there stay
+        experiment_dirs.clear_run(path)  # trains from scratch; files of yours there stay
         res["optimizers"][i] = run(cfg, r["rate"], path, r["label"])
 
 
@@ -358,7 +358,7 @@ def main(argv=None) -> None:
         write_report(results, info, Path(args.out))
         return
     # Reused run folders would resume and report no time: the older runs go (only them).
-    workdirs.clear_experiment(work, "optimizers", OUTPUTS)
+    experiment_dirs.clear_experiment(work, "optimizers", OUTPUTS)
     _compilation_cache(work)
     t0, load0 = time.perf_counter(), os.getloadavg()[1]
     results = {task: run_task(task, args) for task in args.tasks.split(",")}

@@ -37,9 +37,8 @@ import ml_collections
 import numpy as np
 
 from jaxdl.viz.plots import save_figure
-from train import classification
+from train import classification, experiment_dirs
 from train import experiments as ex
-from train import workdir as workdirs
 from train.configs import mnist_mlp
 
 AUGMENT = "translate(max_shift=2), rotate(degrees=10.0), zoom(min_scale=0.9, max_scale=1.1)"
@@ -131,7 +130,7 @@ def with_overrides(
 
 def run_variant(name: str, config: ml_collections.ConfigDict, workdir: Path) -> Result:
     """Trains one variant from scratch in ``workdir`` and reads its errors."""
-    workdirs.fresh_run(workdir, config)  # never resume an older run; the user's files stay
+    experiment_dirs.fresh_run(workdir, config)  # never resume an older run; the user's files stay
     t0 = time.perf_counter()
     result = classification.run(config, workdir)
     curve = [(r["epoch"], 1.0 - r["val_accuracy"]) for r in result.history]
@@ -239,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/jaxdl_experiments/regularization"))
     p.add_argument("--docs", type=Path, default=Path("docs"))
     args = p.parse_args(argv)
-    workdirs.claim_experiment(args.workdir, "regularization")
+    experiment_dirs.claim_experiment(args.workdir, "regularization")
     t0 = time.perf_counter()
     base = base_config(args.num_train, args.num_epochs, args.eval_every)
     results = []

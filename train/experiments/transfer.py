@@ -32,9 +32,8 @@ from pathlib import Path
 import ml_collections
 import numpy as np
 
-from train import classification
+from train import classification, experiment_dirs
 from train import experiments as ex
-from train import workdir as workdirs
 from train.configs import mnist_lenet5
 from train.experiments.cnn_arguments import write_section
 
@@ -88,9 +87,9 @@ def train_pair(name: str, args: argparse.Namespace) -> None:
     source, target = PAIRS[name]
     root = pair_root(name, args)
     src = root / "source"
-    workdirs.clear_experiment(root, "transfer")  # the pair's older runs; other files stay
+    experiment_dirs.clear_experiment(root, "transfer")  # the pair's older runs; other files stay
     c = config(source, TRAIN_SIZE, args.source_epochs, 0, args.data_dir)
-    classification.run(c, workdirs.fresh_run(src, c))
+    classification.run(c, experiment_dirs.fresh_run(src, c))
     for fraction in args.fractions:
         n = round(TRAIN_SIZE * fraction)
         epochs = budget_epochs(config(target, n, 1, 0, args.data_dir), args.min_steps)
@@ -102,7 +101,7 @@ def train_pair(name: str, args: argparse.Namespace) -> None:
                     c.model.init_from = str(src if start == "source" else d / start)
                 c.transfer.head, c.transfer.trunk_lr_factor = head, factor
                 c.transfer.reinit_head = fresh
-                classification.run(c, workdirs.fresh_run(d / method, c))
+                classification.run(c, experiment_dirs.fresh_run(d / method, c))
 
 
 def collect_pair(name: str, args: argparse.Namespace) -> dict:
@@ -163,7 +162,7 @@ def main() -> None:
     p.add_argument("--report_only", action="store_true")
     args = p.parse_args()
     if not args.report_only:
-        workdirs.claim_experiment(args.workdir, "transfer")
+        experiment_dirs.claim_experiment(args.workdir, "transfer")
         for name in args.pairs:
             train_pair(name, args)
     results = {name: collect_pair(name, args) for name in PAIRS}

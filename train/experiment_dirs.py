@@ -1,0 +1,379 @@
+"""Training from scratch, and the folders of experiments (many runs and their results).
+
+Code that must train from scratch calls ``fresh_run``: it deletes jaxdl's run in the
+folder (a marked one, an older jaxdl's, or an unmarked folder holding nothing but run
+entries that look like jaxdl's: the runs of older experiment scripts), keeps the
+user's files, refuses any other folder and ``prepare``s it (``train.workdir``). An
+experiment's own folder (many runs, its results and caches) is marked with
+``.jaxdl_experiment`` naming the experiment (``claim_experiment``);
+``clear_experiment`` deletes from it the runs it recognises and the outputs the
+experiment names, never anything else. A marked experiment folder keeps the user's
+other files; an unmarked folder holding anything jaxdl did not write is refused,
+before anything is written or deleted.
+"""
+
+import fnmatch
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import ml_collections
+
+from train.validate import ConfigError
+from train.workdir import (
+    _LOCK_FILES,
+    MARKER,
+    MARKER_FORMAT,
+    _hold,
+    _is_jaxdl_config,
+    _is_run_entry,
+    _mark,
+    _mkdir,
+    _now,
+    _read_json,
+    _write_json,
+    prepare,
+)
+
+EXPERIMENT_MARKER = ".jaxdl_experiment"
+
+
+def _delete(path: Path) -> None:
+    """Deletes a file, a link (not its target) or a whole folder."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _entries(folder: Path) -> list[str]:
+    """The names in ``folder`` other than the lock's files, sorted."""
+    return sorted(n for n in os.listdir(folder) if n not in _LOCK_FILES)
+
+
+def _first_record(path: Path):
+    """The first JSON value of a JSON-lines file; "" when it is empty; None if unreadable."""
+    try:
+        with path.open() as f:
+            for line in f:
+                if line.strip():
+                    return json.loads(line)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return ""
+
+
+def _older_run(folder: Path, names: list[str]) -> bool:
+    """Whether an unmarked folder without ``config.json`` is a run of older scripts.
+
+    Experiment scripts once trained without ``prepare``: their runs hold run entries
+    only (no marker, no config). Every name must be a run entry, and what is there must
+    look like jaxdl's: step-named checkpoints, a metrics.jsonl of records with a step,
+    a JSON summary; at least one of the three holds something. A folder holding only,
+    say, ``pictures/`` is not taken for a run.
+    """
+    if not names or "config.json" in names or not all(_is_run_entry(n) for n in names):
+        return False
+    signs = False
+    if "checkpoints" in names:
+        ckpt = folder / "checkpoints"
+        if ckpt.is_symlink() or not ckpt.is_dir():
+            return False
+        steps = os.listdir(ckpt)
+        if not all(n[:1].isdigit() for n in steps):  # "12", "12.orbax-checkpoint-tmp-..."
+            return False
+        signs = signs or bool(steps)
+    if "metrics.jsonl" in names:
+        record = _first_record(folder / "metrics.jsonl")
+        if record != "" and not (isinstance(record, dict) and "step" in record):
+            return False
+        signs = signs or record != ""
+    if "summary.json" in names:
+        if not isinstance(_read_json(folder / "summary.json"), dict):
+            return False
+        signs = True
+    return signs
+
+
+def _run_kind(folder: Path) -> str | None:
+    """The run ``folder`` holds: "run" (marked), "legacy", "older" (``_older_run``), or None."""
+    if (folder / MARKER).is_file():
+        return "run"
+    names = _entries(folder)
+    if "config.json" in names and _is_jaxdl_config(folder / "config.json"):
+        return "legacy"
+    return "older" if _older_run(folder, names) else None
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def _fresh_kind(workdir: Path) -> str:
+    """``_kind`` for ``fresh_run``: also "older"; names the files of a foreign folder."""
+    if not workdir.exists() and not workdir.is_symlink():
+        return "missing"
+    if not workdir.is_dir():
+        raise ConfigError(
+            f"The run folder {workdir} is a file, not a folder: move it away or pass "
+            "another --workdir."
+        )
+    try:
+        names = _entries(workdir)
+        kind = _run_kind(workdir) if names else "empty"
+    except OSError as e:
+        raise ConfigError(f"Cannot read the run folder {workdir} ({e.strerror or e}).") from None
+    if kind is not None:
+        return kind
+    others = [n for n in names if not _is_run_entry(n) or n == "config.json"] or names
+    raise ConfigError(
+        f"The run folder {workdir} is not a jaxdl run (no {MARKER} marker) and holds "
+        f"files jaxdl did not write ({_shown(others)}); jaxdl neither writes into nor "
+        "deletes from such a folder: move those files away or pass another --workdir."
+    )
+
+
+def _clear_entries(workdir: Path, kind: str, also: Iterable[Path] = ()) -> None:
+    """Deletes the run entries of ``workdir`` (and ``also``), leaving it marked.
+
+    An unmarked run is marked first and the marker stays: an interrupted removal
+    leaves a marked folder whose checkpoints (deleted first) are gone.
+    """
+    if kind != "run":
+        _mark(workdir, adopted=False)
+    doomed = {p for p in workdir.iterdir() if _is_run_entry(p.name)} | set(also)
+    for path in sorted(doomed, key=lambda p: (p.name != "checkpoints", p.name == "config.json")):
+        _delete(path)
+
+
+def clear_run(workdir: str | Path) -> Path:
+    """Deletes the jaxdl run in ``workdir``, keeping the user's files; creates nothing.
+
+    A marked run, a run of an older jaxdl (a jaxdl ``config.json``) or an unmarked
+    folder of run entries only (runs of older experiment scripts) loses the entries
+    jaxdl writes (``RUN_FILES``, ``RUN_DIRS``, ``RUN_PATTERNS``); it stays, marked and
+    without ``config.json``, so that ``prepare`` (any config) starts a new run there.
+
+    Raises:
+      ConfigError: ``workdir`` is a file, a folder holding files that are no jaxdl
+        run's (named), or in use by another process (``lock``).
+    """
+    workdir = Path(workdir)
+    kind = _fresh_kind(workdir)
+    if kind not in ("missing", "empty"):
+        with _hold(workdir):
+            _clear_entries(workdir, kind)
+    return workdir
+
+
+def fresh_run(workdir: str | Path, config: ml_collections.ConfigDict) -> Path:
+    """Makes ``workdir`` a new run of ``config``: training there starts from scratch.
+
+    ``clear_run``, then ``prepare`` (marked, ``config.json`` written), under the
+    workdir's lock. The user's files in the folder stay; a folder with files that are
+    no jaxdl run's is refused, before anything is written.
+
+    Raises:
+      ConfigError: as ``clear_run``.
+
+    Example:
+      >>> classification.run(config, fresh_run("runs/exp/lr_0.1", config))  # doctest: +SKIP
+    """
+    workdir = Path(workdir)
+    kind = _fresh_kind(workdir)
+    _mkdir(workdir)
+    with _hold(workdir):
+        if kind not in ("missing", "empty"):
+            _clear_entries(workdir, kind)
+        return prepare(workdir, config, overwrite=False)
+
+
+def _patterns(outputs: Iterable[str]) -> list[tuple[str, ...]]:
+    return [tuple(str(o).strip("/").split("/")) for o in outputs]
+
+
+def _matches(rel: tuple[str, ...], patterns: list[tuple[str, ...]]) -> bool:
+    """Whether a path relative to the experiment folder matches an output pattern.
+
+    Matched part by part: ``*`` never crosses a ``/`` (``*/sweep.md`` is one level down).
+    """
+    return any(
+        len(p) == len(rel) and all(fnmatch.fnmatchcase(n, q) for n, q in zip(rel, p))
+        for p in patterns
+    )
+
+
+def _experiment_of(folder: Path) -> str | None:
+    """The experiment named by ``folder``'s marker ("" if unreadable), None if unmarked."""
+    path = folder / EXPERIMENT_MARKER
+    if not path.exists() and not path.is_symlink():
+        return None
+    record = _read_json(path)
+    name = record.get("experiment") if isinstance(record, dict) else None
+    return name if isinstance(name, str) else ""
+
+
+def _plan(
+    folder: Path,
+    rel: tuple[str, ...],
+    name: str,
+    patterns: list[tuple[str, ...]],
+    plan: list,
+    unknown: list[Path],
+    limit: int | None,
+) -> None:
+    """Sorts what lies under ``folder`` into ``plan`` (deletable) and ``unknown`` (kept).
+
+    ``plan`` gets ("output", path, rel) for the experiment's named outputs, (kind,
+    path, rel) for runs (``_run_kind``) and, after its contents, ("group", path, rel)
+    for any other folder, which is searched too; links are never followed. A folder
+    marked as another experiment is unknown. Stops once ``limit`` unknowns are found.
+    """
+    for path in sorted(folder.iterdir()):
+        if limit is not None and len(unknown) >= limit:
+            return
+        if path.name in _LOCK_FILES or path.name == EXPERIMENT_MARKER:
+            continue
+        sub = (*rel, path.name)
+        if _matches(sub, patterns):
+            plan.append(("output", path, sub))
+        elif path.is_symlink() or not path.is_dir():
+            unknown.append(path)
+        elif kind := _run_kind(path):
+            plan.append((kind, path, sub))
+        elif _experiment_of(path) not in (None, name):
+            unknown.append(path)
+        else:
+            _plan(path, sub, name, patterns, plan, unknown, limit)
+            plan.append(("group", path, sub))
+
+
+def _mark_experiment(root: Path, name: str, adopted: bool) -> None:
+    record = {"format": MARKER_FORMAT, "created": _now(), "tool": "jaxdl", "experiment": name}
+    if adopted:
+        record["adopted"] = True  # made by experiment scripts without the marker
+    _write_json(root / EXPERIMENT_MARKER, record)
+
+
+def claim_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -> Path:
+    """Makes ``root`` the folder of experiment ``name`` (marked), deleting nothing.
+
+    A missing or empty folder is created and marked; a folder marked for ``name`` is
+    kept as it is. An unmarked folder is adopted (a folder of older versions of the
+    experiment) only when everything in it is jaxdl's: runs (``clear_run``'s kinds),
+    folders of those, and ``outputs``.
+
+    Args:
+      root: the experiment's folder (its ``--workdir``).
+      name: the experiment, recorded in ``root/.jaxdl_experiment``.
+      outputs: what the experiment itself writes there, as paths relative to ``root``
+        with shell wildcards matched part by part (``"results.json"``, ``"jax_cache"``,
+        ``"*/sweep_*/sweep.md"``); a matching folder counts as a whole.
+
+    Raises:
+      ConfigError: ``root`` is a file or a run folder, is marked for another
+        experiment, or is unmarked and holds anything else (the first ones named).
+    """
+    root = Path(root)
+    if not root.exists() and not root.is_symlink():
+        _mkdir(root)
+        _mark_experiment(root, name, adopted=False)
+        return root
+    if not root.is_dir():
+        raise ConfigError(f"The experiment folder {root} is a file: pass a new or empty --workdir.")
+    owner = _experiment_of(root)
+    if owner == name:
+        return root
+    if owner is not None:
+        held = f"experiment {owner!r}" if owner else "an experiment (unreadable marker)"
+        raise ConfigError(
+            f"The folder {root} holds the runs of {held}, not of {name!r}: pass another --workdir."
+        )
+    if (root / MARKER).is_file() or _run_kind(root):
+        raise ConfigError(
+            f"The folder {root} is a single jaxdl run, not an experiment's folder: pass "
+            "another --workdir."
+        )
+    plan: list = []
+    unknown: list[Path] = []
+    try:
+        _plan(root, (), name, _patterns(outputs), plan, unknown, limit=4)
+    except OSError as e:
+        raise ConfigError(f"Cannot read the folder {root} ({e.strerror or e}).") from None
+    if unknown:
+        shown = _shown([str(p.relative_to(root)) for p in unknown])
+        raise ConfigError(
+            f"The folder {root} is not a jaxdl experiment folder (no {EXPERIMENT_MARKER} "
+            f"marker) and holds files jaxdl did not write ({shown}); jaxdl neither writes "
+            "into nor deletes from such a folder: pass a new or empty --workdir."
+        )
+    _mark_experiment(root, name, adopted=bool(plan))
+    return root
+
+
+def _clear_sub_run(path: Path, kind: str, rel: tuple[str, ...], patterns) -> None:
+    """Clears one run of an experiment; deletes the folder unless the user's files remain."""
+    with _hold(path):
+        also = [p for p in path.iterdir() if _matches((*rel, p.name), patterns)]
+        _clear_entries(path, kind, also)
+        left = [n for n in _entries(path) if n != MARKER]
+        if not left:
+            (path / MARKER).unlink()
+    if not left:
+        for name in _LOCK_FILES:
+            (path / name).unlink(missing_ok=True)
+        _remove_empty(path)
+
+
+def _remove_empty(path: Path) -> None:
+    """Removes ``path`` if nothing but lock files or an experiment marker is left in it."""
+    try:
+        rest = os.listdir(path)
+        if all(n in _LOCK_FILES or n == EXPERIMENT_MARKER for n in rest):
+            for n in rest:
+                (path / n).unlink(missing_ok=True)
+            path.rmdir()
+    except OSError:
+        pass  # something appeared meanwhile: it stays
+
+
+def clear_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -> Path:
+    """Deletes what experiment ``name`` wrote in ``root``; everything else stays.
+
+    ``claim_experiment`` first (a foreign folder is refused before anything is deleted;
+    a missing one is created), then, under the folder's lock: the ``outputs`` the
+    experiment names, and every run found at any depth, each under its own lock
+    (``clear_run``'s kinds: marked runs, older jaxdl runs, unmarked folders of run
+    entries only). A run folder that still holds the user's files stays, marked and
+    emptied of jaxdl's files; folders left empty are removed. Unknown files and
+    folders, links, and folders marked for another experiment are left untouched.
+
+    Args:
+      root: the experiment's folder.
+      name: the experiment (see ``claim_experiment``).
+      outputs: the experiment's own files and folders (see ``claim_experiment``).
+
+    Returns:
+      ``root``.
+
+    Raises:
+      ConfigError: as ``claim_experiment``, or a run or ``root`` is in use.
+
+    Example:
+      >>> clear_experiment("runs/x", "optimizers", ["results.json"])  # doctest: +SKIP
+    """
+    root = claim_experiment(root, name, outputs)
+    patterns = _patterns(outputs)
+    with _hold(root):
+        plan: list = []
+        _plan(root, (), name, patterns, plan, [], limit=None)
+        for kind, path, rel in plan:
+            if kind == "output":
+                _delete(path)
+            elif kind == "group":
+                _remove_empty(path)
+            else:
+                _clear_sub_run(path, kind, rel, patterns)
+    return root
