@@ -28,12 +28,7 @@ from jaxdl.data.splits import Bound, SplitSlice, parse_split
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv("JAXDL_DATA_DIR", raising=False)
-    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds_empty"))
-    monkeypatch.setenv("JAXDL_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(registry, "_SYSTEM_DIRS", (str(tmp_path / "system"),))
+pytestmark = pytest.mark.usefixtures("isolated_data")  # tests/conftest.py
 
 
 # ----------------------------------------------------------------- split strings

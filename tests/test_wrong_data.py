@@ -22,13 +22,7 @@ from jaxdl import data
 from jaxdl.data import registry
 from jaxdl.data.readers import image_folder as image_folder_module
 
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv("JAXDL_DATA_DIR", raising=False)
-    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds_empty"))
-    monkeypatch.setenv("JAXDL_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(registry, "_SYSTEM_DIRS", (str(tmp_path / "system"),))
+pytestmark = pytest.mark.usefixtures("isolated_data")  # tests/conftest.py
 
 
 # ----------------------------------------------------------------- 1. a folder was named
