@@ -13,6 +13,7 @@ import pytest
 from jaxdl import optim
 from jaxdl.training import checkpoint
 from jaxdl.training.state import TrainState
+from train.fault_injection import damage as damage_checkpoint
 
 
 class _BNNet(nn.Module):
@@ -66,13 +67,7 @@ def test_round_trip_restores_every_field(tmp_path):
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_corrupted_latest_falls_back_with_a_warning(tmp_path, caplog, damage):
     ckpt, states = _saved(tmp_path)
-    victim = _largest_state_file(tmp_path / "3")
-    data = bytearray(victim.read_bytes())
-    if damage == "flip":
-        data[len(data) // 2] ^= 0xFF
-    else:
-        data = data[: len(data) // 2]
-    victim.write_bytes(bytes(data))
+    damage_checkpoint(tmp_path / "3", damage)
     with caplog.at_level(logging.WARNING):
         restored, meta = checkpoint.Checkpointer(tmp_path).restore_latest(_state(99))
     assert int(restored.step) == 2 and meta["history"] == [2]

@@ -21,6 +21,7 @@ import pytest
 
 from jaxdl.training import checkpoint
 from train import workdir as wd
+from train.fault_injection import damage as damage_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,23 +37,12 @@ def _saved(directory, async_save, steps=(1, 2, 3)):
     ckpt.close()
 
 
-def _damage(step_dir: Path, how: str) -> None:
-    files = [p for p in (step_dir / "state").rglob("*") if p.is_file()]
-    victim = max(files, key=lambda p: p.stat().st_size)
-    data = bytearray(victim.read_bytes())
-    if how == "flip":
-        data[len(data) // 2] ^= 0xFF
-    else:
-        data = data[: len(data) // 2]
-    victim.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize("async_save", [True, False])
 @pytest.mark.parametrize("how", ["flip", "truncate"])
 def test_damaged_newest_is_moved_aside_and_saved_again(tmp_path, caplog, how, async_save):
     ckpt_dir = tmp_path / "checkpoints"
     _saved(ckpt_dir, async_save)
-    _damage(ckpt_dir / "3", how)
+    damage_checkpoint(ckpt_dir / "3", how)
     ckpt = checkpoint.Checkpointer(ckpt_dir, max_to_keep=5, async_save=async_save)
     with caplog.at_level(logging.WARNING):
         restored, meta = ckpt.restore_latest(_tree(0))
@@ -109,7 +99,7 @@ def test_an_access_problem_is_not_damage_and_stays(tmp_path, caplog, monkeypatch
 def test_nothing_is_moved_when_no_checkpoint_restores(tmp_path):
     _saved(tmp_path, async_save=False, steps=(1, 2))
     for step in (1, 2):
-        _damage(tmp_path / str(step), "truncate")
+        damage_checkpoint(tmp_path / str(step), "truncate")
     ckpt = checkpoint.Checkpointer(tmp_path, async_save=False)
     with pytest.raises(checkpoint.CheckpointError, match="No readable checkpoint"):
         ckpt.restore_latest(_tree(0))

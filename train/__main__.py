@@ -34,7 +34,8 @@ _DEBUG = flags.DEFINE_bool("debug", False, "Show full tracebacks for errors.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 # Errors that describe a problem with the user's input or run, not a bug.
-USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, RuntimeError, FloatingPointError)
+# OSError: an unwritable or full disk, a path that is a file (the message names it).
+USER_ERRORS = (ValueError, TypeError, KeyError, OSError, RuntimeError, FloatingPointError)
 
 
 def main(argv: list[str]) -> None:

@@ -76,8 +76,14 @@ def _corrupt_latest(run_dir: Path, how: str) -> int | None:
     steps = workdirs.checkpoint_steps(run_dir)
     if len(steps) < 2:
         return None
-    state = run_dir / "checkpoints" / str(steps[-1]) / "state"
-    files = [p for p in state.rglob("*") if p.is_file()]
+    damage(run_dir / "checkpoints" / str(steps[-1]), how)
+    return steps[-1]
+
+
+def damage(step_dir: Path, how: str) -> None:
+    """Flips a byte in (``'flip'``) or cuts in half (``'truncate'``) the largest state
+    file of the checkpoint folder ``step_dir``."""
+    files = [p for p in (step_dir / "state").rglob("*") if p.is_file()]
     victim = max(files, key=lambda p: p.stat().st_size)
     data = bytearray(victim.read_bytes())
     if how == "flip":
@@ -85,7 +91,6 @@ def _corrupt_latest(run_dir: Path, how: str) -> int | None:
     else:
         data = data[: len(data) // 2]
     victim.write_bytes(bytes(data))
-    return steps[-1]
 
 
 def _kill_at(

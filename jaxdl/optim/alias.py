@@ -1,8 +1,8 @@
 """Named optimizers: the course's "all together" chain and config-name factories.
 
-`all_together` is COURSE.md's combined recipe; `create`, `create_schedule` and
-`create_clipping` map the names used in ``train/configs`` to optax objects, so configs
-stay plain strings and numbers. Every name raises a ValueError listing the valid
+`all_together` is COURSE.md's combined recipe; `create`, `create_clipping` (and
+`create_schedule`, from schedules.py) map the names used in ``train/configs`` to optax
+objects, so configs stay plain strings and numbers. Every name raises a ValueError listing the valid
 names and arguments when misspelled.
 
 References:
@@ -20,10 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import numpy as np
 import optax
 
-from jaxdl.optim._checks import as_key, concrete_reals
+from jaxdl.optim._checks import as_key
 from jaxdl.optim._checks import call_by_name as _call
 from jaxdl.optim.clipping import clip_by_global_norm, clip_by_running_average_norm
 from jaxdl.optim.momentum import (
@@ -35,14 +34,7 @@ from jaxdl.optim.momentum import (
     nesterov_lookahead,
 )
 from jaxdl.optim.noise import add_gradient_noise
-from jaxdl.optim.schedules import (
-    constant_schedule,
-    exponential_decay,
-    milestone_decay,
-    step_decay,
-    time_based_decay,
-)
-from jaxdl.optim.schedules import constant_warmup as prepend_constant_warmup
+from jaxdl.optim.schedules import SCHEDULES, create_schedule  # re-exported: configs' names
 from jaxdl.optim.weight_decay import adamw, add_weight_decay, decay_mask
 
 __all__ = [
@@ -233,42 +225,6 @@ OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
 }
 
 
-def _cosine(init_value, steps_per_epoch, *, decay_epochs, alpha=0.0):
-    return optax.cosine_decay_schedule(init_value, decay_epochs * steps_per_epoch, alpha)
-
-
-def _warmup_cosine(
-    init_value, steps_per_epoch, *, warmup_epochs, decay_epochs, end_value=0.0, warmup_init=0.0
-):
-    # optax's decay_steps counts the warmup too: total length of the schedule.
-    return optax.warmup_cosine_decay_schedule(
-        init_value=warmup_init,
-        peak_value=init_value,
-        warmup_steps=warmup_epochs * steps_per_epoch,
-        decay_steps=decay_epochs * steps_per_epoch,
-        end_value=end_value,
-    )
-
-
-#: Schedule names accepted by `create_schedule` (builders take init_value, steps_per_epoch).
-SCHEDULES: dict[str, Callable[..., optax.Schedule]] = {
-    "constant": lambda init_value, steps_per_epoch: constant_schedule(init_value),
-    "time_based": lambda init_value, steps_per_epoch, *, kappa: time_based_decay(
-        init_value, kappa, steps_per_epoch
-    ),
-    "step": lambda init_value, steps_per_epoch, *, kappa, every_epochs=1: step_decay(
-        init_value, kappa, every_epochs, steps_per_epoch
-    ),
-    "exponential": lambda init_value, steps_per_epoch, *, kappa: exponential_decay(
-        init_value, kappa, steps_per_epoch
-    ),
-    "milestones": lambda init_value, steps_per_epoch, *, milestones, kappa=0.1: milestone_decay(
-        init_value, tuple(milestones), kappa, steps_per_epoch
-    ),
-    "cosine": _cosine,
-    "warmup_cosine": _warmup_cosine,
-}
-
 #: Clipping names accepted by `create_clipping`.
 CLIPPINGS: dict[str, Callable[..., optax.GradientTransformation]] = {
     "none": lambda: optax.identity(),
@@ -347,63 +303,3 @@ def create_clipping(name: str, **kwargs: Any) -> optax.GradientTransformation:
         [0.6, 0.8]
     """
     return _call("clipping", CLIPPINGS, name, (), kwargs)
-
-
-def create_schedule(
-    name: str,
-    init_value: float,
-    steps_per_epoch: int = 1,
-    *,
-    constant_warmup: tuple[float, int] | None = None,
-    **kwargs: Any,
-) -> optax.Schedule:
-    """Learning-rate schedule by config name, in epochs of ``steps_per_epoch`` steps.
-
-    Names and keyword arguments: ``constant``; ``time_based`` (``kappa``); ``step``
-    (``kappa``, ``every_epochs``); ``exponential`` (``kappa``); ``milestones``
-    (``milestones``: epochs, ``kappa`` = 0.1); ``cosine`` (optax's,
-    ``decay_epochs``, ``alpha``); ``warmup_cosine`` (optax's: linear from
-    ``warmup_init`` to ``init_value`` over ``warmup_epochs``, then cosine to
-    ``end_value`` at ``decay_epochs``, the total length). Any of them can start with
-    He et al.'s constant warm-up (`constant_warmup`).
-
-    Args:
-        name: schedule name (see `SCHEDULES`).
-        init_value: the initial (peak, for warmup_cosine) rate.
-        steps_per_epoch: optimizer steps per epoch (1: epochs are steps).
-        constant_warmup: ``(rate, epochs)``: hold ``rate`` for the first ``epochs``
-            epochs, then follow the named schedule (counted from step 0).
-        **kwargs: the schedule's arguments.
-
-    Returns:
-        An optax schedule (step count -> rate).
-
-    Raises:
-        ValueError: unknown name, or arguments the schedule does not take.
-
-    Example:
-        >>> from jaxdl.optim import create_schedule
-        >>> sched = create_schedule("step", 0.1, steps_per_epoch=390, kappa=0.1,
-        ...                         every_epochs=30)
-        >>> [round(float(sched(epoch * 390)), 4) for epoch in (0, 29, 30, 60)]
-        [0.1, 0.1, 0.01, 0.001]
-    """
-    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, numbers.Integral):
-        raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}.")
-    if steps_per_epoch < 1:
-        raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch!r}.")
-    try:
-        values = concrete_reals("init_value", init_value)  # None when traced
-    except TypeError:
-        values = np.asarray(np.nan)
-    if values is not None and not np.all(np.isfinite(values)):
-        raise ValueError(f"init_value must be a finite number, got {init_value!r}.")
-    schedule = _call("schedule", SCHEDULES, name, (init_value, steps_per_epoch), kwargs)
-    if constant_warmup is None:
-        return schedule
-    if not (isinstance(constant_warmup, (tuple, list)) and len(constant_warmup) == 2):
-        raise ValueError(
-            f"constant_warmup must be a pair (rate, epochs), e.g. (0.01, 1), got "
-            f"{constant_warmup!r}."
-        )
-    return prepend_constant_warmup(schedule, *constant_warmup, steps_per_epoch)

@@ -34,11 +34,15 @@ def skip_nonfinite(train_step: Callable) -> Callable:
     """Wraps ``train_step`` so non-finite steps leave the state unchanged.
 
     Example:
-      >>> def step(state, batch):  # a toy step whose loss is the batch itself
-      ...     return state + 1, {"loss": batch}
-      >>> state, metrics = skip_nonfinite(step)(jnp.array(1.0), jnp.array(jnp.nan))
-      >>> float(state), int(metrics["skipped"])  # the state is kept, the step flagged
-      (1.0, 1)
+      >>> from flax import struct
+      >>> class State(struct.PyTreeNode):  # any state with a step counter
+      ...     step: jax.Array
+      ...     w: jax.Array
+      >>> def step(state, batch):  # a toy step: w += batch, the loss is the batch
+      ...     return State(state.step + 1, state.w + batch), {"loss": batch}
+      >>> s, metrics = skip_nonfinite(step)(State(jnp.array(0), jnp.array(1.0)), jnp.nan)
+      >>> int(s.step), float(s.w), int(metrics["skipped"])  # w kept, the step counted
+      (1, 1.0, 1)
     """
 
     def guarded(state, batch):
@@ -46,8 +50,6 @@ def skip_nonfinite(train_step: Callable) -> Callable:
         ok = all_finite(metrics)
         kept = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state)
         metrics = {**metrics, "skipped": (~ok).astype(jnp.int32)}
-        if hasattr(kept, "replace"):  # a TrainState: the step counter still advances
-            kept = kept.replace(step=new_state.step)
-        return kept, metrics
+        return kept.replace(step=new_state.step), metrics
 
     return guarded
