@@ -1,9 +1,9 @@
 """Batch GD / SGD / mini-batch SGD as configured by the trainer.
 
-Batch GD is ``optimizer.accumulate_steps=0``: ``train.classification.build_optimizer``
+Batch GD is ``optimizer.accumulate_steps=0``: ``train.build.optimizer``
 wraps the optimizer in ``optax.MultiSteps`` over a whole epoch, so one update uses the
 mean gradient of the epoch's N // B * B examples (the loop drops the last partial
-batch). These tests run the trainer's real pieces (``build_optimizer``, the
+batch). These tests run the trainer's real pieces (``build.optimizer``, the
 classification ``train_step``, the loader's batches, the 8-device mesh) on a linear
 softmax model and compare with float64 numpy references of the course's formulas:
 
@@ -22,7 +22,7 @@ from jaxdl.data import loader
 from jaxdl.optim import evaluation_point
 from jaxdl.training import parallel, steps
 from jaxdl.training.state import TrainState
-from train.classification import build_optimizer
+from train import build
 from train.configs import defaults
 
 N, D, K, B = 44, 6, 3, 8  # 44 // 8 = 5 micro-batches per epoch; 4 examples dropped
@@ -54,7 +54,9 @@ def _train(opt_cfg, epochs, data, batch=B, mesh=None, schedule=None):
     spe = loader.steps_per_epoch(n, batch)
     if schedule is not None:
         opt_cfg.schedule, opt_cfg.schedule_kwargs = schedule
-    tx = build_optimizer(opt_cfg, spe)
+    config = defaults.get_config()
+    config.optimizer = opt_cfg
+    tx = build.optimizer(config, spe)
     model = models.create("mlp", num_classes=K, depth=0)  # linear softmax: Dense_0
     train_step, _ = steps.classification_steps(_identity)
     state = parallel.create_sharded(

@@ -19,7 +19,7 @@ import pytest
 from jaxdl.data import preprocess
 from jaxdl.nn.normalization import apply_model
 from jaxdl.training import parallel
-from train import classification
+from train import build, classification
 from train.configs import cifar10_resnet20
 from train.experiments import cnn_arguments, degradation, degradation_peer, tta_ensemble
 
@@ -148,8 +148,8 @@ def test_tta_ensemble_against_numpy(tmp_path):
     got = tta_ensemble.main([*map(str, runs), "--batch_size", "8", "--doc", str(doc)])
     # reference: restore each run, logits of the test images and of their mirrors
     cfg = tta_ensemble.read_config(runs[0])
-    splits, names = classification.load_splits(cfg.data)
-    cfg.num_classes = len(names)
+    splits, names = build.load_splits(cfg.data)
+    model = build.model(cfg, num_classes=len(names))
     mean, std = preprocess.channel_stats(splits["train"]["image"])
     x = (splits["test"]["image"].astype(np.float64) / 255.0 - mean) / std
     y = splits["test"]["label"]
@@ -161,7 +161,7 @@ def test_tta_ensemble_against_numpy(tmp_path):
 
     probs, probs_flip = [], []
     for w in runs:
-        model, (params, state) = tta_ensemble.restore_variables(cfg, w, splits["train"], mesh)
+        params, state = tta_ensemble.read_variables(w, mesh=mesh)
         for imgs, out in ((x, probs), (x[:, :, ::-1], probs_flip)):
             z = apply_model(model.apply, params, state, jnp.asarray(imgs, jnp.float32), train=False)
             out.append(softmax(np.asarray(z[0], np.float64)))

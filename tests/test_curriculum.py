@@ -12,7 +12,7 @@ import pytest
 from jaxdl import data, models
 from jaxdl.data import curriculum as cur
 from jaxdl.data import loader, preprocess
-from jaxdl.training import loop, parallel, steps
+from jaxdl.training import inference, loop, parallel, steps
 from jaxdl.training.state import TrainState
 from jaxdl.training.store import CheckpointOptions
 from jaxdl.training.writers import MetricsFile, read_jsonl
@@ -234,7 +234,7 @@ def test_per_example_losses_match_a_float64_softmax_cross_entropy():
         return images.reshape(images.shape[0], -1) @ variables["params"]["w"]
 
     pre = preprocess.image_preprocess(np.zeros(3), np.ones(3))
-    got = train_cur.per_example_losses(apply_fn, ({"w": w}, {}), pre, split, 16, mesh)
+    got = inference.per_example_losses(apply_fn, ({"w": w}, {}), pre, split, 16, mesh)
     z = (x.reshape(N, -1).astype(np.float64) / 255.0) @ w.astype(np.float64)
     want = np.log(np.exp(z).sum(1)) - z[np.arange(N), labels]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

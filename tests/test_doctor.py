@@ -109,7 +109,7 @@ def test_overlap_counts_duplicated_test_images_by_content_hash():
 
 
 def test_data_checks_on_generated_splits_flag_planted_duplicates(tmp_path):
-    from train.classification import load_splits
+    from train.build import load_splits
 
     root = _folder(tmp_path / "imgs")
     for i, f in enumerate(sorted((root / "test" / "c1").glob("*.png"))[:2]):
@@ -128,7 +128,7 @@ def test_data_checks_on_generated_splits_flag_planted_duplicates(tmp_path):
 def test_overfit_check_passes_a_learnable_setup_and_flags_a_frozen_one(tmp_path):
     root = _folder(tmp_path / "imgs")
     cfg = _config(root)
-    from train.classification import load_splits
+    from train.build import load_splits
 
     splits, names = load_splits(cfg.data)
     at, losses = doctor.overfit_losses(cfg, splits["train"], len(names), 100, 20)

@@ -260,6 +260,6 @@ def test_runner_trains_a_gan_and_fits_the_gaussian(tmp_path):
     assert out.summary["components"] == 20 and np.isfinite(out.summary["test_bits_per_dim"])
     assert (tmp_path / "gauss" / "eigen_images.png").exists()
 
-    c = _tiny_config("pix2pix")  # needs gan.condition: a clear error
+    c = _tiny_config("pix2pix")  # needs gan.condition: a clear error, before any work
     with pytest.raises(ValueError, match="sobel_edges"):
-        runner.run(c, tmp_path / "p2p")
+        validate(c)

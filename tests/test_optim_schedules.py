@@ -138,13 +138,14 @@ def test_schedule_type_error():
 def test_trainer_config_warmup_reaches_the_updates():
     # optimizer.warmup_* of a trainer config: the rate of each real SGD update, in
     # epochs of the loader's steps, then the configured milestones from step 0.
-    from train.classification import build_optimizer
+    from train import build
     from train.configs import defaults
 
-    cfg = defaults.get_config().optimizer
+    config = defaults.get_config()
+    cfg = config.optimizer
     cfg.learning_rate, cfg.warmup_learning_rate, cfg.warmup_epochs = 0.2, 0.01, 2
     cfg.schedule, cfg.schedule_kwargs.milestones = "milestones", (5,)
-    tx = build_optimizer(cfg, steps_per_epoch=3)
+    tx = build.optimizer(config, steps_per_epoch=3)
     params = jnp.zeros(())
     state, rates = tx.init(params), []
     for _ in STEPS:

@@ -2,7 +2,7 @@
 
 CIFAR-10/100, SVHN and STL-10 files are written here from the formats' published
 descriptions (not from the readers), then loaded exactly as ``python -m train`` loads
-them (``train.classification.load_splits`` on the config's ``data`` section, with
+them (``train.build.load_splits`` on the config's ``data`` section, with
 ``data.data_dir`` pointing at the files). ImageNet runs on ``tfds.testing.mock_data``;
 its crop geometry is checked against numpy/PIL references written here.
 """
@@ -24,7 +24,7 @@ from PIL import Image
 
 from jaxdl.data import DatasetNotFoundError, imagenet, open_tfds_source, sample_rrc_box
 from jaxdl.training import parallel
-from train import augment_spec, classification
+from train import augment_spec, build, classification
 from train.configs import (
     cifar10_plain56,
     cifar10_resnet20,
@@ -124,7 +124,7 @@ def test_config_loads_the_original_format_from_data_dir(
     validate(cfg)
     assert cfg.data.data_dir == ""  # not available offline: the user gives the folder
     cfg.data.data_dir = str(tmp_path / "files")
-    splits, names = classification.load_splits(cfg.data)
+    splits, names = build.load_splits(cfg.data)
     x, y = written["train"]
     n_val = n_train - math.floor(n_train * (93 if module is svhn_resnet20 else 90) / 100)
     np.testing.assert_array_equal(splits["train"]["image"], x[: n_train - n_val])
@@ -151,7 +151,7 @@ def test_cifar10_configs_read_the_binary_release_from_data_dir(tmp_path):
         cfg = module.get_config()
         validate(cfg)
         cfg.data.data_dir = str(tmp_path)
-        splits, names = classification.load_splits(cfg.data)
+        splits, names = build.load_splits(cfg.data)
         np.testing.assert_array_equal(splits["train"]["image"], x[:18])  # 90% of 20
         np.testing.assert_array_equal(splits["val"]["label"], y[18:])
         assert names[0] == "airplane" and splits["test"]["image"].shape == (5, 32, 32, 3)
@@ -169,7 +169,7 @@ def test_cifar10_default_data_dir_is_the_jpeg_archive_and_missing_data_is_explai
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     cfg.data.data_dir = str(tmp_path / "nowhere")
     with pytest.raises(DatasetNotFoundError, match="nowhere") as err:  # no fallback elsewhere
-        classification.load_splits(cfg.data)
+        build.load_splits(cfg.data)
     assert "cifar10-jpeg.tar.gz" in str(err.value) and "data_dir" in str(err.value)
 
 
@@ -183,7 +183,7 @@ def test_he_et_al_schedule():
     assert c.optimizer.kwargs.to_dict() == {"rho": 0.9, "weight_decay": 1e-4}
     steps_per_epoch = 45000 // 128
     assert abs(c.train.num_epochs * steps_per_epoch - 64000) < steps_per_epoch  # 64k iterations
-    sched = classification.build_optimizer(c.optimizer, steps_per_epoch)  # builds
+    sched = build.optimizer(c, steps_per_epoch)  # builds
     assert sched is not None
     n = c.train.num_epochs
     assert tuple(c.optimizer.schedule_kwargs.milestones) == (n // 2, n * 3 // 4)

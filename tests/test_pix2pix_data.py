@@ -7,6 +7,7 @@ from PIL import Image
 
 from jaxdl.data.cracks import load_cracks
 from jaxdl.data.readers.paired_folder import load_paired_folder, read_paired_folder
+from train import build
 from train import gan as runner
 from train.configs import pix2pix_cracks, pix2pix_facades
 from train.validate import validate
@@ -75,7 +76,7 @@ def _cracks_config() -> ml_collections.ConfigDict:
 
 
 def test_crack_masks_become_the_generator_input():
-    splits, names = runner.load_data(_cracks_config())
+    splits, names = build.load_generation_splits(_cracks_config())
     masks = load_cracks("test[:8]", size=16)["label"]
     np.testing.assert_array_equal(splits["test"]["condition"][..., 0], masks * 255)
     assert "label" not in splits["test"] and names == ("background", "crack")
@@ -100,13 +101,13 @@ def _facades_config(tmp_path) -> ml_collections.ConfigDict:
 
 def test_facades_config_reads_a_paired_folder(tmp_path):
     c = _facades_config(tmp_path)
-    splits, _ = runner.load_data(c)
+    splits, _ = build.load_generation_splits(c)
     assert {k: v["condition"].shape for k, v in splits.items()} == {
         s: (8, 16, 16, 3) for s in ("train", "val", "test")
     }
     c.gan.condition = "sobel_edges"  # a paired folder needs condition 'paired'
     with pytest.raises(ValueError, match="paired_folder"):
-        runner.load_data(c)
+        build.load_generation_splits(c)
 
 
 @pytest.mark.slow

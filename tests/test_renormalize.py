@@ -149,7 +149,7 @@ def _check_trained(c, tmp_path, n_convs):
 
 @pytest.mark.slow  # a ZFNet training run through the config (default suite: under 10 min)
 def test_config_key_constrains_the_trained_filters(tmp_path):
-    from train import classification
+    from train import build
 
     # LeNet-5's C1 filters (5x5x1) start at RMS 0.05-0.065 and C5's at < 0.004: at radius
     # 0.03 the first update projects all six C1 filters onto the radius (the second moves
@@ -159,7 +159,7 @@ def test_config_key_constrains_the_trained_filters(tmp_path):
     assert rms["['C5']['kernel']"].max() < 0.01
     off = _tiny_config("mnist_lenet5", 2)
     off.optimizer.renormalize_filters = 0.0
-    tx = classification.build_optimizer(off.optimizer, 4)
+    tx = build.optimizer(off, 4)
     p = {"conv": {"kernel": jnp.ones((7, 7, 1, 2))}}
     u, _ = tx.update(jax.tree.map(jnp.zeros_like, p), tx.init(p), p)
     np.testing.assert_array_equal(u["conv"]["kernel"], 0.0)  # off: no constraint

@@ -2,10 +2,10 @@
 
 A ResNet-18 ``.pth`` written by the torchvision-layout PyTorch network
 (benchmarks/peers/torchvision_arch.py) and a tiny generated 3-class image folder.
-Default stage: ``init_from_pretrained`` on a fresh state (converted trunk, fresh head,
-re-initialised optimizer state; skipped when the workdir has checkpoints) and the
-config validation. Slow stage (compiling ResNet-18's init and step on 8 CPU devices
-takes about a minute): the ``image_folder_resnet18_torchvision`` config run for 2
+Default stage: ``train.transfer.initialise`` (a torchvision file) on a fresh state
+(converted trunk, fresh head, re-initialised optimizer state; skipped when the workdir has
+checkpoints) and the config validation. Slow stage (compiling ResNet-18's init and step
+on 8 CPU devices takes about a minute): the ``image_folder_resnet18_torchvision`` config run for 2
 steps by ``classification.run``, whose state entering the loop holds exactly the
 converted trunk, and the resume path with the run's real checkpoint.
 """
@@ -25,7 +25,7 @@ from PIL import Image  # noqa: E402
 from benchmarks.peers import torchvision_arch  # noqa: E402
 from jaxdl import models  # noqa: E402
 from jaxdl.training.state import TrainState  # noqa: E402
-from train import classification  # noqa: E402
+from train import build, classification, transfer  # noqa: E402
 from train.configs import image_folder_resnet18_torchvision  # noqa: E402
 from train.validate import ConfigError, validate  # noqa: E402
 
@@ -93,7 +93,7 @@ def test_init_from_pretrained_on_a_fresh_state(setup, capsys):
         tx=tx,
     )
     mesh = jax.make_mesh((jax.device_count(),), ("data",))
-    new = classification.init_from_pretrained(state, config.model, tmp_path / "run", mesh)
+    new = transfer.initialise(state, config, None, tmp_path / "run", mesh)
     check_start(jax.tree.map(np.asarray, {"params": new.params, **new.model_state}), config)
     np.testing.assert_array_equal(new.params["fc"]["kernel"], params["fc"]["kernel"])
     trace = new.opt_state[0].trace  # momentum buffers: re-initialised for the new params
@@ -103,7 +103,7 @@ def test_init_from_pretrained_on_a_fresh_state(setup, capsys):
         capsys.readouterr().out
     )
     (tmp_path / "run" / "checkpoints" / "7").mkdir(parents=True)  # a run to resume
-    assert classification.init_from_pretrained(state, config.model, tmp_path / "run", mesh) is state
+    assert transfer.initialise(state, config, None, tmp_path / "run", mesh) is state
     assert "init_from: not applied" in capsys.readouterr().out
 
 
@@ -112,13 +112,13 @@ def test_run_starts_from_the_converted_trunk_with_a_fresh_head(setup, monkeypatc
     config, tmp_path = setup
     validate(config)
     seen = []
-    real_fit = classification.fit_from_config
+    real_fit = build.fit
 
-    def spy(cfg, state, *args, **kwargs):  # the state entering the loop (before donation)
+    def spy(cfg, frame, state, *args, **kwargs):  # the state entering the loop (not donated)
         seen.append(jax.tree.map(np.asarray, {"params": state.params, **state.model_state}))
-        return real_fit(cfg, state, *args, **kwargs)
+        return real_fit(cfg, frame, state, *args, **kwargs)
 
-    monkeypatch.setattr(classification, "fit_from_config", spy)
+    monkeypatch.setattr(build, "fit", spy)
     result = classification.run(config, tmp_path / "run")
     assert int(result.state.step) == 2
     assert all(np.all(np.isfinite(np.asarray(p))) for p in jax.tree.leaves(result.state.params))
@@ -129,7 +129,7 @@ def test_run_starts_from_the_converted_trunk_with_a_fresh_head(setup, monkeypatc
     # The same workdir now holds a checkpoint: a resumed run keeps it, the file is not
     # applied (``fit`` then restores the checkpoint over this fresh state).
     mesh = jax.make_mesh((jax.device_count(),), ("data",))
-    again = classification.init_from_pretrained(result.state, config.model, tmp_path / "run", mesh)
+    again = transfer.initialise(result.state, config, None, tmp_path / "run", mesh)
     assert again is result.state
     assert "init_from: not applied" in capsys.readouterr().out
 

@@ -10,7 +10,8 @@ from flax import traverse_util
 from jaxdl import models
 from jaxdl.training import transfer
 from jaxdl.training.checkpoint import Checkpointer
-from train import classification
+from train import build, classification
+from train import transfer as train_transfer
 from train.configs import mnist_mlp
 
 HEAD = (("head",),)
@@ -103,12 +104,12 @@ def test_merge_keeps_trunk_and_fresh_head_and_names_mismatches():
 
 def test_select_classes_relabels_in_the_given_order():
     arrays = {"image": np.arange(6)[:, None], "label": np.array([0, 5, 7, 5, 2, 9])}
-    out, names = classification.select_classes(arrays, tuple("abcdefghij"), (7, 5))
+    out, names = build.select_classes(arrays, tuple("abcdefghij"), (7, 5))
     np.testing.assert_array_equal(out["label"], [1, 0, 1])  # 7 -> 0, 5 -> 1
     np.testing.assert_array_equal(out["image"][:, 0], [1, 2, 3])
     assert names == ("h", "f")
     with pytest.raises(ValueError, match="distinct labels"):
-        classification.select_classes(arrays, tuple("abcdefghij"), (3, 3))
+        build.select_classes(arrays, tuple("abcdefghij"), (3, 3))
 
 
 def _tiny(workdir_classes, **overrides):
@@ -156,8 +157,10 @@ def test_init_from_a_directory_without_checkpoints_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
         transfer.read_variables(tmp_path)
     Checkpointer(tmp_path / "checkpoints", async_save=False).close()
-    with pytest.raises(FileNotFoundError, match="model.init_from"):
-        transfer.read_variables(tmp_path)
+    config = mnist_mlp.get_config()
+    config.model.init_from = str(tmp_path)  # an (empty) checkpoints/ passes validation
+    with pytest.raises(FileNotFoundError, match="model.init_from=.*holds no checkpoint"):
+        train_transfer.init_from_run(None, config, (), mesh=None)
 
 
 def test_config_validation_of_transfer_keys(tmp_path):

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jaxdl.training import checkpoint
 from jaxdl.training.metrics import confusion_matrix
 from jaxdl.viz import confusion, filters
-from train import classification, visualize
+from train import build, classification, visualize
 from train.configs import mnist_mlp
 from train.workdir import prepare
 
@@ -90,9 +91,11 @@ def test_visualize_command_on_a_tiny_finished_run(tmp_path):
     img = Image.open(paths["filters"])
     assert img.size[0] > 100 and img.size[1] > 50
     # Rows: step 0 (initialization) and the kept checkpoints (16 steps per run).
-    template = visualize.initial_state(cfg, 512, 10, (28, 28, 1))
-    states = visualize.checkpoint_states(tmp_path, template, None)
-    assert list(states) == [0, 8, 16]
-    assert int(states[16].step) == 16 and summary["steps"] == 16
+    model = build.model(cfg, 10)
+    initial = visualize.initial_variables(cfg, model, (28, 28, 1))
+    states = visualize.checkpoint_variables(tmp_path, initial, None)
+    assert list(states) == [0, 8, 16] and summary["steps"] == 16
+    # Read raw, the last checkpoint's parameters are the run's final ones (bit for bit).
+    assert checkpoint.tree_digest(states[16].params) == summary["params_sha256"]
     with pytest.raises(ValueError, match="No checkpoint at steps \\[5\\]"):
-        visualize.checkpoint_states(tmp_path, template, [0, 5])
+        visualize.checkpoint_variables(tmp_path, initial, [0, 5])

@@ -24,10 +24,9 @@ import ml_collections
 import numpy as np
 
 from jaxdl.data import curriculum, imagenet, loader, preprocess
-from jaxdl.models import torchvision_weights
-from jaxdl.nn.normalization import apply_model
-from jaxdl.training import steps
-from train import workdir as workdirs
+from jaxdl.training import inference
+from train import build, run_dir, transfer
+from train.workdir import has_checkpoints
 
 SCORES_FILE = "curriculum_scores.npy"
 # Data keys that must agree between a reference run and this run: they fix which
@@ -94,7 +93,7 @@ def epoch_order(
     check(config)
     workdir = Path(workdir)
     saved = workdir / SCORES_FILE
-    resuming = workdirs.has_checkpoints(workdir)
+    resuming = has_checkpoints(workdir)
     if resuming and saved.is_file():
         scores = load_scores(saved, n_train)
     elif Path(cur.score).expanduser().is_dir():
@@ -149,8 +148,6 @@ def reference_losses(
     ``pad_to`` and normalization; no augmentation), evaluated on device in batches of
     ``train.eval_batch_size``.
     """
-    from train import classification, run_dir  # run_dir restores through classification
-
     ref = run_dir.read_config(run)  # on today's defaults
     if ref.task != "classification" or ref.multitask.tasks:
         raise ValueError(
@@ -170,54 +167,24 @@ def reference_losses(
     data = ml_collections.ConfigDict(ref.data.to_dict())
     data.val_split = data.test_split = ""
     data.data_dir = config.data.data_dir or data.data_dir
-    splits, class_names = classification.load_splits(data)
+    splits, class_names = build.load_splits(data)
     train_np = splits["train"]
     if len(train_np["label"]) != n_train:
         raise ValueError(
             f"The reference run's training split has {len(train_np['label'])} examples, this "
             f"run's {n_train}: they must be the same examples."
         )
-    ref.num_classes = len(class_names)
-    model, variables = run_dir.restore_variables(ref, run, train_np, mesh)
-    torchvision_file = ref.model.init_from and not Path(ref.model.init_from).is_dir()
-    if torchvision_file:  # trained on ImageNet's normalization (classification.run)
-        stats = torchvision_weights.IMAGENET_MEAN_STD
-    else:
-        stats = preprocess.channel_stats(train_np["image"])
+    model = build.model(ref, num_classes=len(class_names))
+    variables = run_dir.read_variables(run, mesh=mesh)
+    stats = transfer.image_stats(ref, train_np["image"])  # the reference's own normalisation
     pre = preprocess.image_preprocess(*stats, None, jnp.dtype(ref.model.dtype))
     split = loader.to_device(train_np, mesh)
-    losses = per_example_losses(model.apply, variables, pre, split, config.train.eval_batch_size)
+    losses = inference.per_example_losses(
+        model.apply, variables, pre, split, config.train.eval_batch_size
+    )
     print(
         f"curriculum: reference {run}: mean training loss {losses.mean():.4f}, "
         f"scores in [{losses.min():.3g}, {losses.max():.3g}]",
         flush=True,
     )
     return losses
-
-
-def per_example_losses(
-    apply_fn, variables: tuple, pre, split: loader.DeviceSplit, batch_size: int, mesh=None
-) -> np.ndarray:
-    """Cross-entropy of every example of ``split`` in evaluation mode, float64 [N].
-
-    Args:
-      apply_fn: the model's ``apply``.
-      variables: ``(params, model_state)``.
-      pre: ``preprocess(batch, key, train)`` (normalization; called with train=False).
-      split: a device-resident split with ``image`` and ``label``.
-      batch_size: evaluation batch (the last one padded, its padding dropped).
-      mesh: shard the batches on its ``'data'`` axis.
-    """
-
-    @jax.jit
-    def losses(variables, arrays, i):
-        batch = pre(loader.eval_batch(arrays, i, batch_size, split.size, mesh), None, False)
-        outputs, _ = apply_model(apply_fn, *variables, batch["image"], train=False)
-        logits, _ = steps.split_outputs(outputs)
-        return steps.cross_entropy(logits, batch["label"])  # [B]
-
-    out = [
-        losses(variables, split.arrays, jnp.asarray(i, jnp.int32))
-        for i in range(loader.num_eval_batches(split.size, batch_size))
-    ]
-    return np.concatenate(jax.device_get(out)).astype(np.float64)[: split.size]

@@ -33,15 +33,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxdl import models
-from jaxdl.data import loader, preprocess
+from jaxdl.data import preprocess
 from jaxdl.training import doctor_checks as dc
 from jaxdl.training import steps
 from jaxdl.training.metrics import compute_metrics
 from jaxdl.training.state import TrainState
 from jaxdl.training.writers import read_jsonl
-from train import sweep
-from train.classification import build_optimizer, load_splits
+from train import build, sweep
+from train.validate import validate
 
 CHECKS = ("data", "overfit", "sweep", "history")
 
@@ -53,7 +52,7 @@ def data_checks(
     max_overlap: float = 0.0,
     normalization_sample: int = 2000,
 ) -> list[dc.Verdict]:
-    """Every data check on the loaded splits (``train.classification.load_splits``)."""
+    """Every data check on the loaded splits (``train.build.load_splits``)."""
     out = []
     for role, arrays in splits.items():
         out += [
@@ -85,7 +84,7 @@ def overfit_losses(
     """Evaluation-mode loss on ``examples`` training examples every ``eval_every`` steps.
 
     The model, optimizer (with the schedule of the real run's epoch length) and step
-    functions are those of ``train.classification``; the batch is the same tiny set
+    functions are ``train.build``'s, as in ``train.classification``; the batch is the same tiny set
     at every step (a seeded random subset), without augmentation or penalties.
 
     Returns:
@@ -94,11 +93,10 @@ def overfit_losses(
     if examples > len(train["label"]):
         raise ValueError(f"--overfit_examples={examples} exceeds the training split's size.")
     dtype = jnp.dtype(config.model.dtype)
-    model = models.create(
-        config.model.name, num_classes=num_classes, dtype=dtype, **config.model.kwargs.to_dict()
+    model = build.model(config, num_classes)
+    tx = build.optimizer(
+        config, build.steps_per_epoch(config, len(train["label"])), with_restarts=False
     )
-    spe = loader.steps_per_epoch(len(train["label"]), config.train.batch_size)
-    tx = build_optimizer(config.optimizer, spe)
     pre = preprocess.image_preprocess(*preprocess.channel_stats(train["image"]), None, dtype)
     train_step, eval_step = steps.classification_steps(
         pre, aux_loss_weight=config.loss.aux_loss_weight
@@ -180,7 +178,7 @@ def run_doctor(
                 print(v.line(), flush=True)
 
     if {"data", "overfit", "sweep"} - set(skip):
-        splits, names = load_splits(config.data)
+        splits, names = build.load_splits(config.data)
         num_classes = len(names)
     if "data" not in skip:
         emit(data_checks(splits, num_classes, max_class_ratio, max_overlap))
@@ -226,8 +224,6 @@ def _define_flags() -> None:
 
 def main(argv: list[str]) -> None:
     from absl import app, flags, logging
-
-    from train.validate import validate
 
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")

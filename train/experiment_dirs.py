@@ -21,7 +21,7 @@ from pathlib import Path
 
 import ml_collections
 
-from train.validate import ConfigError
+from train.validate_ranges import ConfigError
 from train.workdir import (
     _LOCK_FILES,
     MARKER,

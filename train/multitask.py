@@ -13,7 +13,7 @@ task's. ``''`` is the plain single-task classifier.
 """
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -69,12 +69,6 @@ def parse_tasks(spec: str) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
-def provided_labels(data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The loader's own label arrays that derivations prefer (CIFAR-100's coarse labels)."""
-    keys = {d.provided_key for d in derived_labels.DERIVATIONS.values()} - {""}
-    return {k: data[k] for k in sorted(keys) if k in data}
-
-
 def prepare(
     spec: str,
     splits: dict[str, dict[str, np.ndarray]],
@@ -83,12 +77,12 @@ def prepare(
 ) -> Multitask:
     """Adds each derived task's labels to ``splits`` (in place) and builds the tasks.
 
-    The loader-provided arrays of ``provided_labels`` are consumed here (removed from
+    The loader-provided arrays of ``derived_labels.provided_labels`` are consumed here (removed from
     the splits), so they never travel to the device unless a task uses them.
 
     Args:
       spec: ``multitask.tasks``.
-      splits: role -> numpy arrays (``train.classification.load_splits``).
+      splits: role -> numpy arrays (``train.build.load_splits``).
       class_names: the dataset's class names.
       streamed: whether the splits stream from the host (not supported with tasks).
 
@@ -114,7 +108,7 @@ def prepare(
                 arrays[multitask.label_key(t.name)] = derived_labels.derive(
                     t.name, arrays, class_names
                 ).labels
-        for key in provided_labels(arrays):
+        for key in derived_labels.provided_labels(arrays):
             del arrays[key]
     if not tasks:
         return Multitask((), len(class_names), steps.single_task)

@@ -1,22 +1,20 @@
-"""A finished ``python -m train`` run directory: its config and its latest model variables.
+"""A ``python -m train`` run directory, read back: its config and its model variables.
 
-Used wherever a run's trained model is needed again: test-time augmentation and
-ensembles (``train.experiments.tta_ensemble``), curriculum difficulty scores
-(``train.curriculum``).
+The one way to read a run: its ``config.json`` onto today's defaults, and the variables
+of a checkpoint read raw (numpy arrays; no model, optimizer or data rebuilt to give the
+restore a target). Used by transfer learning (``model.init_from``), curriculum
+references (``data.curriculum.score``), ``train.visualize``, ``train.doctor`` and the
+test-time augmentation / ensemble tool (``train.experiments.tta_ensemble``).
 """
 
 import json
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
-from jaxdl import models
-from jaxdl.data import loader
-from jaxdl.training import parallel
-from jaxdl.training.checkpoint import Checkpointer
-from jaxdl.training.state import TrainState
+from jaxdl import sharding
+from jaxdl.training.transfer import read_variables as read_raw
 from train.configs import defaults
 
 
@@ -37,32 +35,18 @@ def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
     return config
 
 
-def restore_variables(cfg: ml_collections.ConfigDict, workdir: Path, train_np: dict, mesh):
-    """(model, (params, model_state)) of the run's latest checkpoint, replicated on ``mesh``.
+def read_variables(
+    workdir: str | Path, step: int | None = None, mesh: jax.sharding.Mesh | None = None
+) -> tuple[dict, dict]:
+    """``(params, model_state)`` of the run's latest checkpoint (or the one at ``step``).
 
-    ``cfg`` is the run's config (``read_config``) with ``num_classes`` set; ``train_np``
-    its training split (numpy), which fixes the input shape and the optimizer's
-    steps per epoch (the optimizer state is part of the checkpoint's structure).
+    Numpy arrays, or replicated on ``mesh`` when one is given.
+
+    Raises:
+      FileNotFoundError: the run holds no checkpoint (at ``step``).
+      CorruptCheckpointError: the checkpoint differs from the digest saved with it.
     """
-    from train import classification  # the optimizer of a config; imports this module's users
-
-    model = models.create(
-        cfg.model.name,
-        num_classes=cfg.num_classes,
-        dtype=jnp.dtype(cfg.model.dtype),
-        **cfg.model.kwargs.to_dict(),
-    )
-    spe = loader.steps_per_epoch(len(train_np["label"]), cfg.train.batch_size)
-    tx = classification.build_optimizer(
-        cfg.optimizer, spe, with_restarts=cfg.train.restart_patience > 0
-    )
-    example = jnp.zeros((1, *train_np["image"].shape[1:]), jnp.dtype(cfg.model.dtype))
-    key = jax.random.PRNGKey(cfg.seed)
-    state = parallel.create_sharded(
-        lambda: TrainState.create(model=model, tx=tx, rng=key, example_input=example), mesh
-    )
-    restored = Checkpointer(Path(workdir) / "checkpoints", async_save=False).restore_latest(state)
-    if restored is None:
-        raise FileNotFoundError(f"{Path(workdir) / 'checkpoints'} holds no checkpoint to evaluate.")
-    state = restored[0]
-    return model, (state.params, state.model_state)
+    params, model_state, _ = read_raw(workdir, step)
+    if mesh is None:
+        return params, model_state
+    return jax.device_put((params, model_state), sharding.replicated(mesh))

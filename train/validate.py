@@ -7,8 +7,16 @@ from typing import Any
 
 import ml_collections
 
-from train import validate_ranges
+from jaxdl.data.cracks import CRACK_CLASSES
+from jaxdl.data.seg_tfds import SEG_DATASETS
+from jaxdl.models.gan import GAN_MODELS
+from jaxdl.models.torchvision_weights import SUPPORTED
+from jaxdl.training.segmentation import class_key
+from train import curriculum, multitask, validate_ranges
 from train.configs import defaults
+from train.validate_ranges import ConfigError
+
+__all__ = ["FREE_FORM", "TASKS", "ConfigError", "validate"]
 
 # Sub-dicts whose keys are free-form (forwarded as keyword arguments and checked by
 # the function that receives them).
@@ -27,10 +35,6 @@ FREE_FORM = {
     "gan.generator",
     "gan.discriminator",
 }
-
-
-class ConfigError(ValueError):
-    """A configuration key or value is invalid."""
 
 
 def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
@@ -76,18 +80,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     problem = validate_ranges.check(given, schema)
     if problem:
         raise ConfigError(problem)
-    if given.get("model.dtype") not in ("float32", "bfloat16"):
-        raise ConfigError(
-            f"model.dtype must be 'float32' or 'bfloat16', got {given['model.dtype']!r}."
-        )
-    if given.get("train.best_mode") not in ("max", "min"):
-        raise ConfigError(
-            f"train.best_mode must be 'max' or 'min', got {given['train.best_mode']!r}."
-        )
-    if given.get("train.on_nonfinite") not in ("stop", "skip"):
-        raise ConfigError(
-            f"train.on_nonfinite must be 'stop' or 'skip', got {given['train.on_nonfinite']!r}."
-        )
     if "num_classes" in config.model.kwargs.to_dict():
         raise ConfigError(
             "model.kwargs.num_classes must not be set: the class count comes from the "
@@ -96,16 +88,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if given.get("task") not in TASKS:
         raise ConfigError(f"task must be one of {sorted(TASKS)}, got {given.get('task')!r}.")
     if given.get("data.curriculum.score"):
-        from train import curriculum  # pacing values, score file/run dir, streamed data
-
         try:
             curriculum.check(config)
         except (ValueError, FileNotFoundError) as e:
             raise ConfigError(str(e)) from None
     _check_init_from(given)
     if given.get("multitask.tasks"):
-        from train import multitask  # names and weights; the fit to the data is checked at load
-
         if given.get("task") != "classification":
             raise ConfigError(
                 f"multitask.tasks is only used by task 'classification', not "
@@ -115,7 +103,32 @@ def validate(config: ml_collections.ConfigDict) -> None:
             multitask.parse_tasks(given["multitask.tasks"])
         except ValueError as e:
             raise ConfigError(str(e)) from None
+    _check_generator(config, given)
     _check_best_metric(given)
+
+
+def _check_generator(config: ml_collections.ConfigDict, given: dict[str, Any]) -> None:
+    """Task 'gan': a generator family, its fields in gan.*, and pix2pix with a condition."""
+    if given.get("task") != "gan":
+        return
+    name = given.get("model.name")
+    if name != "gaussian" and name not in GAN_MODELS:
+        raise ConfigError(
+            f"model.name {name!r} is not a generator; use 'gaussian' or one of "
+            f"{sorted(GAN_MODELS)} for task 'gan'."
+        )
+    if config.model.kwargs.to_dict():
+        raise ConfigError(
+            "task 'gan' takes generator/discriminator fields in gan.generator / "
+            "gan.discriminator, not model.kwargs."
+        )
+    conditional = name != "gaussian" and GAN_MODELS[name][2] == "image"
+    if name != "gaussian" and conditional != bool(given.get("gan.condition")):
+        raise ConfigError(
+            f"model {name!r} {'needs' if conditional else 'takes no'} gan.condition "
+            f"(got {given.get('gan.condition')!r}); pix2pix needs gan.condition "
+            "'sobel_edges', 'mask' or 'paired'."
+        )
 
 
 def _check_init_from(given: dict[str, Any]) -> None:
@@ -123,8 +136,6 @@ def _check_init_from(given: dict[str, Any]) -> None:
     path = given.get("model.init_from", "")
     if not path:
         return
-    from jaxdl.models.torchvision_weights import SUPPORTED
-
     if given.get("task") != "classification":
         raise ConfigError(
             f"model.init_from is only used by task 'classification', not {given['task']!r}; "
@@ -186,8 +197,6 @@ def _metric_names(given: dict[str, Any]) -> tuple[list[str], tuple[str, ...]]:
     if given.get("task") == "classification":
         names.append("val_top5_accuracy")
         if given.get("multitask.tasks"):
-            from train import multitask
-
             for task, _ in multitask.parse_tasks(given["multitask.tasks"]):
                 names += [f"val_{task}_loss", f"val_{task}_accuracy"]
         return names, ()
@@ -195,18 +204,12 @@ def _metric_names(given: dict[str, Any]) -> tuple[list[str], tuple[str, ...]]:
     data = str(given.get("data.name", ""))
     classes: tuple[str, ...] | None = None
     if data == "cracks":
-        from jaxdl.data.cracks import CRACK_CLASSES
-
         classes = CRACK_CLASSES
     elif data.startswith("tfds:"):
-        from jaxdl.data.seg_tfds import SEG_DATASETS
-
         spec = SEG_DATASETS.get(data[len("tfds:") :])
         classes = spec.classes if spec is not None else None
     if classes is None:  # a folder's classes are read with its masks
         return names, ("val_iou_", "val_dice_")
-    from jaxdl.training.segmentation import class_key
-
     for prefix in ("val_iou_", "val_dice_"):
         names += [prefix + class_key(c) for c in classes]
     return names, ()

@@ -1,10 +1,11 @@
-"""The value ranges of the numeric config keys: one rule per key, in one table.
+"""The value rules of the config keys: one rule per key, in one table.
 
 ``check(given)`` (called by ``train.validate.validate`` after the type checks) refuses
-NaN/inf anywhere in the config, then each key of ``RANGES`` outside its range, then the
-rules that tie keys together (``CROSS``). Every message is one line naming the key, the
-value, the range and the fix. The library classes that receive these values
-(``LoopOptions``, ``EarlyStopping``, ``RestartFromBest``, ``Checkpointer``, ...) keep
+NaN/inf anywhere in the config, then each key of ``RANGES`` outside its range, each key
+of ``CHOICES`` outside its choices (``train.best_mode`` from the library's
+``BEST_MODES``), then the rules that tie keys together (``CROSS``). Every message is
+one line naming the key, the value, the range and the fix. The library classes that
+receive these values (``LoopOptions``, ``EarlyStopping``, ``Checkpointer``, ...) keep
 their own argument checks; this table is the command line's boundary check, run before
 any data is loaded or anything compiles.
 """
@@ -13,6 +14,13 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from jaxdl.training.checkpoint import BEST_MODES
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is invalid (``train.validate`` re-exports it)."""
+
 
 SEED_LIMIT = 2**32  # jax.random.PRNGKey keeps a seed's low 32 bits: 2**32 repeats seed 0
 
@@ -152,6 +160,14 @@ def _numbers(key: str, value: Any) -> Iterator[tuple[str, Any]]:
         yield key, value
 
 
+# The keys with a few allowed strings (the library's own tables where it has one).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.dtype": ("float32", "bfloat16"),
+    "train.best_mode": BEST_MODES,
+    "train.on_nonfinite": ("stop", "skip"),  # skip: train.build.guard
+}
+
+
 def check(given: dict[str, Any], schema: dict[str, Any]) -> str | None:
     """The message of the first value out of range in the flat config ``given``, or None.
 
@@ -169,6 +185,9 @@ def check(given: dict[str, Any], schema: dict[str, Any]) -> str | None:
     for key, rule in RANGES.items():
         if key in given and given[key] not in rule:
             return out_of_range(key, given[key], rule, schema.get(key))
+    for key, allowed in CHOICES.items():
+        if key in given and given[key] not in allowed:
+            return f"{key} must be {' or '.join(map(repr, allowed))}, got {given[key]!r}."
     for key, rate in _plain(given.get("model.kwargs", {})).items():
         if key.endswith("dropout_rate") and not (_is_number(rate) and rate in _DROPOUT):
             return out_of_range(f"model.kwargs.{key}", rate, _DROPOUT, 0.0)

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from train.validate import ConfigError, validate
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE = [
     "--config=train/configs/mnist_mlp.py",
@@ -322,8 +324,6 @@ def _in_process(argv: list[str]) -> tuple[int, str]:
     parsed as train/__main__.py does (flag errors need a subprocess case)."""
     from absl import flags
     from ml_collections import config_flags
-
-    from train.validate import ConfigError, validate
 
     argv = ["python -m train"] + [
         f"--config={ROOT / a[9:]}" if a.startswith("--config=train/") else a for a in argv

@@ -16,52 +16,53 @@ checkpoint kept in the workdir).
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import optax
 
-from jaxdl import models
-from jaxdl.data import loader, preprocess
-from jaxdl.training.checkpoint import Checkpointer
+from jaxdl.data import preprocess
 from jaxdl.training.state import TrainState
 from jaxdl.training.writers import read_jsonl
 from jaxdl.viz import confusion, filters, plots
-from train import run_dir
-from train.classification import build_optimizer, load_splits
+from train import build, run_dir
+from train.workdir import checkpoint_steps
 
 
-def initial_state(config: ml_collections.ConfigDict, train_size: int, num_classes: int, shape):
-    """The step-0 ``TrainState`` of ``train.classification.run`` (same seed, same tree)."""
-    model = models.create(
-        config.model.name,
-        num_classes=num_classes,
-        dtype=jnp.dtype(config.model.dtype),
-        **config.model.kwargs.to_dict(),
-    )
-    spe = loader.steps_per_epoch(train_size, config.train.batch_size)
-    tx = build_optimizer(config.optimizer, spe, with_restarts=config.train.restart_patience > 0)
-    init_key, _ = jax.random.split(jax.random.PRNGKey(config.seed))
+class Variables(NamedTuple):
+    """A model's variables at one step of a run."""
+
+    params: dict
+    model_state: dict
+
+
+def initial_variables(config: ml_collections.ConfigDict, model, shape) -> Variables:
+    """The step-0 variables of ``train.classification.run``: its model initialised with
+    the run's init key (``train.build.start``'s first key); no optimizer is involved."""
+    init_key = build.start_keys(config)[0]
     example = jnp.zeros((1, *shape), jnp.dtype(config.model.dtype))
-    return TrainState.create(model=model, tx=tx, rng=init_key, example_input=example)
+    state = TrainState.create(model=model, tx=optax.identity(), rng=init_key, example_input=example)
+    return Variables(state.params, state.model_state)
 
 
-def checkpoint_states(
-    workdir: Path, template: TrainState, steps: Sequence[int] | None = None
-) -> dict[int, TrainState]:
-    """Step -> restored state for the chosen (default: all) checkpoint steps; 0 = template."""
-    ckpt = Checkpointer(workdir / "checkpoints", async_save=False)
-    try:
-        available = ckpt.all_steps()
-        wanted = available if steps is None else [s for s in steps if s != 0]
-        missing = sorted(set(wanted) - set(available))
-        if missing:
-            raise ValueError(f"No checkpoint at steps {missing}; the workdir has {available}.")
-        out = {0: template} if steps is None or 0 in steps else {}
-        for s in wanted:
-            out[s] = ckpt.restore(template, s)[0]
-    finally:
-        ckpt.close()
+def checkpoint_variables(
+    workdir: Path, initial: Variables | None, steps: Sequence[int] | None = None
+) -> dict[int, Variables]:
+    """Step -> variables read raw from the chosen (default: all) checkpoint steps.
+
+    Step 0 is ``initial`` (the initialisation; required when ``steps`` includes 0 or is
+    None).
+    """
+    available = checkpoint_steps(workdir)
+    wanted = available if steps is None else [s for s in steps if s != 0]
+    missing = sorted(set(wanted) - set(available))
+    if missing:
+        raise ValueError(f"No checkpoint at steps {missing}; the workdir has {available}.")
+    out = {0: initial} if steps is None or 0 in steps else {}
+    for s in wanted:
+        out[s] = Variables(*run_dir.read_variables(workdir, s))
     return dict(sorted(out.items()))
 
 
@@ -88,11 +89,11 @@ def visualize(
     records = read_jsonl(workdir / "metrics.jsonl")
     if records:
         out["curves"] = plots.plot_curves(records, workdir / "curves.png", title=workdir.name)
-    splits, names = load_splits(config.data)
+    splits, names = build.load_splits(config.data)
     train = splits["train"]
-    template = initial_state(config, len(train["label"]), len(names), train["image"].shape[1:])
-    states = checkpoint_states(workdir, template, steps)
     shape = train["image"].shape[1:]
+    model = build.model(config, len(names))
+    states = checkpoint_variables(workdir, initial_variables(config, model, shape), steps)
     kernels = {
         s: filters.first_layer_kernel(st.params, shape, filter_path) for s, st in states.items()
     }
@@ -111,7 +112,7 @@ def visualize(
         pre = preprocess.image_preprocess(*preprocess.channel_stats(train["image"]))
         key = jax.random.PRNGKey(0)
         matrix = confusion.predict_confusion(
-            last.apply_fn,
+            model.apply,
             last.params,
             last.model_state,
             splits[split]["image"],

@@ -34,7 +34,7 @@ from pathlib import Path
 import filelock
 import ml_collections
 
-from train.validate import ConfigError
+from train.validate_ranges import ConfigError
 
 MAY_DIFFER = {"train.num_epochs", "train.max_steps", "train.progress", "train.log_every_steps"}
 

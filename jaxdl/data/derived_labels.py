@@ -27,7 +27,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DERIVATIONS", "DerivedLabels", "Derivation", "derive", "task_class_names"]
+__all__ = [
+    "DERIVATIONS",
+    "DerivedLabels",
+    "Derivation",
+    "derive",
+    "provided_labels",
+    "task_class_names",
+]
 
 
 class Derivation(NamedTuple):
@@ -92,6 +99,17 @@ DERIVATIONS: dict[str, Derivation] = {
         provided_key="coarse_label",
     ),
 }
+
+
+def provided_labels(data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The loader's own label arrays that derivations prefer (CIFAR-100's coarse labels).
+
+    Example:
+      >>> sorted(provided_labels({"image": 0, "label": 1, "coarse_label": 2}))
+      ['coarse_label']
+    """
+    keys = {d.provided_key for d in DERIVATIONS.values()} - {""}
+    return {k: data[k] for k in sorted(keys) if k in data}
 
 
 def _derivation(task: str) -> Derivation:

@@ -35,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxdl.data.loader import StreamedSplit
+from jaxdl.data.registry import DatasetNotFoundError
 from jaxdl.data.tfds_source import make_stream, open_tfds_source, random_resized_crop, resize
 from jaxdl.sharding import host_local_batch_to_global
 
@@ -77,8 +79,6 @@ def require_prepared(name: str = TFDS_NAME, data_dir: str | os.PathLike | None =
       DatasetNotFoundError: not prepared, or prepared as tfrecord (no random access);
         the message gives the commands that prepare it.
     """
-    from jaxdl.data.registry import DatasetNotFoundError
-
     root = Path(data_dir or os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets")
     root = root.expanduser()
     infos = sorted((root / name).glob("*/dataset_info.json"))
@@ -300,7 +300,7 @@ def device_batches(
         yield normalize(host_local_batch_to_global(dict(batch), mesh))
 
 
-class StreamSplit:
+class StreamSplit(StreamedSplit):
     """A split streamed from a random-access source, for ``jaxdl.training.loop.fit``.
 
     The loop asks for one epoch at a time (``batches``: shuffled with a seed derived
@@ -378,8 +378,6 @@ def stream_splits(
     Raises:
       DatasetNotFoundError: the dataset is not prepared (says how to prepare it).
     """
-    from jaxdl.data.registry import DatasetNotFoundError
-
     if train_crop not in TRAIN_CROPS:
         raise ValueError(f"train_crop must be one of {sorted(TRAIN_CROPS)}, got {train_crop!r}.")
     out, names = {}, None

@@ -20,8 +20,9 @@ nothing is dropped: the last batch is padded (repeating index 0) and a 0/1
 one compiled shape.
 """
 
+import abc
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 import jax
@@ -47,6 +48,34 @@ class DeviceSplit(NamedTuple):
 
     arrays: dict[str, jax.Array]
     size: int
+
+
+class StreamedSplit(abc.ABC):
+    """A split too large for device memory: batches are made on the host, per epoch.
+
+    The other kind of split is a ``DeviceSplit`` (every example on every device, batches
+    gathered inside the jitted step). ``jaxdl.training.loop.fit`` and
+    ``jaxdl.training.inference.evaluate`` tell the two apart by this class and call
+    ``batches`` / ``eval_batches``; each yields global batches already sharded on the
+    mesh (``jaxdl.data.imagenet.StreamSplit`` is one).
+
+    Attributes:
+      size: examples per epoch (all hosts).
+    """
+
+    size: int
+
+    @abc.abstractmethod
+    def batches(self, epoch: int, start: int, batch_size: int) -> Iterator[dict[str, jax.Array]]:
+        """Training batches ``start, start + 1, ...`` of epoch ``epoch`` (full batches),
+        the same batches whenever the same epoch is asked for again (exact resume)."""
+
+    @abc.abstractmethod
+    def eval_batches(self, batch_size: int) -> Iterator[dict[str, jax.Array]]:
+        """Every example once, in order; the last batch padded, ``mask`` 1 on real ones."""
+
+
+Split = DeviceSplit | StreamedSplit  # what fit and evaluate take (besides a dict of arrays)
 
 
 def to_device(arrays: Mapping[str, np.ndarray], mesh: Mesh) -> DeviceSplit:

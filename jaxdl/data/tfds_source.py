@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxdl.data.registry import DatasetNotFoundError
+
 __all__ = [
     "center_crop_resize",
     "make_stream",
@@ -168,8 +170,6 @@ def open_tfds_source(
       (5, (28, 28, 1))
     """
     import tensorflow_datasets as tfds
-
-    from jaxdl.data.registry import DatasetNotFoundError
 
     try:
         return tfds.data_source(name, split=split, data_dir=data_dir, download=download)

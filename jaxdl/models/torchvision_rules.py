@@ -14,6 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxdl.models.googlenet import INCEPTION_TABLE
+from jaxdl.models.vgg import CONFIGS
+
 __all__ = [
     "SUPPORTED",
     "Rule",
@@ -88,8 +91,6 @@ def _resnet_rules(template: dict) -> Iterator[Rule]:
 
 
 def _vgg_rules(depth: int, batch_norm: bool) -> Iterator[Rule]:
-    from jaxdl.models.vgg import CONFIGS
-
     idx = 0  # index in torchvision's `features` Sequential
     for i, stage in enumerate(CONFIGS[depth]):
         for j in range(len(stage)):
@@ -111,8 +112,6 @@ def _alexnet_rules() -> Iterator[Rule]:
 
 
 def _googlenet_rules(template: dict) -> Iterator[Rule]:
-    from jaxdl.models.googlenet import INCEPTION_TABLE
-
     eps = GOOGLENET_BN_EPS - JAXDL_BN_EPS
 
     def basic(t, at):  # torchvision BasicConv2d: t.conv, t.bn

@@ -40,6 +40,22 @@ from jaxdl.training.state import TrainState
 log = logging.getLogger(__name__)
 
 
+BEST_MODES = ("max", "min")  # a best metric is maximised (accuracy) or minimised (loss)
+
+
+def check_best_mode(mode: str, name: str = "best_mode") -> None:
+    """The one rule of a best metric's direction (checkpoints, the loop, early stopping).
+
+    Example:
+      >>> check_best_mode("lowest")
+      Traceback (most recent call last):
+      ...
+      ValueError: best_mode must be 'max' or 'min', got 'lowest'.
+    """
+    if mode not in BEST_MODES:
+        raise ValueError(f"{name} must be 'max' or 'min', got {mode!r}.")
+
+
 class CheckpointError(RuntimeError):
     """Raised when checkpoints exist but none of them can be restored."""
 
@@ -192,8 +208,7 @@ class Checkpointer:
         best_mode: str = "max",
         async_save: bool = True,
     ):
-        if best_mode not in ("max", "min"):
-            raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}.")
+        check_best_mode(best_mode)
         if max_to_keep < 1:
             raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}.")
         self.directory = Path(directory).absolute()

@@ -26,11 +26,10 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from jaxdl.training import restarts
+from jaxdl.training.checkpoint import check_best_mode
 from jaxdl.training.run import Hook, Run
 
 __all__ = ["EarlyStop", "EarlyStopping", "EarlyStoppingState", "RestartFromBest"]
-
-_MODES = ("min", "max")
 
 
 class EarlyStoppingState(NamedTuple):
@@ -97,8 +96,7 @@ class EarlyStopping(NamedTuple):
         """Checks the configuration; returns self. Raises ValueError/TypeError."""
         if not isinstance(self.monitor, str) or not self.monitor:
             raise TypeError(f"monitor must be a non-empty metric name, got {self.monitor!r}.")
-        if self.mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {self.mode!r}.")
+        check_best_mode(self.mode, "mode")
         if (
             isinstance(self.patience, bool)
             or not isinstance(self.patience, numbers.Integral)

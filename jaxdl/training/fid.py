@@ -26,6 +26,8 @@ import numpy as np
 import scipy.linalg
 
 __all__ = [
+    "fid_report",
+    "real_subset",
     "FeatureStats",
     "classifier_features",
     "classifier_fid",
@@ -205,3 +207,31 @@ def classifier_fid(
     if not isinstance(reference, FeatureStats):
         reference = feature_stats(features(reference))
     return frechet_distance(feature_stats(features(images)), reference)
+
+
+def fid_report(
+    features: Callable[[np.ndarray], np.ndarray],
+    reference: FeatureStats,
+    sample_sets: list[np.ndarray],
+    real: np.ndarray,
+) -> dict[str, Any]:
+    """Classifier-FID mean/std over the sample sets, and the real-data floor.
+
+    Each set (uint8 images) is scored against ``reference`` through ``features``; so is
+    ``real``, as many real training images (``real_subset``): the FID a perfect generator
+    would get at this sample size.
+    """
+    values = [classifier_fid(features, s, reference) for s in sample_sets]
+    return {
+        "classifier_fid": float(np.mean(values)),
+        "classifier_fid_std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "classifier_fid_runs": [round(v, 3) for v in values],
+        "fid_samples": int(len(sample_sets[0])),
+        "real_train_fid": classifier_fid(features, real, reference),
+    }
+
+
+def real_subset(images: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` training images drawn without replacement (the real-data floor's set)."""
+    idx = np.random.default_rng(seed).permutation(len(images))[:n]
+    return images[idx]

@@ -48,6 +48,7 @@ from jaxdl.training.gan_losses import (
 from jaxdl.training.metrics import Average
 
 __all__ = [
+    "example_inputs",
     "GENERATOR_LOSSES",
     "GANState",
     "discriminator_loss",
@@ -80,6 +81,28 @@ def model_rngs(key: jax.Array) -> dict[str, jax.Array]:
     per-pixel noise and style mixing) and ``'dropout'`` (pix2pix, the MLP GAN's D)."""
     noise, dropout = jax.random.split(key)
     return {"noise": noise, "dropout": dropout}
+
+
+def example_inputs(
+    image_shape: tuple[int, ...],
+    latent_dim: int,
+    condition_shape: tuple[int, ...] | None = None,
+    dtype: Any = jnp.float32,
+) -> tuple[jax.Array, jax.Array]:
+    """Zero example inputs ``(g_input, d_input)`` of ``GANState.create``.
+
+    An unconditional G takes ``z`` [1, latent_dim]; pix2pix's G takes the condition
+    image and its D the condition and the image stacked on channels.
+
+    Example:
+      >>> g, d = example_inputs((8, 8, 3), 16, condition_shape=(8, 8, 1))
+      >>> g.shape, d.shape
+      ((1, 8, 8, 1), (1, 8, 8, 4))
+    """
+    if condition_shape is None:
+        return jnp.zeros((1, latent_dim), dtype), jnp.zeros((1, *image_shape), dtype)
+    d_shape = (1, *image_shape[:2], image_shape[2] + condition_shape[2])
+    return jnp.zeros((1, *condition_shape), dtype), jnp.zeros(d_shape, dtype)
 
 
 def _apply(apply_fn, params, model_state, x, train, key):

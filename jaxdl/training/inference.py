@@ -15,13 +15,20 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxdl.data.loader import DeviceSplit, eval_batch, num_eval_batches, to_device
+from jaxdl.data.loader import (
+    DeviceSplit,
+    StreamedSplit,
+    eval_batch,
+    num_eval_batches,
+    to_device,
+)
+from jaxdl.nn import normalization
 from jaxdl.sharding import data_sharding
 from jaxdl.training.metrics import compute_metrics, merge_metrics
 from jaxdl.training.state import TrainState
-from jaxdl.training.steps import Preprocess, apply_model, split_outputs
+from jaxdl.training.steps import Preprocess, apply_model, cross_entropy, split_outputs
 
-__all__ = ["as_split", "evaluate", "metric_names", "predict"]
+__all__ = ["as_split", "evaluate", "metric_names", "per_example_losses", "predict"]
 
 
 def as_split(split: Any, mesh: Mesh | None = None) -> Any:
@@ -35,12 +42,12 @@ def as_split(split: Any, mesh: Mesh | None = None) -> Any:
       >>> split.size
       5
     """
-    if isinstance(split, DeviceSplit) or hasattr(split, "eval_batches"):
+    if isinstance(split, DeviceSplit | StreamedSplit):
         return split
     if not isinstance(split, Mapping):
         raise TypeError(
-            f"A split must be a dict of arrays, a jaxdl.data.loader.DeviceSplit or a streamed "
-            f"split, got {type(split).__name__}."
+            f"A split must be a dict of arrays, a jaxdl.data.loader.DeviceSplit or a "
+            f"jaxdl.data.loader.StreamedSplit, got {type(split).__name__}."
         )
     if mesh is not None:
         return to_device(split, mesh)
@@ -64,7 +71,7 @@ def evaluate(
       state: the state to evaluate.
       eval_step: pure ``(state, batch) -> {name: Metric}``; the batch carries a ``mask``
         [B] that is 0 on the padding of the last batch.
-      split: a ``DeviceSplit``, a dict of arrays, or a streamed split (``eval_batches``).
+      split: a ``DeviceSplit``, a dict of arrays, or a ``StreamedSplit``.
       batch_size: evaluation batch size (a multiple of the mesh's device count).
       mesh: device mesh; batches are sharded on its ``'data'`` axis.
       prefix: name prefix, e.g. ``'val'`` gives ``'val_loss'``.
@@ -80,7 +87,7 @@ def evaluate(
       {'val_mean': 2.0}
     """
     split = as_split(split, mesh)
-    if hasattr(split, "eval_batches"):  # streamed: batches arrive ready, on the mesh
+    if isinstance(split, StreamedSplit):  # batches arrive ready, on the mesh
         fn = _eval_fn(eval_step, None, None, None)
         per_batch = (fn(state, batch) for batch in split.eval_batches(batch_size))
     else:
@@ -113,7 +120,7 @@ def metric_names(
     """
     prefix, split = named_split
     split = as_split(split, mesh)
-    if hasattr(split, "eval_batches"):
+    if isinstance(split, StreamedSplit):
         return None
     fn = _eval_fn(eval_step, batch_size, split.size, mesh)
     shapes = jax.eval_shape(fn, state, split.arrays, jnp.asarray(0, jnp.int32))
@@ -188,3 +195,31 @@ def _predict_fn(preprocess):
         return split_outputs(outputs)[0]
 
     return jax.jit(fn)
+
+
+def per_example_losses(
+    apply_fn, variables: tuple, pre, split: DeviceSplit, batch_size: int, mesh=None
+) -> np.ndarray:
+    """Cross-entropy of every example of ``split`` in evaluation mode, float64 [N].
+
+    Args:
+      apply_fn: the model's ``apply``.
+      variables: ``(params, model_state)``.
+      pre: ``preprocess(batch, key, train)`` (normalization; called with train=False).
+      split: a device-resident split with ``image`` and ``label``.
+      batch_size: evaluation batch (the last one padded, its padding dropped).
+      mesh: shard the batches on its ``'data'`` axis.
+    """
+
+    @jax.jit
+    def losses(variables, arrays, i):
+        batch = pre(eval_batch(arrays, i, batch_size, split.size, mesh), None, False)
+        outputs, _ = normalization.apply_model(apply_fn, *variables, batch["image"], train=False)
+        logits, _ = split_outputs(outputs)
+        return cross_entropy(logits, batch["label"])  # [B]
+
+    out = [
+        losses(variables, split.arrays, jnp.asarray(i, jnp.int32))
+        for i in range(num_eval_batches(split.size, batch_size))
+    ]
+    return np.concatenate(jax.device_get(out)).astype(np.float64)[: split.size]

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxdl.data.loader import epoch_permutation, steps_per_epoch, train_batch
+from jaxdl.data.loader import StreamedSplit, epoch_permutation, steps_per_epoch, train_batch
 from jaxdl.sharding import check_batch_size
 from jaxdl.training.guards import DivergenceError
 from jaxdl.training.hooks import default_hooks
@@ -63,8 +63,8 @@ def fit(
       state: initial (and possibly sharded) state.
       train_step: pure ``(state, batch) -> (state, metrics)``; metrics include ``loss``.
       train: the training split: a dict of equally long arrays, a ``DeviceSplit``, or a
-        streamed split (``size``, ``batches(epoch, start, batch_size)``, e.g.
-        ``jaxdl.data.imagenet.StreamSplit``, which orders its data itself).
+        ``jaxdl.data.loader.StreamedSplit`` (e.g. ``jaxdl.data.imagenet.StreamSplit``,
+        which orders its data itself).
       options: see ``LoopOptions``.
       eval_step: pure ``(state, batch) -> {name: Metric}`` (needed with ``evals``).
       evals: splits evaluated every ``eval_every_epochs``, e.g. ``{"val": ...}``.
@@ -184,7 +184,7 @@ def fit(
 def _train(run: Run, train_step, train, data_key, mesh, epoch_order, meta) -> None:
     """The epochs: steps, log windows, evaluations and checkpoints (see ``fit``)."""
     opts, hooks, B, spe = run.options, run.hooks, run.options.batch_size, run.steps_per_epoch
-    streamed = hasattr(train, "batches")
+    streamed = isinstance(train, StreamedSplit)
     if streamed and epoch_order is not None:
         raise ValueError(
             "epoch_order (e.g. a curriculum) needs a device-resident training split; a "

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from jaxdl.training.checkpoint import check_best_mode
 from jaxdl.training.state import TrainState
 
 __all__ = ["FitResult", "Hook", "LoopOptions", "Run"]
@@ -46,10 +47,7 @@ class LoopOptions:
         for name in ("batch_size", "num_epochs", "log_every_steps", "eval_every_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"LoopOptions.{name} must be >= 1, got {getattr(self, name)}.")
-        if self.best_mode not in ("max", "min"):
-            raise ValueError(
-                f"LoopOptions.best_mode must be 'max' or 'min', got {self.best_mode!r}."
-            )
+        check_best_mode(self.best_mode, "LoopOptions.best_mode")
 
 
 @dataclasses.dataclass

@@ -42,7 +42,7 @@ import optax
 
 from jaxdl.models.unet import center_crop_to, overlap_tile_pad
 from jaxdl.optim import evaluation_point
-from jaxdl.training.metrics import Average, Metric
+from jaxdl.training.metrics import Average, Metric, compute_metrics
 from jaxdl.training.segmentation_metrics import PixelCounts, class_key, confusion_counts
 from jaxdl.training.state import TrainState
 from jaxdl.training.steps import apply_model
@@ -59,6 +59,7 @@ __all__ = [
     "segmentation_steps",
     "softmax_cross_entropy",
     "threshold_baseline",
+    "threshold_scores",
 ]
 
 LOSSES = ("softmax_ce", "binary_ce")
@@ -337,3 +338,25 @@ def threshold_baseline(
     iou = inter / np.maximum(pred + y.sum() - inter, 1.0)
     best = int(np.argmax(iou))
     return (best if dark else 254 - best), float(iou[best])
+
+
+def threshold_scores(
+    splits: dict[str, dict[str, np.ndarray]], names: Sequence[str], roles=("val", "test")
+) -> dict[str, float]:
+    """``threshold_baseline`` tuned on ``splits['train']``, scored on ``roles`` like a model.
+
+    A pixel is foreground (class 1) when its grey value is ``<= t``. Returns the
+    threshold, its training IoU and, per evaluated split, the ``PixelCounts`` metrics
+    prefixed ``threshold_<role>_``.
+    """
+    t, train_iou = threshold_baseline(splits["train"]["image"], splits["train"]["label"])
+    out = {"threshold": t, "threshold_train_iou": round(train_iou, 5)}
+    for role in roles:
+        if role not in splits:
+            continue
+        pred = (splits[role]["image"][..., 0] <= t).astype(np.int32)
+        labels = jnp.asarray(splits[role]["label"], jnp.int32)
+        counts = PixelCounts.from_model_output(jnp.asarray(pred), labels, tuple(names))
+        scores = compute_metrics({"pixels": counts}, f"threshold_{role}")
+        out.update({k: round(v, 5) for k, v in scores.items()})
+    return out

@@ -13,7 +13,7 @@ from typing import Any
 
 import jax
 
-from jaxdl.training.checkpoint import Checkpointer, CheckpointError
+from jaxdl.training.checkpoint import Checkpointer, CheckpointError, check_best_mode
 
 __all__ = ["CheckpointOptions", "MemoryStore", "open_store"]
 
@@ -53,8 +53,7 @@ class MemoryStore:
     """
 
     def __init__(self, best_metric: str | None = None, best_mode: str = "max"):
-        if best_mode not in ("max", "min"):
-            raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}.")
+        check_best_mode(best_mode)
         self.best_metric, self.best_mode = best_metric, best_mode
         self._latest: int | None = None
         self._best: tuple[int, float, Any, dict[str, Any]] | None = None

@@ -122,24 +122,27 @@ def stop_trunk_gradient(heads: tuple[Path_, ...]) -> Callable[[Any], Any]:
     return freeze
 
 
-def read_variables(workdir: str | Path) -> tuple[dict, dict, int]:
-    """``(params, model_state, step)`` of the latest checkpoint of a ``python -m train`` run.
+def read_variables(workdir: str | Path, step: int | None = None) -> tuple[dict, dict, int]:
+    """``(params, model_state, step)`` of a checkpoint of a ``python -m train`` run.
 
-    Read without a target structure (numpy arrays), so the source run's optimizer and
-    class count need not be known; its recorded digest is still checked.
+    The latest checkpoint, or the one at ``step``. Read without a target structure
+    (numpy arrays), so the run's optimizer and class count need not be known; its
+    recorded digest is still checked.
 
     Raises:
-      FileNotFoundError: ``workdir`` holds no checkpoint.
+      FileNotFoundError: ``workdir`` holds no checkpoint (at ``step``).
     """
     directory = Path(workdir) / "checkpoints"
     ckpt = Checkpointer(directory, async_save=False)
     try:
-        step = ckpt.latest_step()
-        if step is None:
+        steps = ckpt.all_steps()
+        if not steps or (step is not None and step not in steps):
+            at = "" if step is None else f" at step {step} (it has {steps})"
             raise FileNotFoundError(
-                f"{directory} holds no checkpoint: model.init_from={str(workdir)!r} must be "
-                "the --workdir of a finished (or checkpointed) `python -m train` run."
+                f"{directory} holds no checkpoint{at}: give the --workdir of a finished "
+                "(or checkpointed) `python -m train` run."
             )
+        step = steps[-1] if step is None else step
         state, _ = ckpt.restore_raw(step)
     finally:
         ckpt.close()

@@ -58,7 +58,7 @@ import numpy as np
 
 from jaxdl.data import curriculum as cur
 from jaxdl.viz.samples import save_grid
-from train import classification, experiment_dirs
+from train import build, classification, experiment_dirs
 from train import experiments as ex
 from train.configs import mnist_mlp
 from train.curriculum import SCORES_FILE
@@ -136,7 +136,7 @@ def run_dataset(dataset: str, args: argparse.Namespace, out: Path) -> dict:
     ref_dir = root / "reference"
     reference = train_run(reference_config(base), ref_dir)
     runs: dict[str, list[dict]] = {arm: [] for arm in args.arms}
-    splits, names = classification.load_splits(reference_config(base).data)
+    splits, names = build.load_splits(reference_config(base).data)
     labels, images = splits["train"]["label"], splits["train"]["image"]
     scores = None
     for seed in args.seeds:

@@ -43,11 +43,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxdl import models
 from jaxdl.data import preprocess
 from jaxdl.viz import deconvnet as dn
 from jaxdl.viz.samples import image_grid, save_png
-from train import classification, visualize
+from train import build, classification, visualize
 from train.configs import defaults
 from train.workdir import prepare
 
@@ -165,12 +164,10 @@ def main(argv: list[str] | None = None) -> None:
     tag = ("cifar10_" if args.dataset == "cifar10" else "") + ("he_" if args.he_init else "")
     init = "he_" if args.he_init else ""
     shutil.copy(paths["filters"], out / f"filters_{init}zfnet_{args.dataset}.png")
-    splits, names = classification.load_splits(cfg.data)
+    splits, names = build.load_splits(cfg.data)
     train = splits["train"]
-    shape = train["image"].shape[1:]  # [64, 64, C]
-    template = visualize.initial_state(cfg, len(train["label"]), len(names), shape)
-    final = visualize.checkpoint_states(workdir, template, [summary["steps"]])[summary["steps"]]
-    model = models.create("zfnet", num_classes=len(names), **cfg.model.kwargs.to_dict())
+    final = visualize.checkpoint_variables(workdir, None, [summary["steps"]])[summary["steps"]]
+    model = build.model(cfg, len(names))
     stages = dn.alexnet_stages(model)
     kernel_sizes = [final.params[s.name]["conv"]["kernel"].shape[0] for s in stages]
     raw = splits["test"]["image"][: args.probe_size]  # uint8 [N, 64, 64, C]

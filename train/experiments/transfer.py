@@ -32,7 +32,7 @@ from pathlib import Path
 import ml_collections
 import numpy as np
 
-from train import classification, experiment_dirs
+from train import build, classification, experiment_dirs
 from train import experiments as ex
 from train.configs import mnist_lenet5
 from train.experiments.cnn_arguments import write_section
@@ -72,7 +72,7 @@ def config(dataset: tuple[str, tuple], n_train: int, epochs: int, seed: int, dat
 
 def budget_epochs(workdir_cfg, min_steps: int) -> int:
     """Epochs of S = max(2 epochs, ``min_steps``) on the target subset."""
-    splits, _ = classification.load_splits(workdir_cfg.data)
+    splits, _ = build.load_splits(workdir_cfg.data)
     spe = len(splits["train"]["label"]) // workdir_cfg.train.batch_size
     return max(2, math.ceil(min_steps / spe))
 

@@ -34,10 +34,10 @@ from jax.sharding import PartitionSpec as P
 from jaxdl.data import preprocess
 from jaxdl.nn.normalization import apply_model
 from jaxdl.training import evaluation, parallel
-from train import classification
+from train import build
 from train import experiments as ex
 from train.experiments.cnn_arguments import write_section
-from train.run_dir import read_config, restore_variables
+from train.run_dir import read_config, read_variables
 
 
 def evaluate_runs(workdirs: list[str | Path], role: str = "test", batch_size: int = 1000) -> dict:
@@ -54,23 +54,20 @@ def evaluate_runs(workdirs: list[str | Path], role: str = "test", batch_size: in
     if len(data_cfgs) > 1 or len(archs) > 1:
         raise ValueError("All runs must share one data config and one architecture to ensemble.")
     cfg = configs[0]
-    splits, class_names = classification.load_splits(cfg.data)
+    splits, class_names = build.load_splits(cfg.data)
     if role not in splits:
         raise ValueError(f"The runs' config has no {role!r} split (data.{role}_split is empty).")
     mesh = parallel.make_mesh()
     parallel.check_batch_size(batch_size, mesh)
-    members = []
-    for c, w in zip(configs, workdirs):
-        c.num_classes = len(class_names)
-        members.append(restore_variables(c, w, splits["train"], mesh))
-    model = members[0][0]
+    model = build.model(cfg, num_classes=len(class_names))
+    members = [read_variables(w, mesh=mesh) for w in workdirs]
     stats = preprocess.channel_stats(splits["train"]["image"])
     pre = preprocess.image_preprocess(*stats, None, jnp.dtype(cfg.model.dtype))
 
     def logits_of(v, x):
         return apply_model(model.apply, v[0], v[1], x, train=False)[0]
 
-    stacked = evaluation.stack_variables([v for _, v in members])
+    stacked = evaluation.stack_variables(members)
 
     @jax.jit
     def batch_errors(variables, stacked, images, labels, weights):
@@ -99,14 +96,13 @@ def evaluate_runs(workdirs: list[str | Path], role: str = "test", batch_size: in
     n = len(data["label"])
     sharding = NamedSharding(mesh, P("data"))
     totals: dict[str, float] = {}
-    variables = [v for _, v in members]
     for start in range(0, n, batch_size):
         idx = np.arange(start, start + batch_size)
         weights = (idx < n).astype(np.float32)  # the last batch is padded with example 0
         idx = np.where(idx < n, idx, 0)
         batch = [data["image"][idx], data["label"][idx], weights]
         images, labels, w = (jax.device_put(a, sharding) for a in batch)
-        sums = jax.device_get(batch_errors(variables, stacked, images, labels, w))
+        sums = jax.device_get(batch_errors(members, stacked, images, labels, w))
         for k, v in sums.items():
             totals[k] = totals.get(k, 0.0) + float(v)
     runs = [

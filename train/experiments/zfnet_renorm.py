@@ -19,7 +19,7 @@ import optax
 from jaxdl import models, optim
 from jaxdl.data import preprocess
 from jaxdl.training.steps import cross_entropy
-from train.classification import load_splits
+from train.build import load_splits
 from train.configs import fashion_mnist_zfnet_renorm
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")

@@ -1,0 +1,124 @@
+"""The report of a trained generator: its samples grid and its classifier-FID.
+
+``gan.fid_classifier`` names a ``train/configs`` module; that classifier is trained once
+with the classification task (``train.classification.run``) in ``gan.fid_workdir`` and
+reused (a finished run is only restored); the reference statistics are its test split's
+features. FID is reported as mean +- std over ``gan.fid_seeds`` independent sets of
+``gan.fid_samples`` generated images, next to the same number of REAL training images
+scored the same way (the floor).
+"""
+
+import functools
+import importlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxdl.data import preprocess
+from jaxdl.training import fid
+from jaxdl.training.gan import generate, to_uint8
+from jaxdl.viz import samples as viz
+from train import build, classification
+from train import workdir as workdirs
+
+
+class FidScorer(NamedTuple):
+    """A trained classifier's feature map, its reference statistics and its predictions."""
+
+    features: Callable[[np.ndarray], np.ndarray]  # uint8 [N, H, W, C] -> [N, F]
+    reference: fid.FeatureStats  # of the classifier's test split
+    predict: Callable[[np.ndarray], np.ndarray]  # uint8 images -> class ids [N]
+    class_names: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=4)
+def _scorer(module: str, fid_workdir: str, layer: str, progress: bool) -> FidScorer:
+    ccfg = importlib.import_module(f"train.configs.{module}").get_config()
+    ccfg.train.progress = progress
+    path = workdirs.prepare(fid_workdir, ccfg, overwrite=False)
+    result = classification.run(ccfg, path)  # trains once; a finished run is restored
+    splits, names = build.load_splits(ccfg.data)
+    mean, std = preprocess.channel_stats(splits["train"]["image"])
+    variables = {"params": result.state.params, **result.state.model_state}
+    features = fid.classifier_features(
+        result.state.apply_fn, variables, layer, mean, std, pad_to=ccfg.data.pad_to
+    )
+    reference = fid.feature_stats(features(splits["test"]["image"]))
+    mean32 = jnp.asarray(mean, jnp.float32)
+    inv_std = jnp.asarray(1.0 / np.maximum(std, 1e-8), jnp.float32)
+
+    @jax.jit
+    def logits(images):
+        x = (images.astype(jnp.float32) / 255.0 - mean32) * inv_std
+        return result.state.apply_fn(variables, x, train=False)
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        pad = ccfg.data.pad_to
+        if pad and images.shape[1] < pad:
+            images = preprocess.pad_to(images, pad)
+        return np.concatenate(
+            [
+                np.argmax(np.asarray(logits(images[i : i + 500])), -1)
+                for i in range(0, len(images), 500)
+            ]
+        )
+
+    return FidScorer(features, reference, predict, tuple(names))
+
+
+def fid_scorer(config: ml_collections.ConfigDict, workdir: Path) -> FidScorer | None:
+    """The classifier-FID scorer of ``config.gan`` (trained on first use), or None."""
+    g = config.gan
+    if not g.fid_classifier:
+        return None
+    path = g.fid_workdir or str(workdir.parent / f"fid_{g.fid_classifier}")
+    return _scorer(g.fid_classifier, str(Path(path).absolute()), g.fid_layer, config.train.progress)
+
+
+def generated(state, g, conditional: bool, ref: dict, key: jax.Array, n: int) -> np.ndarray:
+    """``n`` generated uint8 images: pix2pix's from the reference split's first ``n``
+    conditions, the others' from latents ``N(0, I)`` drawn with ``key``."""
+    if conditional:
+        inputs = ref["condition"][:n] / 127.5 - 1.0
+    else:
+        inputs = np.asarray(jax.random.normal(key, (n, g.latent_dim)))
+    return to_uint8(generate(state, inputs, key))
+
+
+def report(
+    config: ml_collections.ConfigDict,
+    workdir: Path,
+    state: Any,
+    splits: dict[str, dict[str, np.ndarray]],
+    key: jax.Array,
+) -> tuple[dict[str, Any], FidScorer | None]:
+    """Writes ``samples.png``; returns the classifier-FID entries and the scorer.
+
+    The samples: ``gan.num_samples`` images (pix2pix: per 8 examples a row of inputs, of
+    generated images, of targets, from the test split or else the training split).
+    The FID: ``gan.fid_seeds`` sets of ``gan.fid_samples`` (one set for pix2pix, whose
+    generator is deterministic in evaluation), against as many real training images.
+    """
+    g = config.gan
+    conditional = bool(g.condition)
+    ref, n = splits.get("test", splits["train"]), g.num_samples
+    shown = generated(state, g, conditional, ref, key, n)
+    if conditional:
+        rows = [ref["condition"], shown, ref["image"]]
+        shown = np.concatenate([r[i : i + 8] for i in range(0, n, 8) for r in rows])
+    viz.save_grid(shown, workdir / "samples.png", ncols=8)
+    scorer = fid_scorer(config, workdir)
+    if scorer is None:
+        return {}, None
+    t_fid = time.perf_counter()
+    keys = [jax.random.fold_in(key, 1000 + s) for s in range(1 if conditional else g.fid_seeds)]
+    sets = [generated(state, g, conditional, ref, k, g.fid_samples) for k in keys]
+    real = fid.real_subset(splits["train"]["image"], g.fid_samples, 0)
+    out = fid.fid_report(scorer.features, scorer.reference, sets, real)
+    return {**out, "fid_wall_s": round(time.perf_counter() - t_fid, 1)}, scorer
