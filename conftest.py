@@ -2,15 +2,22 @@
 
 The environment is set here, at the repository root, so that it is in place before
 jax is imported anywhere in the process, whichever of tests/ or jaxdl/ is collected
-first: 8 fake CPU devices, so data-parallel code is exercised.
+first: 8 fake CPU devices, so data-parallel code is exercised; and JAX's persistent
+compilation cache in ``.jax_cache/`` (git-ignored; ``$JAX_COMPILATION_CACHE_DIR``
+overrides it): a program compiled by one test, worker or ``python -m train``
+subprocess is loaded, not compiled again, by the next one and by later runs. Only
+compilations over 0.2 s are stored (smaller ones cost more to write than to redo).
 """
 
 import os
+from pathlib import Path
 
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).parent / ".jax_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 import pytest  # noqa: E402
 

@@ -26,3 +26,12 @@ def test_readme_python_example_runs_as_written():
     assert test["test_accuracy"] > 0.85, test
     predicted = lines[9].strip("[]").split()
     assert len(predicted) == 8 and set(predicted) <= {"0", "1"}
+
+
+def test_ci_runs_readmes_test_command_as_written():
+    text = README.read_text()
+    section = text[text.index("Run the tests") :]
+    command = re.search(r"```bash\n(.*?)\n```", section, re.S).group(1).strip()
+    assert "pytest" in command and "torch" in command
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    assert command in [line.strip() for line in ci]

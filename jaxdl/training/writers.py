@@ -12,8 +12,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tensorboardX import SummaryWriter
-
 from jaxdl.training.run import Hook, Run
 
 __all__ = ["MetricsFile", "TensorBoard", "read_jsonl"]
@@ -121,6 +119,10 @@ class TensorBoard(_Sink):
     def on_start(self, run: Run) -> None:
         self.logdir = self._path(run, self.logdir, "tensorboard")
         purge = run.step + 1 if run.step else None
+        # Imported here: tensorboardX imports torch when it is installed (~2 s of every
+        # process start), and only runs with a TensorBoard hook need it.
+        from tensorboardX import SummaryWriter
+
         self._tb = SummaryWriter(str(self.logdir), purge_step=purge)
 
     def write(self, step: int, scalars: dict[str, Any]) -> None:
