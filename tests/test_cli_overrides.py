@@ -1,7 +1,7 @@
 """Command-line overrides of ``python -m train``, free-form keyword dicts included.
 
 ml_collections' config_flags refuses a key the loaded config lacks
-(``--config.optimizer.kwargs.key=0``: AttributeError). ``train/__main__.py`` takes the
+(``--config.optimizer.kwargs.key=0``: AttributeError). ``train/cli.py`` takes the
 keys of the free-form dicts (``train.validate.FREE_FORM``) out of argv and sets them on
 the loaded config. Checked here: the argv splitting and value parsing on hand-written
 cases; the flag parsing in-process (a fresh ``FlagValues`` per case), against
@@ -21,7 +21,8 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-import train.__main__ as cli
+import train.__main__ as train_main
+from train import cli
 from train.validate import FREE_FORM
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ MLP = str(ROOT / "train/configs/mnist_mlp.py")
 def _parse(args: list[str]):
     """The config ``python -m train --config=mnist_mlp.py args`` would run."""
     fv = flags.FlagValues()
-    cli.define_flags(fv)
+    train_main.define_flags(fv)
     rest = cli.parse_flags(["train", f"--config={MLP}", "--workdir=unused", *args], fv)
     assert rest == ["train"]
     return fv.config
@@ -150,7 +151,7 @@ def test_parse_value(text, current, want):
 
 
 def test_docstring_examples():
-    # pytest does not collect doctests from __main__.py files
+    # pytest does not collect doctests from train/ (not a test path)
     assert doctest.testmod(cli, raise_on_error=False).failed == 0
 
 

@@ -47,7 +47,8 @@ from absl import flags
 from absl import logging as absl_logging
 from doc_commands import DOC_FILES, ROOT, Command, all_commands
 
-import train.__main__ as cli
+import train.__main__ as train_main
+from train import cli
 from train.configs import defaults
 from train.validate import FREE_FORM, validate
 
@@ -158,7 +159,7 @@ def _make_data(tmp: Path, args: list[str]) -> None:
 def _parse_train(argv: list[str]):
     """``python -m train argv``'s flags, parsed by train/__main__.py into fresh FlagValues."""
     fv = flags.FlagValues()
-    cli.define_flags(fv)
+    train_main.define_flags(fv)
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
@@ -240,10 +241,27 @@ def test_absl_commands_parse(c, tmp_path):
     argv = [c.module, *_localize(c.args, tmp_path)]
     with absl_program(argv) as fv:
         module._define_flags()
-        rest = fv(argv)
+        rest = cli.parse_flags(argv, fv)
         assert rest == [c.module]
         if "config" in fv and fv["config"].present:
             validate(fv.config)
+
+
+@pytest.mark.parametrize("module", sorted(ABSL))
+def test_every_program_takes_the_config_overrides_of_python_m_train(module, tmp_path):
+    """doctor, sweep and visualize parse ``--config`` and its overrides (free-form dict
+    keys included) with ``python -m train``'s parser, ``train.cli.parse_flags``."""
+    argv = [
+        module,
+        f"--config={ROOT / 'train/configs/mnist_lenet5.py'}",
+        "--config.optimizer.kwargs.key=0",
+        "--config.model.kwargs.head=rbf",
+        f"--workdir={tmp_path}",
+    ]
+    with absl_program(argv) as fv:
+        importlib.import_module(module)._define_flags()
+        assert cli.parse_flags(argv, fv) == [module]
+        assert fv.config.optimizer.kwargs.key == 0 and fv.config.model.kwargs.head == "rbf"
 
 
 @pytest.mark.parametrize("c", _of_kind("argparse"), ids=_ids(_of_kind("argparse")))
@@ -330,7 +348,7 @@ def _run_train(c: Command, tmp: Path, in_process: bool = True) -> None:
         err, verbosity = io.StringIO(), absl_logging.get_verbosity()
         try:
             with contextlib.redirect_stderr(err):
-                cli.main(rest, fv)
+                train_main.main(rest, fv)
         except SystemExit as e:
             pytest.fail(f"{c.where}: python -m train exited {e.code}: {err.getvalue()[-3000:]}")
         finally:
@@ -357,7 +375,7 @@ def _run_visualize(c: Command, tmp: Path) -> None:
     out = io.StringIO()
     with absl_program(argv) as fv, contextlib.redirect_stdout(out):
         visualize._define_flags()
-        visualize.main(fv(argv))
+        visualize.main(cli.parse_flags(argv, fv))
     assert "filters:" in out.getvalue() and "confusion:" in out.getvalue(), out.getvalue()
 
 

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import app, flags, logging
 
 from jaxdl.data import preprocess
 from jaxdl.training import doctor_checks as dc
@@ -39,7 +40,7 @@ from jaxdl.training import steps
 from jaxdl.training.metrics import compute_metrics
 from jaxdl.training.state import TrainState
 from jaxdl.training.writers import read_jsonl
-from train import build, sweep
+from train import build, cli, sweep
 from train.validate import validate
 
 CHECKS = ("data", "overfit", "sweep", "history")
@@ -203,10 +204,7 @@ def run_doctor(
 
 
 def _define_flags() -> None:
-    from absl import flags
-    from ml_collections import config_flags
-
-    config_flags.DEFINE_config_file("config", None, "Path to a config file.", lock_config=True)
+    cli.define_config()
     flags.DEFINE_string("workdir", None, "A training run's folder: check its metrics history.")
     flags.DEFINE_list("skip", [], f"Checks to skip, among {', '.join(CHECKS)}.")
     flags.DEFINE_integer("overfit_steps", 200, "Training steps of the overfit check.")
@@ -218,18 +216,14 @@ def _define_flags() -> None:
     flags.DEFINE_integer("sweep_steps", 30, "Training steps per rate of the range test.")
     flags.DEFINE_float("max_class_ratio", 10.0, "Largest allowed max/min class count ratio.")
     flags.DEFINE_float("max_overlap", 0.0, "Largest allowed fraction of val/test images in train.")
-    flags.DEFINE_bool("debug", False, "Show full tracebacks for errors.")
-    flags.mark_flags_as_required(["config"])
 
 
 def main(argv: list[str]) -> None:
-    from absl import app, flags, logging
-
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     F = flags.FLAGS
-    logging.set_verbosity(logging.ERROR)  # Orbax warns about metric-less checkpoints
-    try:
+    cli.quiet_logging(logging.ERROR)  # Orbax warns about metric-less checkpoints
+    with cli.user_errors(F.debug):
         validate(F.config)
         verdicts = run_doctor(
             F.config,
@@ -243,13 +237,6 @@ def main(argv: list[str]) -> None:
             max_class_ratio=F.max_class_ratio,
             max_overlap=F.max_overlap,
         )
-    except sweep.USER_ERRORS as err:
-        if F.debug:
-            raise
-        print(
-            f"error ({type(err).__name__}): {err}\n(--debug shows the traceback)", file=sys.stderr
-        )
-        sys.exit(2)
     failed = [v.name for v in verdicts if not v.passed]
     print(
         f"doctor: {len(verdicts) - len(failed)} of {len(verdicts)} checks passed"
@@ -260,7 +247,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app
-
     _define_flags()
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -22,24 +22,21 @@ import dataclasses
 import importlib
 import json
 import math
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import ml_collections
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import app, flags
 
 from jaxdl.training.loop import DivergenceError
 from jaxdl.training.writers import read_jsonl
 from jaxdl.viz.plots import save_figure
+from train import cli
 from train.validate import TASKS, validate
 from train.workdir import prepare
 
 COURSE_RATES = (0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
-# Errors that describe the user's input (as in ``python -m train``), not a bug.
-USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, RuntimeError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,7 +268,7 @@ def sweep(
 def _define_flags() -> None:
     # Defined only when run as a script, so that importing this module (e.g. from an
     # experiment with its own flags) adds no required flags to that program.
-    config_flags.DEFINE_config_file("config", None, "Path to a config file.", lock_config=True)
+    cli.define_config()
     flags.DEFINE_string(
         "learning_rates",
         ",".join(f"{r:g}" for r in COURSE_RATES),
@@ -279,30 +276,20 @@ def _define_flags() -> None:
     )
     flags.DEFINE_string("workdir", None, "Sweep directory (one run per rate inside).")
     flags.DEFINE_bool("overwrite", False, "Replace another config's runs found in --workdir.")
-    flags.DEFINE_bool("debug", False, "Show full tracebacks for errors.")
-    flags.mark_flags_as_required(["config", "workdir"])
+    flags.mark_flag_as_required("workdir")
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
-    # absl marks --verbosity as set even when it is not given: look at the command line.
-    if not any(a.startswith(("--verbosity", "-v")) for a in sys.argv[1:]):
-        logging.set_verbosity(logging.WARNING)  # Orbax logs every file at INFO
-    try:
+    cli.quiet_logging()
+    with cli.user_errors(FLAGS.debug):  # bad rates/config/data/workdir: one line
         rates = parse_learning_rates(FLAGS.learning_rates)
         results = sweep(FLAGS.config, rates, FLAGS.workdir, overwrite=FLAGS.overwrite)
-    except USER_ERRORS as err:  # bad rates/config/data/workdir: one paragraph, no traceback
-        if FLAGS.debug:
-            raise
-        print(
-            f"error ({type(err).__name__}): {err}\n(--debug shows the traceback)", file=sys.stderr
-        )
-        sys.exit(2)
     print(markdown_table(results), end="")
 
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -18,7 +18,9 @@ expected substring); a subprocess must also exit non-zero. ``--fast``: in-proces
 """
 
 import argparse
+import contextlib
 import gzip
+import io
 import json
 import os
 import shutil
@@ -31,9 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from absl import flags
 from PIL import Image
 
-from train.validate import ConfigError, validate
+from train import cli
+from train.__main__ import define_flags
+from train.validate import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = [
@@ -321,27 +326,24 @@ def _run(args: list[str], devices: int = 1) -> subprocess.CompletedProcess:
 
 def _in_process(argv: list[str]) -> tuple[int, str]:
     """``(exit code, stderr)`` of ``python -m train argv`` up to ``validate``: the flags
-    parsed as train/__main__.py does (flag errors need a subprocess case)."""
-    from absl import flags
-    from ml_collections import config_flags
-
+    parsed by the command line's own ``train.cli.parse_flags`` (flag errors need a
+    subprocess case)."""
     argv = ["python -m train"] + [
         f"--config={ROOT / a[9:]}" if a.startswith("--config=train/") else a for a in argv
     ]
     fv = flags.FlagValues()
-    holder = config_flags.DEFINE_config_file(
-        "config", None, "", flag_values=fv, lock_config=True, sys_argv=argv
-    )
-    flags.DEFINE_string("workdir", None, "", flag_values=fv)
-    flags.DEFINE_bool("overwrite", False, "", flag_values=fv)
+    define_flags(fv)
+    err = io.StringIO()
     try:
-        fv(argv)
-    except Exception as e:  # reported, not raised
-        return -1, f"flag parsing failed (run this case as a subprocess): {e!r}"
+        with contextlib.redirect_stderr(err):
+            cli.parse_flags(argv, fv)
+    except SystemExit:  # reported, not raised
+        return -1, f"flag parsing failed (run this case as a subprocess): {err.getvalue()}"
     try:
-        validate(holder.value)
-    except ConfigError as e:
-        return 2, f"error (ConfigError): {e}\n(--debug shows the traceback)"
+        with contextlib.redirect_stderr(err), cli.user_errors(debug=False):
+            validate(fv.config)
+    except SystemExit as e:
+        return e.code, err.getvalue()
     except Exception as e:  # the command line shows a traceback
         return 1, f"Traceback (most recent call last):\n{type(e).__name__}: {e}"
     return 0, "validate accepted it"

@@ -13,7 +13,6 @@ The config is the workdir's ``config.json`` (written by ``python -m train``) unl
 checkpoint kept in the workdir).
 """
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -22,12 +21,13 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from absl import app, flags, logging
 
 from jaxdl.data import preprocess
 from jaxdl.training.state import TrainState
 from jaxdl.training.writers import read_jsonl
 from jaxdl.viz import confusion, filters, plots
-from train import build, run_dir
+from train import build, cli, run_dir
 from train.workdir import checkpoint_steps
 
 
@@ -128,41 +128,26 @@ def visualize(
 
 
 def _define_flags() -> None:
-    from absl import flags
-    from ml_collections import config_flags
-
-    config_flags.DEFINE_config_file("config", None, "Config file (default: workdir/config.json).")
+    cli.define_config(help="Config file (default: workdir/config.json).", required=False)
     flags.DEFINE_string("workdir", None, "The run directory (pictures are written there).")
     flags.DEFINE_list("steps", None, "Checkpoint steps of the filter rows (default: all + 0).")
     flags.DEFINE_string("split", None, "Split of the confusion matrix (default: test, else val).")
     flags.DEFINE_string("filter_path", None, "Parameter path of the first layer's kernel.")
-    flags.DEFINE_bool("debug", False, "Show full tracebacks for errors.")
     flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv: list[str]) -> None:
-    from absl import app, flags, logging
-
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     F = flags.FLAGS
-    logging.set_verbosity(logging.ERROR)
-    try:
+    cli.quiet_logging(logging.ERROR)
+    with cli.user_errors(F.debug):
         steps = [int(s) for s in F.steps] if F.steps else None
         paths = visualize(F.workdir, F.config, steps, F.split, F.filter_path)
-    except (ValueError, TypeError, KeyError, FileNotFoundError, RuntimeError) as err:
-        if F.debug:
-            raise
-        print(
-            f"error ({type(err).__name__}): {err}\n(--debug shows the traceback)", file=sys.stderr
-        )
-        sys.exit(2)
     for name, path in paths.items():
         print(f"{name}: {path}")
 
 
 if __name__ == "__main__":
-    from absl import app
-
     _define_flags()
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)
