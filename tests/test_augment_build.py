@@ -27,33 +27,28 @@ def test_build_augment_formats_and_composition():
     p = 2
 
     @jax.jit
-    def run(key, x, masks):  # the first op alone, with its own key, reveals the offsets
-        drawn = aug.random_crop(jax.random.split(key, 4)[0], x, padding=p, mode="reflect")
-        return drawn, fn(key, x), fn(key, x, masks)
-
-    @jax.jit
     def rest(key, cropped):  # the later ops, each with its own split key, in spec order
         k = jax.random.split(key, 4)
         ref = aug.horizontal_flip(k[1], cropped)
         ref = aug.cutout(k[2], ref, size=3)
         return aug.brightness(k[3], ref, max_delta=0.1)
 
-    # The crop stage of the reference is numpy: a window of numpy.pad's reflect padding
-    # at the one offset in [0, 2p]^2 whose window equals the crop the key drew.
-    padded = np.pad(np.asarray(x), ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
-    masks = jnp.zeros((B, H, W), jnp.int32)
-    drawn, y, (ym, m) = run(KEY, x, masks)
-    drawn = np.asarray(drawn)
-    cropped = np.empty_like(drawn)
-    for i in range(B):
-        windows = [
-            padded[i, oy : oy + H, ox : ox + W]
-            for oy in range(2 * p + 1)
-            for ox in range(2 * p + 1)
-            if np.array_equal(padded[i, oy : oy + H, ox : ox + W], drawn[i])
+    # The crop stage of the reference is numpy: numpy.pad's reflect padding sliced at the
+    # documented draw (the crop's key is the first of split(key, 4); example i's
+    # (row, column) offset is randint(key_i, (2,), 0, 2p + 1) with key_i the i-th of
+    # split(crop key, B)), never the op itself.
+    crop_key = jax.random.split(KEY, 4)[0]
+    offsets = np.stack(
+        [
+            np.asarray(jax.random.randint(k, (2,), 0, 2 * p + 1))
+            for k in jax.random.split(crop_key, B)
         ]
-        assert len(windows) == 1, f"example {i}: {len(windows)} matching windows"
-        cropped[i] = windows[0]
+    )  # [B, 2]
+    assert len({tuple(o) for o in offsets}) > 1  # the examples get different crops
+    padded = np.pad(np.asarray(x), ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+    cropped = np.stack([padded[i, oy : oy + H, ox : ox + W] for i, (oy, ox) in enumerate(offsets)])
+    masks = jnp.zeros((B, H, W), jnp.int32)
+    y, (ym, m) = jax.jit(lambda k, x, masks: (fn(k, x), fn(k, x, masks)))(KEY, x, masks)
     ref = rest(KEY, jnp.asarray(cropped))
     np.testing.assert_allclose(np.asarray(y), np.asarray(ref), atol=1e-6)
     np.testing.assert_allclose(np.asarray(ym), np.asarray(ref), atol=1e-6)

@@ -7,12 +7,13 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxdl.models import dcgan
+from jaxdl.models import dcgan, mlp
 from jaxdl.nn import layers
 from jaxdl.nn import normalization as norm
 
-# Hand values, from the documentation of jaxdl.nn.layers (PyTorch's defaults: momentum 0.1,
-# i.e. Flax's 0.9, and eps 1e-5). The networks below take the library's configured
+# Hand values, as documented in docs/batchnorm.md ("Flax momentum 0.9, eps 1e-5") and in
+# jaxdl.nn.layers (PyTorch's defaults: momentum 0.1, i.e. Flax's 0.9, and eps 1e-5);
+# ../shared/COURSE.md gives no value. The networks below take the library's configured
 # constants, so the float64 references check those against these hand values.
 EPS = 1e-5
 MOMENTUM = 0.9
@@ -162,3 +163,26 @@ def test_library_batch_norm_layers_use_the_documented_momentum_and_eps():
     # The GAN models' batch norm is configured alike (read from the module's fields).
     bn = dcgan.gan_batch_norm(train=True)
     assert (bn.momentum, bn.epsilon) == (MOMENTUM, EPS)
+
+
+def test_mlp_batch_norm_uses_the_documented_momentum_and_eps():
+    """The MLP's BN (docs/batchnorm.md) against the same float64 reference, one step."""
+    x = jax.random.normal(jax.random.key(6), (8, 2)) * 3.0 - 1.0
+    model = mlp.MLP(num_classes=2, depth=1, width=2, batch_norm=True)
+    params, state = norm.split_variables(model.init(jax.random.key(7), x, train=False))
+    assert set(params) == {"Dense_0", "BatchNorm_0", "Dense_1"}  # no bias before BN
+    assert set(params["Dense_0"]) == {"kernel"}
+    kernel = np.array([[1.0, 0.002], [-0.5, 0.0]])  # unit 1: variance ~ eps
+    params["Dense_0"]["kernel"] = jnp.asarray(kernel, jnp.float32)
+    params["Dense_1"] = {"kernel": jnp.eye(2), "bias": jnp.zeros(2)}  # logits = relu(BN)
+    y, new_state = jax.jit(
+        lambda p, s, x: norm.apply_model(model.apply, p, s, x, train=True, rng=None)
+    )(params, state, x)
+    a = np.asarray(x, np.float64) @ kernel  # [B, width]
+    mean, var = a.mean(0), a.var(0)
+    assert 1e-6 < var[1] < 1e-4  # comparable to eps
+    want = np.maximum((a - mean) / np.sqrt(var + EPS), 0.0)  # BN scale 1, bias 0 at init
+    np.testing.assert_allclose(np.asarray(y, np.float64), want, rtol=2e-4, atol=2e-4)
+    bs = new_state["batch_stats"]["BatchNorm_0"]
+    np.testing.assert_allclose(bs["mean"], (1 - MOMENTUM) * mean, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(bs["var"], MOMENTUM + (1 - MOMENTUM) * var, rtol=1e-5)
