@@ -12,11 +12,9 @@ real command line (one ``python -m train`` process of 2 steps, read back from th
 
 import doctest
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import processes
 import pytest
 from absl import flags
 from ml_collections import config_flags
@@ -228,8 +226,6 @@ def test_bad_overrides_are_one_line_errors(capsys, args, message):
 def test_readme_examples_through_python_m_train(tmp_path):
     """README's overrides of free-form dicts, in one 2-step run (lenet5 takes ``head``;
     ``all_together`` takes ``key``; the milestones schedule takes ``milestones``)."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)  # the CLI runs on the machine's real devices
     workdir = tmp_path / "run"
     args = [
         "--config=train/configs/mnist_lenet5.py",
@@ -249,14 +245,7 @@ def test_readme_examples_through_python_m_train(tmp_path):
         "--config.optimizer.schedule=milestones",
         "--config.optimizer.schedule_kwargs.milestones=(6, 9)",
     ]
-    proc = subprocess.run(
-        [sys.executable, "-m", "train", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = processes.python_m("train", args)  # the machine's real device
     assert proc.returncode == 0, proc.stderr[-3000:]
     saved = json.loads((workdir / "config.json").read_text())
     assert saved["model"]["kwargs"] == {"head": "rbf"}

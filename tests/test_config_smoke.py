@@ -26,6 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import processes
 import pytest
 import smoke_data
 
@@ -85,12 +86,7 @@ def _marks(name: str) -> list:
 def _run_subprocess(name: str, root: Path) -> None:
     """The same preparation and run in ``python tests/smoke_data.py``."""
     devices, extra = SUBPROCESS[name]
-    env = {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
-        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}",
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-    }
+    env = processes.env(devices, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}")
     args = [f"{k}={json.dumps(v)}" for k, v in extra.items()]
     proc = subprocess.run(
         [sys.executable, "tests/smoke_data.py", name, str(root), *args],

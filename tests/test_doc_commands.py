@@ -33,14 +33,13 @@ import contextlib
 import importlib
 import io
 import json
-import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+import processes
 import pytest
 import smoke_data
 from absl import flags
@@ -354,14 +353,7 @@ def _run_train(c: Command, tmp: Path, in_process: bool = True) -> None:
         finally:
             absl_logging.set_verbosity(verbosity)  # main lowers it for the whole process
     else:
-        proc = subprocess.run(
-            [sys.executable, "-m", "train", *args],
-            cwd=ROOT,
-            env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"},  # 1 device
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        proc = processes.python_m("train", args, timeout=600)  # 1 device
         assert proc.returncode == 0, f"{c.where}: {proc.stderr[-3000:]}"
     workdir = Path(fv.workdir)
     summary = json.loads((workdir / "summary.json").read_text())

@@ -6,13 +6,11 @@ through the ``image_folder:`` dataset, and from the embedded MNIST.
 
 import hashlib
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+import processes
 import pytest
 from datafiles import write_png_folder
 
@@ -182,16 +180,7 @@ def test_history_flags_divergence_plateau_and_gap():
 
 
 def _cli(args, tmp_path):
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXDL_CACHE_DIR": str(tmp_path / "cache")}
-    env.pop("XLA_FLAGS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "train.doctor", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return processes.python_m("train.doctor", args, JAXDL_CACHE_DIR=str(tmp_path / "cache"))
 
 
 def _cli_args(root):

@@ -20,13 +20,13 @@ exactly its half of the rows.
 """
 
 import json
-import os
 import pathlib
 import socket
 import subprocess
 import sys
 
 import numpy as np
+import processes
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -138,8 +138,7 @@ def test_two_processes_train_like_one(tmp_path):
     reason = _has_cpu_collectives()
     if reason:
         pytest.skip(reason)
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # no 8 fake devices
-    env["PYTHONPATH"] = str(ROOT)
+    env = processes.env(1, PYTHONPATH=str(ROOT))  # no 8 fake devices
     port = _free_port()
     procs = [
         subprocess.Popen(

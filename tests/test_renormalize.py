@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import processes
 import pytest
 
 import jaxdl.optim as jo
@@ -174,12 +175,6 @@ def test_zfnet_config_trains_within_the_radius(tmp_path):
 
 @pytest.mark.slow
 def test_cli_accepts_the_key(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)
     args = [
         "--config=train/configs/fashion_mnist_zfnet_renorm.py",
         "--config.data.name=mnist",
@@ -192,9 +187,6 @@ def test_cli_accepts_the_key(tmp_path):
         "--config.train.progress=False",
         "--config.optimizer.renormalize_filters=0.05",
     ]
-    proc = subprocess.run(
-        [sys.executable, "-m", "train", f"--workdir={tmp_path}", *args],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    proc = processes.python_m("train", [f"--workdir={tmp_path}", *args])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "steps=1" in proc.stdout

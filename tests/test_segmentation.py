@@ -6,9 +6,6 @@ References are float64 numpy implementations of the formulas, written here.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import flax.linen as nn
@@ -16,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import processes
 import pytest
 from PIL import Image
 
@@ -341,8 +339,6 @@ def test_overlay_colours_and_grid(tmp_path):
 @pytest.mark.parametrize("model", ["unet_padded", "unet"])
 def test_tiny_cli_run(tmp_path, model):
     """The shipped config, shrunk; 'unet' is the valid variant (overlap-tile inputs)."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)
     args = [
         "--config=train/configs/cracks_unet.py",
         "--config.data.train_split=train[:32]",
@@ -358,14 +354,7 @@ def test_tiny_cli_run(tmp_path, model):
         "--config.train.num_epochs=1",
         "--config.train.progress=False",
     ]
-    proc = subprocess.run(
-        [sys.executable, "-m", "train", f"--workdir={tmp_path}", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = processes.python_m("train", [f"--workdir={tmp_path}", *args])
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["finished"] and summary["steps"] == 2

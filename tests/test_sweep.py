@@ -1,11 +1,9 @@
 """``python -m train.sweep``: one run per rate, a diverging rate recorded, table and plot."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import processes
 import pytest
 
 from train.sweep import RateResult, best, markdown_table, parse_learning_rates, rate_dirname
@@ -30,17 +28,8 @@ TINY = [
 
 
 def _sweep_cli(rates, workdir):
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)  # the CLI runs on the machine's real devices
-    return subprocess.run(
-        [sys.executable, "-m", "train.sweep", *TINY, f"--learning_rates={rates}"]
-        + [f"--workdir={workdir}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    args = [*TINY, f"--learning_rates={rates}", f"--workdir={workdir}"]
+    return processes.python_m("train.sweep", args)  # the machine's real device
 
 
 @pytest.mark.slow  # a learning-rate sweep CLI of three runs (default suite: under 10 min)

@@ -3,12 +3,10 @@
 import contextlib
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import processes
 import pytest
 from absl import flags
 
@@ -30,18 +28,8 @@ TINY = [
 ]
 
 
-def _run(args, workdir, **kw):
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)  # the CLI runs on the machine's real devices
-    return subprocess.run(
-        [sys.executable, "-m", "train", f"--workdir={workdir}", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        **kw,
-    )
+def _run(args, workdir):
+    return processes.python_m("train", [f"--workdir={workdir}", *args])  # the real device
 
 
 def _run_in_process(args, workdir) -> tuple[int, str]:
