@@ -2,7 +2,8 @@
 
 The loop only iterates: per step it dispatches one jitted ``train_step(state, batch)``
 whose batch is gathered on device from the device-resident split (no host->device
-copy, no host sync); every ``log_every_steps`` steps it fetches the metrics to the
+copy, no host sync), or K of them in one ``lax.scan`` (``LoopOptions.steps_per_dispatch``);
+every ``log_every_steps`` steps it fetches the metrics to the
 host; at each evaluation (every ``eval_every_epochs`` and at the end) it evaluates the
 ``evals`` splits and saves a checkpoint. A run killed at any point and restarted with
 the same workdir resumes from the last checkpoint and reaches exactly the parameters
@@ -196,16 +197,24 @@ def _train(run: Run, train_step, train, data_key, mesh, epoch_order, meta) -> No
     def one_step(s, arrays, perm, i):
         return train_step(s, train_batch(arrays, perm, i, B, mesh))
 
+    def k_steps(s, arrays, perm, i):  # K steps in one dispatch: metrics stacked [K]
+        return jax.lax.scan(lambda s, j: one_step(s, arrays, perm, j), s, i + jnp.arange(K))
+
+    K = 1 if streamed else opts.steps_per_dispatch
     jit_step = jax.jit(train_step if streamed else one_step, donate_argnums=0)
-    window: list[dict[str, jax.Array]] = []
+    jit_k_steps = jax.jit(k_steps, donate_argnums=0)
+    window: list[dict[str, jax.Array]] = []  # per dispatch: scalars, or [K] stacked
     t0 = time.perf_counter()
 
     def log():
         nonlocal window, t0
         if not window:
             return
-        n, dt = len(window), time.perf_counter() - t0
-        values = jax.device_get(jax.tree.map(lambda *xs: jnp.stack(xs), *window))
+        dt = time.perf_counter() - t0
+        values = jax.device_get(
+            jax.tree.map(lambda *xs: jnp.concatenate([jnp.atleast_1d(x) for x in xs]), *window)
+        )
+        n = len(next(iter(values.values())))  # steps in the window
         skipped = values.pop("skipped", np.zeros(n, np.int32)).astype(bool)
         kept = ~skipped
         logs = {f"train_{k}": float(np.mean(v[kept])) if kept.any() else float("nan")
@@ -218,19 +227,30 @@ def _train(run: Run, train_step, train, data_key, mesh, epoch_order, meta) -> No
             hook.on_log(run, logs)
         window, t0 = [], time.perf_counter()
 
+    def fits(i: int) -> bool:
+        """Whether K steps from epoch position ``i`` end by the epoch's end, the next log
+        and ``max_steps`` (so that nothing they act on falls inside the K)."""
+        step, last = run.step, run.step + K
+        before_log = step // opts.log_every_steps == (last - 1) // opts.log_every_steps
+        before_max = opts.max_steps is None or last <= opts.max_steps
+        return K > 1 and i + K <= spe and before_log and before_max
+
     while run.step < run.total_steps and not run.stop and not run.pause_reason:
         epoch = run.step // spe
         if streamed:
             batches = train.batches(epoch, run.step % spe, B)
         else:
             perm = order(key, epoch)
-        for i in range(run.step % spe, spe):
+        i = run.step % spe
+        while i < spe:
+            k = K if fits(i) else 1
             if streamed:
                 run.state, metrics = jit_step(run.state, next(batches))
             else:
-                run.state, metrics = jit_step(run.state, train.arrays, perm, jnp.int32(i))
+                step_fn = jit_k_steps if k > 1 else jit_step
+                run.state, metrics = step_fn(run.state, train.arrays, perm, jnp.int32(i))
             window.append(metrics)
-            run.step += 1
+            run.step, i = run.step + k, i + k
             if run.step % opts.log_every_steps == 0:
                 log()
             if opts.max_steps is not None and run.step >= opts.max_steps:

@@ -32,6 +32,13 @@ class LoopOptions:
       best_metric: evaluation metric ranking checkpoints, e.g. ``'val_accuracy'``; it
         must be one the evaluation produces. None: no ranking, no best state.
       best_mode: ``'max'`` or ``'min'``.
+      steps_per_dispatch: K > 1 runs K steps of a device-resident split in one dispatch
+        (a ``lax.scan`` over K batches), where K steps fit before the end of the epoch,
+        the next log and ``max_steps``; other steps run one by one. The same steps and
+        batches as K = 1 (equal up to float rounding of the scanned program); hooks see
+        the same per-step metrics, a signal is acted on after the current K steps.
+        Fewer dispatches help small models on accelerators; XLA:CPU can run a scanned
+        convolution slower (benchmarks/NOTES.md), so the default is 1.
     """
 
     batch_size: int
@@ -42,9 +49,11 @@ class LoopOptions:
     max_steps: int | None = None
     best_metric: str | None = None
     best_mode: str = "max"
+    steps_per_dispatch: int = 1
 
     def __post_init__(self):
-        for name in ("batch_size", "num_epochs", "log_every_steps", "eval_every_epochs"):
+        names = ("batch_size", "num_epochs", "log_every_steps", "eval_every_epochs")
+        for name in (*names, "steps_per_dispatch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"LoopOptions.{name} must be >= 1, got {getattr(self, name)}.")
         check_best_mode(self.best_mode, "LoopOptions.best_mode")
