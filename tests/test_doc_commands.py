@@ -7,11 +7,11 @@
   data the docs point at (``../shared/data``, ``/data/...``, a config's own
   ``data_dir``) generated there. They run in-process through train/__main__.py's
   ``parse_flags`` and ``main`` (fresh absl ``FlagValues`` each), except
-  ``SUBPROCESS_DOCS``. Files whose configs compile big models (ResNet-20, U-Net,
-  DCGAN, ResNet-18) are in the slow stage.
+  ``SUBPROCESS_DOCS``. README.md's run in the default stage, the other files' in the
+  ``heavy`` stage (``pytest -m heavy``: minutes of compiling; docs/testing.md).
 - ``RUN_AFTER``: ``python -m train.visualize`` runs on the run docs/visualization.md
   makes (its optional arguments left out: the 2-step run has no step 2000), and
-  ``train.experiments.tta_ensemble`` on the three runs of docs/cnn_zoo.md (slow; the
+  ``train.experiments.tta_ensemble`` on the three runs of docs/cnn_zoo.md (heavy; the
   table goes into a copy of the doc; one batch of 8 test images).
 - Every other command is parsed by its own parser without running it (experiments of
   minutes to hours, fault injection, the validation suite, benchmarks): absl programs
@@ -61,14 +61,7 @@ TEMPLATES = {  # (file, command) with placeholders
     ),
 }
 EXTERNAL = {"train_script"}  # docs/multihost.md: the user's own training script
-DEFAULT_STAGE_DOCS = {  # cheap MNIST runs (LeNet-5, MLP): the default stage
-    "README.md",
-    "docs/architecture.md",
-    "docs/curriculum.md",
-    "docs/multitask.md",
-    "docs/transfer.md",
-    "docs/visualization.md",
-}
+DEFAULT_STAGE_DOCS = {"README.md"}  # the main job's commands; the others: pytest -m heavy
 
 
 # Files whose commands run as python -m train processes on this machine's one CPU
@@ -388,7 +381,7 @@ def _run_tta(c: Command, tmp: Path) -> None:
 @pytest.mark.parametrize(
     "doc",
     [
-        pytest.param(d, marks=[] if d in DEFAULT_STAGE_DOCS else [pytest.mark.slow])
+        pytest.param(d, marks=[] if d in DEFAULT_STAGE_DOCS else [pytest.mark.heavy])
         for d in _RUN_FILES
     ],
 )
