@@ -50,7 +50,8 @@ class Pix2PixGenerator(nn.Module):
     Attributes:
       out_channels: channels of the generated image.
       depth: U-Net poolings.
-      base_width: U-Net channels at full resolution.
+      base_width: U-Net channels at full resolution, doubled per level up to 8 x
+        base_width (pix2pix's encoder: 64, 128, 256, 512, 512, ...).
       dropout_rate: dropout at the U-Net's bottom level in training (pix2pix's noise).
       batch_norm: BN after each 3x3 conv (pix2pix uses BN throughout).
       dtype: compute dtype (output float32).
@@ -75,6 +76,7 @@ class Pix2PixGenerator(nn.Module):
             num_classes=self.out_channels,
             depth=self.depth,
             base_width=self.base_width,
+            max_width=8 * self.base_width,
             padding="same",
             batch_norm=self.batch_norm,
             dropout_rate=self.dropout_rate,

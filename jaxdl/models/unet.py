@@ -151,6 +151,8 @@ class UNet(nn.Module):
         for a sigmoid (binary cross-entropy) head.
       depth: number of 2x2 poolings (the paper: 4).
       base_width: channels of the first level, doubled per level (the paper: 64).
+      max_width: the channels stop doubling here (pix2pix's generator: 8 x base_width);
+        None: no cap (the paper's depth 4 ends at 16 x base_width).
       padding: ``'valid'`` (paper, crop-and-concatenate) or ``'same'`` (any input size).
       batch_norm: BN after each 3x3 conv (not in the paper).
       dropout_rate: dropout on the bottom level's output (the paper's "drop-out layers at
@@ -168,10 +170,16 @@ class UNet(nn.Module):
     num_classes: int = 2
     depth: int = 4
     base_width: int = 64
+    max_width: int | None = None
     padding: str = "valid"
     batch_norm: bool = False
     dropout_rate: float = 0.0
     dtype: Any = jnp.float32
+
+    def width(self, level: int) -> int:
+        """Channels of ``level`` (0: full resolution): ``base_width * 2**level``, capped."""
+        w = self.base_width * 2**level
+        return w if self.max_width is None else min(w, self.max_width)
 
     def _double_conv(self, x: jax.Array, width: int, train: bool, name: str) -> jax.Array:
         pad = 0 if self.padding == "valid" else 1
@@ -194,6 +202,11 @@ class UNet(nn.Module):
             raise ValueError(
                 f"UNet needs depth >= 0 and base_width >= 1, got {self.depth}, {self.base_width}."
             )
+        if self.max_width is not None and self.max_width < self.base_width:
+            raise ValueError(
+                f"UNet max_width={self.max_width} is below base_width={self.base_width}: give "
+                "a cap of at least base_width, or None."
+            )
         if x.ndim != 4:
             raise ValueError(f"UNet input must be NHWC [B, H, W, C], got shape {x.shape}.")
         H, W = x.shape[1:3]
@@ -208,13 +221,13 @@ class UNet(nn.Module):
         x = x.astype(self.dtype)
         skips = []
         for level in range(self.depth):  # contracting path
-            x = self._double_conv(x, self.base_width * 2**level, train, f"down{level}")
-            skips.append(x)  # [B, h, w, base * 2^level]
+            x = self._double_conv(x, self.width(level), train, f"down{level}")
+            skips.append(x)  # [B, h, w, width(level)]
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
-        x = self._double_conv(x, self.base_width * 2**self.depth, train, "bottom")
+        x = self._double_conv(x, self.width(self.depth), train, "bottom")
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         for level in reversed(range(self.depth)):  # expanding path
-            width = self.base_width * 2**level
+            width = self.width(level)
             x = nn.ConvTranspose(
                 width,
                 (2, 2),
@@ -223,7 +236,7 @@ class UNet(nn.Module):
                 kernel_init=he(),
                 dtype=self.dtype,
                 name=f"up{level}_upconv",
-            )(x)  # [B, 2h, 2w, width]: "up-convolution" halves the channels
+            )(x)  # [B, 2h, 2w, width]: "up-convolution" halves the channels (until the cap)
             skip = center_crop_to(skips[level], *x.shape[1:3])  # "crop and copy"
             x = jnp.concatenate([skip, x], axis=-1)  # [B, 2h, 2w, 2 width]
             x = self._double_conv(x, width, train, f"up{level}")
