@@ -16,7 +16,7 @@ main job's config and the smallest run in the default stage (``DEFAULT_STAGE``);
 other one, and any config added later, in the ``heavy`` stage (``pytest -m heavy``,
 about 10 minutes: beyond the slow stage's budget; docs/testing.md). The ImageNet
 models run at a reduced crop in a subprocess on one device (``SUBPROCESS``, which says
-why); ``BROKEN`` and ``FLAKY`` name the configs that cannot run reliably, and why.
+why); ``BROKEN`` names the configs that cannot run, and why.
 """
 
 import importlib
@@ -41,8 +41,7 @@ DEFAULT_STAGE = {"mnist_mlp", "mnist_lenet5"}  # the main job's config and the s
 # Configs run in a subprocess (``python tests/smoke_data.py``): config -> (devices,
 # overrides). ImageNet models on one device at a reduced crop (AlexNet's valid
 # convolutions need 96 px): 8 replicas of their parameters and optimizer state exceed a
-# CI machine's memory. U-Nets on 8 devices: their prediction pictures (PredictionProbe)
-# deadlock an evaluation now and then (FLAKY), and XLA then aborts the whole process.
+# CI machine's memory.
 SUBPROCESS = {
     "imagenet_alexnet": (1, {"data.image_size": 96, "data.eval_resize": 108}),
     "pix2pix_facades": (1, {}),  # a 59M-parameter generator: 8 replicas, 8 x its memory
@@ -50,24 +49,14 @@ SUBPROCESS = {
     "imagenet_resnet50": (1, {"data.image_size": 64, "data.eval_resize": 72}),
     "imagenet_vgg16": (1, {"data.image_size": 64, "data.eval_resize": 72}),
     "imagenet_zfnet": (1, {"data.image_size": 64, "data.eval_resize": 72}),
-    "cracks_unet": (8, {}),
-    "oxford_pet_unet": (8, {}),
 }
 BROKEN: dict[str, str] = {}  # config -> why it cannot run at all (none now)
-FLAKY = {
-    name: "jaxdl/viz/segmentation.py PredictionProbe._receive (np.asarray of the "
-    "jax.debug.callback's arrays) blocks while the other devices wait in an all-reduce: "
-    "XLA aborts after 40 s (rendezvous termination timeout), in about half the runs"
-    for name in ("cracks_unet", "oxford_pet_unet")
-}
 
 
 def _marks(name: str) -> list:
     if name in BROKEN:  # run=False: running it would exhaust the machine's memory
         return [pytest.mark.xfail(reason=BROKEN[name], run=False, strict=True)]
     marks = [] if name in DEFAULT_STAGE else [pytest.mark.heavy]
-    if name in FLAKY:
-        marks.append(pytest.mark.xfail(reason=FLAKY[name], strict=False))
     return marks
 
 

@@ -16,7 +16,6 @@ of the test examples at the end (``pictures/test_step*.png`` and ``predictions_t
 import json
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -94,8 +93,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> FitResult:
         lambda: TrainState.create(model=model, tx=tx, rng=init_key, example_input=example), frame
     )
     device = build.to_device(_with_index(splits), frame)
-    result = build.fit(config, frame, state, steps, device)
-    jax.effects_barrier()  # the probe's host callbacks of the last evaluation have run
+    result = build.fit(config, frame, state, steps, device, extra_hooks=[probe] if probe else [])
     rows = _write_scores(frame.workdir, result.history) if "val" in device else []
     last = {"last_val": {k: round(v, 5) for k, v in rows[-1].items()}} if rows else {}
     summary = build.summary(config, frame, result, **last)

@@ -25,6 +25,7 @@ from jax.sharding import Mesh
 
 from jaxdl.models.unet import center_crop_to
 from jaxdl.training.parallel import replicated
+from jaxdl.training.run import Hook
 from jaxdl.viz.plots import new_figure, save_figure
 
 __all__ = ["PredictionProbe", "overlay", "save_prediction_grid"]
@@ -132,7 +133,7 @@ def save_prediction_grid(
     return save_figure(fig, path, dpi=80)
 
 
-class PredictionProbe:
+class PredictionProbe(Hook):
     """Draws the predictions of each evaluation split's first examples, at every evaluation.
 
     Give an evaluation split an ``index`` array (``arange(N)``) and a ``split_id`` array
@@ -140,10 +141,14 @@ class PredictionProbe:
     to ``jaxdl.training.segmentation.segmentation_steps``. Inside the jitted eval step,
     the batch holding example 0 sends its first ``count`` examples (raw image, label,
     class probabilities) and the train step number to the host by
-    ``jax.debug.callback``; the host writes ``<directory>/<split>_step<step>.png`` and
-    keeps the arrays in ``last[split]``. Operands are replicated first so the callback
-    does not gather shards itself. Drawing errors are logged, never raised into the
-    training run.
+    ``jax.debug.callback``. The callback only keeps what it is given: reading the
+    arrays inside it can deadlock a multi-device evaluation (the device holding them is
+    still inside the program, the others wait for it in a reduction). They are read and
+    drawn by ``flush``, after the evaluation: the probe is also a hook of the loop (pass
+    it to ``fit``'s hooks), whose ``on_eval`` and ``on_end`` flush; reading ``last``
+    flushes too. ``flush`` writes ``<directory>/<split>_step<step>.png`` and keeps the
+    arrays in ``last[split]``. Operands are replicated first so the callback does not
+    gather shards itself. Drawing errors are logged, never raised into the training run.
 
     Args:
       count: how many examples to draw (the first ones of the split; at most the eval
@@ -164,7 +169,7 @@ class PredictionProbe:
       ... }
       >>> probs = jnp.full((4, 8, 8, 2), 0.5)
       >>> jax.jit(probe)(batch, probs, jnp.int32(100))  # in segmentation_steps' eval step
-      >>> jax.effects_barrier()  # wait for the host callback
+      >>> probe.flush()  # what its on_eval does after each evaluation
       >>> [p.name for p in (workdir / "pictures").iterdir()], probe.last["val"][2].shape
       (['val_step0000100.png'], (2, 8, 8, 2))
     """
@@ -184,7 +189,16 @@ class PredictionProbe:
         self.split_names = tuple(split_names)
         self.class_names = class_names
         self._mesh = mesh
-        self.last: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
+        self._last: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
+        self._pending: list[dict[str, jax.Array]] = []
+
+    order = 100  # a reporter; after FinalEvaluation (50), whose test pictures it draws
+
+    @property
+    def last(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+        """``{split: (images, labels, probs, step)}`` of the latest drawn evaluation."""
+        self.flush()
+        return self._last
 
     def __call__(self, batch: dict[str, jax.Array], probs: jax.Array, step: jax.Array) -> None:
         """Traced inside the eval step: ship the batch's first ``count`` examples."""
@@ -202,21 +216,34 @@ class PredictionProbe:
             data = jax.lax.with_sharding_constraint(data, replicated(self._mesh))
         jax.debug.callback(self._receive, data)
 
-    def _receive(self, data: dict[str, np.ndarray]) -> None:
-        index = np.asarray(data["index"])
-        if index[0] != 0:  # not the split's first batch
-            return
-        n = int(np.sum(index < self.count))
-        split = self.split_names[int(np.asarray(data["split_id"])[0])]
-        step = int(np.asarray(data["step"]))
-        arrays = tuple(np.asarray(data[k])[:n] for k in ("image", "label", "probs"))
-        self.last[split] = (*arrays, step)
-        try:
-            save_prediction_grid(
-                *arrays,
-                self.directory / f"{split}_step{step:07d}.png",
-                title=f"{split}, step {step}",
-                class_names=self.class_names,
-            )
-        except Exception as e:  # a picture must never kill a training run
-            logging.warning("PredictionProbe: could not draw %s step %d: %s", split, step, e)
+    def _receive(self, data: dict[str, jax.Array]) -> None:
+        self._pending.append(data)  # not read here: see the class docstring
+
+    def flush(self) -> None:
+        """Waits for the evaluations' callbacks, then reads and draws what they sent."""
+        jax.effects_barrier()
+        pending, self._pending = self._pending, []
+        for data in pending:
+            index = np.asarray(data["index"])
+            if index[0] != 0:  # not the split's first batch
+                continue
+            n = int(np.sum(index < self.count))
+            split = self.split_names[int(np.asarray(data["split_id"])[0])]
+            step = int(np.asarray(data["step"]))
+            arrays = tuple(np.asarray(data[k])[:n] for k in ("image", "label", "probs"))
+            self._last[split] = (*arrays, step)
+            try:
+                save_prediction_grid(
+                    *arrays,
+                    self.directory / f"{split}_step{step:07d}.png",
+                    title=f"{split}, step {step}",
+                    class_names=self.class_names,
+                )
+            except Exception as e:  # a picture must never kill a training run
+                logging.warning("PredictionProbe: could not draw %s step %d: %s", split, step, e)
+
+    def on_eval(self, run, record) -> None:
+        self.flush()
+
+    def on_end(self, run) -> None:
+        self.flush()
