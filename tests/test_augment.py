@@ -47,24 +47,46 @@ def _run(op, key, images, masks=None, **kw):
     return _jitted(op, tuple(sorted(kw.items())))(key, images, masks)
 
 
+@functools.cache
+def _jitted_many(ops):
+    return jax.jit(
+        lambda args: [op(k, x, masks=m, **dict(kw)) for (op, kw), (k, x, m) in zip(ops, args)]
+    )
+
+
+def _run_many(*calls):
+    """Several ``(op, key, images, masks, kwargs)`` calls under ONE jit: one compile for
+    all of them (and the random draws of calls with the same key computed once)."""
+    ops = tuple((op, tuple(sorted(kw.items()))) for op, _, _, _, kw in calls)
+    return _jitted_many(ops)([(k, x, m) for _, k, x, m, _ in calls])
+
+
 def _op(name):
     return aug.AUGMENTATIONS[name.replace("_reflect", "")]
 
 
-@pytest.mark.parametrize("name", RANDOM_OPS)
-def test_shape_dtype_range_determinism_and_per_example_randomness(name):
-    fn = jax.jit(lambda k, x: _op(name)(k, x, **RANDOM_OPS[name]))
+@pytest.fixture(scope="module")
+def random_ops_outputs():
+    """Every op of RANDOM_OPS under one jit (one compile for all of them), called with
+    KEY twice, key(1), and key(2) on identical examples."""
+    fn = jax.jit(lambda k, x: {name: _op(name)(k, x, **kw) for name, kw in RANDOM_OPS.items()})
     x = _images()
-    y = fn(KEY, x)
+    same = jnp.broadcast_to(x[:1], x.shape)
+    return x, [fn(KEY, x), fn(KEY, x), fn(jax.random.key(1), x), fn(jax.random.key(2), same)]
+
+
+@pytest.mark.parametrize("name", RANDOM_OPS)
+def test_shape_dtype_range_determinism_and_per_example_randomness(name, random_ops_outputs):
+    x, calls = random_ops_outputs
+    y, again, other_key, on_same = (out[name] for out in calls)
     assert y.shape == x.shape and y.dtype == x.dtype
     if name in ("horizontal_flip", "random_crop", "random_crop_reflect", "translate", "rotate"):
         # Geometric ops move/blend pixels and fill with 0: never leave [0, max(x)].
         assert float(y.min()) >= 0 and float(y.max()) <= float(x.max()) + 1e-6
-    np.testing.assert_array_equal(np.asarray(fn(KEY, x)), np.asarray(y))  # same key
-    assert not np.array_equal(np.asarray(fn(jax.random.key(1), x)), np.asarray(y))
+    np.testing.assert_array_equal(np.asarray(again), np.asarray(y))  # same key
+    assert not np.array_equal(np.asarray(other_key), np.asarray(y))
     # Identical examples must come out different (one key per example).
-    same = jnp.broadcast_to(x[:1], x.shape)
-    ys = np.asarray(fn(jax.random.key(2), same))
+    ys = np.asarray(on_same)
     outcomes = len({ys[i].tobytes() for i in range(B)})
     assert outcomes == 2 if name == "horizontal_flip" else outcomes >= B - 1
 
@@ -92,38 +114,53 @@ def test_integer_and_bfloat16_pipelines_keep_dtype(dtype):
         np.testing.assert_array_equal(np.asarray(jax.jit(aug.build_augment(zero))(KEY, x)), x)
 
 
-@pytest.mark.parametrize(
-    "name, kwargs",
-    [
-        ("horizontal_flip", {"p": 0.0}),
-        ("random_crop", {"padding": 0}),
-        ("random_crop", {"padding": 0, "mode": "reflect"}),
-        ("translate", {"max_shift": 0}),
-        ("rotate", {"degrees": 0.0}),
-        ("rotate", {"degrees": (0.0, 0.0)}),
-        ("rotate", {"degrees": np.int64(0)}),
-        ("zoom", {"min_scale": 1.0, "max_scale": 1.0}),
-        ("brightness", {"max_delta": 0.0}),
-        ("contrast", {"max_delta": 0.0}),
-        ("gaussian_noise", {"sigma": 0.0}),
-    ],
-)
-def test_zero_strength_is_identity(name, kwargs):
+ZERO_STRENGTH = [
+    ("horizontal_flip", {"p": 0.0}),
+    ("random_crop", {"padding": 0}),
+    ("random_crop", {"padding": 0, "mode": "reflect"}),
+    ("translate", {"max_shift": 0}),
+    ("rotate", {"degrees": 0.0}),
+    ("rotate", {"degrees": (0.0, 0.0)}),
+    ("rotate", {"degrees": np.int64(0)}),
+    ("zoom", {"min_scale": 1.0, "max_scale": 1.0}),
+    ("brightness", {"max_delta": 0.0}),
+    ("contrast", {"max_delta": 0.0}),
+    ("gaussian_noise", {"sigma": 0.0}),
+]
+
+
+@pytest.fixture(scope="module")
+def zero_strength_outputs():
+    """Every ZERO_STRENGTH case under one jit: one compile for all of them."""
     x = _images()
-    y = jax.jit(lambda k, x: aug.AUGMENTATIONS[name](k, x, **kwargs))(KEY, x)
+    fn = jax.jit(lambda k, x: [aug.AUGMENTATIONS[n](k, x, **kw) for n, kw in ZERO_STRENGTH])
+    return x, fn(KEY, x)
+
+
+@pytest.mark.parametrize("name, kwargs", ZERO_STRENGTH)
+def test_zero_strength_is_identity(name, kwargs, zero_strength_outputs):
+    x, outputs = zero_strength_outputs
+    (y,) = [y for (n, kw), y in zip(ZERO_STRENGTH, outputs) if n == name and kw is kwargs]
     np.testing.assert_allclose(np.asarray(y), np.asarray(x), atol=1e-6)
 
 
 def test_flip_is_an_involution():
     x = _images()
-    once = _run(aug.horizontal_flip, KEY, x, p=1.0)
-    np.testing.assert_array_equal(np.asarray(once), np.asarray(x)[:, :, ::-1])
-    np.testing.assert_array_equal(np.asarray(_run(aug.horizontal_flip, KEY, once, p=1.0)), x)
-    # Same key twice: the same examples flip twice, so nothing changes.
     big = _images(shape=(64, 4, 5, 1))
-    twice = _run(aug.horizontal_flip, KEY, _run(aug.horizontal_flip, KEY, big))
+
+    @jax.jit  # one compile for all the flips below
+    def flips(key, x, big):
+        once = aug.horizontal_flip(key, x, masks=None, p=1.0)
+        back = aug.horizontal_flip(key, once, masks=None, p=1.0)
+        flipped_big = aug.horizontal_flip(key, big, masks=None)
+        return once, back, flipped_big, aug.horizontal_flip(key, flipped_big, masks=None)
+
+    once, back, flipped_big, twice = flips(KEY, x, big)
+    np.testing.assert_array_equal(np.asarray(once), np.asarray(x)[:, :, ::-1])
+    np.testing.assert_array_equal(np.asarray(back), x)
+    # Same key twice: the same examples flip twice, so nothing changes.
     np.testing.assert_array_equal(np.asarray(twice), np.asarray(big))
-    flipped = np.asarray(_run(aug.horizontal_flip, KEY, big)) != np.asarray(big)
+    flipped = np.asarray(flipped_big) != np.asarray(big)
     assert 0.3 < flipped.reshape(64, -1).any(1).mean() < 0.7
 
 
@@ -131,7 +168,11 @@ def test_flip_is_an_involution():
 def test_random_crop_windows_match_numpy_pad(mode):
     p = 2
     x = _images()
-    y = np.asarray(_run(aug.random_crop, KEY, x, padding=p, mode=mode))
+    y, small = _run_many(  # the second: an ImageNet-style crop
+        (aug.random_crop, KEY, x, None, {"padding": p, "mode": mode}),
+        (aug.random_crop, KEY, x, None, {"padding": 0, "size": (8, 7)}),
+    )
+    y = np.asarray(y)
     padded = np.pad(np.asarray(x), ((0, 0), (p, p), (p, p), (0, 0)), mode=mode)
     offsets = set()
     for i in range(B):
@@ -144,7 +185,6 @@ def test_random_crop_windows_match_numpy_pad(mode):
         assert len(hits) == 1
         offsets.add(hits[0])
     assert len(offsets) > 1
-    small = _run(aug.random_crop, KEY, x, padding=0, size=(8, 7))  # ImageNet-style crop
     assert small.shape == (B, 8, 7, C)
 
 
@@ -170,12 +210,17 @@ def test_translate_matches_numpy_shift():
 def test_rotate_quarter_turns_equal_rot90(k):
     x = _images(shape=(2, 11, 11, 2))
     deg = 90.0 * k
-    y = np.asarray(_run(aug.rotate, KEY, x, degrees=(deg, deg)))
+    xi = _images(jnp.uint8, shape=(2, 11, 11, 2))
+    y, yi = map(
+        np.asarray,
+        _run_many(
+            (aug.rotate, KEY, x, None, {"degrees": (deg, deg)}),
+            (aug.rotate, KEY, xi, None, {"degrees": (deg, deg)}),
+        ),
+    )
     ref = np.rot90(np.asarray(x), k=k, axes=(1, 2))
     np.testing.assert_allclose(y[:, 1:-1, 1:-1], ref[:, 1:-1, 1:-1], atol=1e-5)
     np.testing.assert_allclose(y, ref, atol=1e-5)  # square image: even the border matches
-    xi = _images(jnp.uint8, shape=(2, 11, 11, 2))
-    yi = np.asarray(_run(aug.rotate, KEY, xi, degrees=(deg, deg)))
     np.testing.assert_array_equal(yi, np.rot90(np.asarray(xi), k=k, axes=(1, 2)))
 
 
@@ -197,11 +242,16 @@ def test_rotate_and_zoom_match_scipy_bilinear():
     xn = np.asarray(x, np.float64)
     t = math.radians(30.0)
     A = np.array([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]])
-    y = np.asarray(_run(aug.rotate, KEY, x, degrees=(30.0, 30.0)))
+    y, *zooms = map(
+        np.asarray,
+        _run_many(
+            (aug.rotate, KEY, x, None, {"degrees": (30.0, 30.0)}),
+            *[(aug.zoom, KEY, x, None, {"min_scale": s, "max_scale": s}) for s in (1.5, 0.6)],
+        ),
+    )
     for i in range(2):
         np.testing.assert_allclose(y[i], _scipy_warp(xn[i], A), atol=2e-5)
-    for s in (1.5, 0.6):
-        z = np.asarray(_run(aug.zoom, KEY, x, min_scale=s, max_scale=s))
+    for s, z in zip((1.5, 0.6), zooms):
         for i in range(2):
             np.testing.assert_allclose(z[i], _scipy_warp(xn[i], np.eye(2) / s), atol=2e-5)
 
@@ -209,13 +259,22 @@ def test_rotate_and_zoom_match_scipy_bilinear():
 def test_photometric_ops_against_numpy():
     x = _images(shape=(8, 16, 16, 3))
     xn = np.asarray(x, np.float64)
+    big = _images(shape=(4, 64, 64, 3))
+    bright, contrasted, noisy = (
+        np.asarray(y, np.float64)
+        for y in _run_many(
+            (aug.brightness, KEY, x, None, {"max_delta": 0.3}),
+            (aug.contrast, KEY, x, None, {"max_delta": 0.5}),
+            (aug.gaussian_noise, KEY, big, None, {"sigma": 0.1}),
+        )
+    )
     # brightness: one offset per image, within [-d, d].
-    d = np.asarray(_run(aug.brightness, KEY, x, max_delta=0.3), np.float64) - xn
+    d = bright - xn
     per_image = d.reshape(8, -1)
     np.testing.assert_allclose(per_image, per_image[:, :1] * np.ones_like(per_image), atol=1e-6)
     assert np.all(np.abs(per_image[:, 0]) <= 0.3) and np.std(per_image[:, 0]) > 0.01
     # contrast: channel means kept, deviations scaled by one factor in [1-d, 1+d].
-    y = np.asarray(_run(aug.contrast, KEY, x, max_delta=0.5), np.float64)
+    y = contrasted
     mean = xn.mean((1, 2), keepdims=True)
     np.testing.assert_allclose(y.mean((1, 2), keepdims=True), mean, atol=1e-5)
     dev = xn - mean
@@ -223,25 +282,27 @@ def test_photometric_ops_against_numpy():
     np.testing.assert_allclose(y, mean + f[:, None, None, None] * dev, atol=1e-5)
     assert np.all((f >= 0.5 - 1e-6) & (f <= 1.5 + 1e-6)) and np.std(f) > 0.05
     # noise: zero-mean, std sigma, fresh per example.
-    big = _images(shape=(4, 64, 64, 3))
-    n = np.asarray(_run(aug.gaussian_noise, KEY, big, sigma=0.1), np.float64) - np.asarray(
-        big, np.float64
-    )
+    n = noisy - np.asarray(big, np.float64)
     assert abs(n.std() / 0.1 - 1) < 0.02 and abs(n.mean()) < 0.005
     assert not np.allclose(n[0], n[1])
 
 
 def test_uint8_saturates_and_scales_by_255():
     x = jnp.full((64, 2, 2, 1), 128, jnp.uint8).at[:, 0, 0, 0].set(250).at[:, 0, 1, 0].set(3)
-    y = np.asarray(_run(aug.brightness, KEY, x, max_delta=0.2), np.float64)
+    grey = jnp.full((2, 64, 64, 1), 128, jnp.uint8)
+    y, n = map(
+        np.asarray,
+        _run_many(
+            (aug.brightness, KEY, x, None, {"max_delta": 0.2}),
+            (aug.gaussian_noise, KEY, grey, None, {"sigma": 0.05}),
+        ),
+    )
+    y = y.astype(np.float64)
     delta = y[:, 1, 1, 0] - 128  # unclipped pixel gives the offset
     assert np.abs(delta).max() <= 0.2 * 255 + 0.5 and np.abs(delta).max() > 20
     np.testing.assert_allclose(y[:, 0, 0, 0], np.clip(250 + delta, 0, 255), atol=1)
     np.testing.assert_allclose(y[:, 0, 1, 0], np.clip(3 + delta, 0, 255), atol=1)
     assert y.max() == 255 and y.min() == 0  # saturated, not wrapped around
-    n = np.asarray(
-        _run(aug.gaussian_noise, KEY, jnp.full((2, 64, 64, 1), 128, jnp.uint8), sigma=0.05)
-    )
     assert abs((n.astype(np.float64) - 128).std() / (0.05 * 255) - 1) < 0.03
 
 
@@ -294,10 +355,12 @@ def test_masks_follow_images_exactly_for_integer_ops(name):
     labels = jnp.asarray(np.random.default_rng(0).integers(1, 5, (B, H, W)), jnp.int32)
     img = labels.astype(jnp.float32)[..., None].repeat(2, -1)
     fn = aug.AUGMENTATIONS[name.replace("_zero", "")]
-    y, m = _run(fn, jax.random.key(3), img, masks=labels, **MASK_OPS[name])
+    key = jax.random.key(3)
+    (y, m), y2 = _run_many(  # y2: same params without masks
+        (fn, key, img, labels, MASK_OPS[name]), (fn, key, img, None, MASK_OPS[name])
+    )
     assert m.shape == labels.shape and m.dtype == labels.dtype
     np.testing.assert_array_equal(np.asarray(y[..., 0]), np.asarray(m))
-    y2 = _run(fn, jax.random.key(3), img, **MASK_OPS[name])  # same params without masks
     np.testing.assert_array_equal(np.asarray(y2), np.asarray(y))
 
 

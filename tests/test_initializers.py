@@ -77,8 +77,9 @@ def test_kumar_gain_values():
     np.testing.assert_allclose(init.kumar_gain(jax.nn.sigmoid), 12.8, rtol=1e-6)
 
 
+# The shapes of the tests above (DENSE, CONV): their samplers are compiled already.
 @pytest.mark.parametrize("distribution", ["normal", "uniform"])
-@pytest.mark.parametrize("shape", [(300, 20), (5, 5, 3, 8)])
+@pytest.mark.parametrize("shape", [DENSE, CONV])
 def test_kumar_tanh_is_xavier(distribution, shape):
     key = jax.random.key(42)
     a = init.kumar(jnp.tanh, distribution)(key, shape)
@@ -88,8 +89,8 @@ def test_kumar_tanh_is_xavier(distribution, shape):
 
 def test_he_is_sqrt2_times_xavier_samples():
     key = jax.random.key(1)
-    a = np.asarray(init.he()(key, (64, 32)), np.float64)
-    b = np.asarray(init.xavier()(key, (64, 32)), np.float64)
+    a = np.asarray(init.he()(key, DENSE), np.float64)
+    b = np.asarray(init.xavier()(key, DENSE), np.float64)
     np.testing.assert_allclose(a, math.sqrt(2.0) * b, rtol=1e-6)
 
 

@@ -62,18 +62,25 @@ def reference(adaptive, noise, kappa=KAPPA):
     return out
 
 
-def run(tx):
+def run(*txs):
+    """N_STEPS train steps of each transformation from INIT; one jitted step advances
+    them all (one compilation). The params after every step, one list per
+    transformation."""
+
     @jax.jit
-    def step(p, s):
-        updates, s = tx.update(jax.grad(loss)(jo.evaluation_point(s, p)), s, p)
-        return optax.apply_updates(p, updates), s
+    def step(carries):
+        out = []
+        for tx, (p, s) in zip(txs, carries):
+            updates, s = tx.update(jax.grad(loss)(jo.evaluation_point(s, p)), s, p)
+            out.append((optax.apply_updates(p, updates), s))
+        return out
 
     p = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), INIT)
-    s, out = tx.init(p), []
+    carries, out = [(p, tx.init(p)) for tx in txs], []
     for _ in range(N_STEPS):
-        p, s = step(p, s)
-        out.append({k: np.asarray(v, np.float64) for k, v in p.items()})
-    return out
+        carries = step(carries)
+        out.append([{k: np.asarray(v, np.float64) for k, v in p.items()} for p, _ in carries])
+    return [list(trajectory) for trajectory in zip(*out)]
 
 
 def make(adaptive, lookahead, key=11):
@@ -94,8 +101,7 @@ def make(adaptive, lookahead, key=11):
 @pytest.mark.parametrize("adaptive", [False, True])
 def test_all_together_matches_reference_in_both_forms(adaptive):
     ref = reference(adaptive, noise_draws(11))
-    lookahead = run(make(adaptive, lookahead=True))
-    reformulated = run(make(adaptive, lookahead=False))
+    lookahead, reformulated = run(make(adaptive, lookahead=True), make(adaptive, lookahead=False))
     for t, (w, vel) in enumerate(ref):
         for k in w:
             np.testing.assert_allclose(
@@ -119,8 +125,10 @@ def test_reference_terms_all_matter():
 
 
 def test_all_together_without_extras_is_nesterov_lookahead():
-    plain = run(jo.all_together(gamma_jax(), weight_decay=0.0, noise_sigma0=0.0))
-    nesterov = run(jo.nesterov_lookahead(gamma_jax()))
+    plain, nesterov = run(
+        jo.all_together(gamma_jax(), weight_decay=0.0, noise_sigma0=0.0),
+        jo.nesterov_lookahead(gamma_jax()),
+    )
     np.testing.assert_allclose(plain[-1]["kernel"], nesterov[-1]["kernel"], rtol=1e-6)
 
 
@@ -140,12 +148,12 @@ def test_create_matches_factories():
         )
     )
     # Clipping by name goes first, on the raw gradient.
-    clipped = run(
-        jo.create("nesterov", 0.1, clipping="global_norm", clipping_kwargs={"max_norm": 0.5})
+    clipped, manual, plain = run(
+        jo.create("nesterov", 0.1, clipping="global_norm", clipping_kwargs={"max_norm": 0.5}),
+        optax.chain(optax.clip_by_global_norm(0.5), jo.nesterov(0.1)),
+        jo.create("nesterov", 0.1),
     )
-    manual = run(optax.chain(optax.clip_by_global_norm(0.5), jo.nesterov(0.1)))
     np.testing.assert_allclose(clipped[-1]["kernel"], manual[-1]["kernel"], rtol=1e-6)
-    plain = run(jo.create("nesterov", 0.1))
     assert not np.allclose(plain[-1]["kernel"], clipped[-1]["kernel"], rtol=1e-3)
 
 
@@ -168,10 +176,12 @@ def test_create_errors(call, match):
 
 def test_all_together_under_inject_hyperparams():
     """Hyperparameters can live in the state (e.g. to decay the rate on a restart)."""
-    direct = run(jo.all_together(0.05, weight_decay=KAPPA, noise_sigma0=SIGMA0, key=3))
     inject = optax.inject_hyperparams(jo.all_together, static_args=("key", "mask"))
     injected = inject(learning_rate=0.05, weight_decay=KAPPA, noise_sigma0=SIGMA0, key=3)
-    np.testing.assert_allclose(run(injected)[-1]["kernel"], direct[-1]["kernel"], rtol=1e-5)
+    direct, injected = run(
+        jo.all_together(0.05, weight_decay=KAPPA, noise_sigma0=SIGMA0, key=3), injected
+    )
+    np.testing.assert_allclose(injected[-1]["kernel"], direct[-1]["kernel"], rtol=1e-5)
     # Forgetting "mask" in static_args would make optax call the mask with the step
     # count (it takes callables for schedules) and silently drop the decay: an error.
     forgot = optax.inject_hyperparams(jo.all_together, static_args=("key",))(0.05, key=3)

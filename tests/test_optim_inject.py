@@ -47,6 +47,20 @@ def run(tx, params=PARAMS):
     return out
 
 
+def updates_and_state(tx, params):
+    """Traced: init, then N_STEPS train steps as one lax.scan (one step's program to
+    compile); the updates of every step (stacked on a leading axis) and the last state."""
+
+    def step(carry, _):
+        params, state = carry
+        grads = jax.grad(loss)(jo.evaluation_point(state, params))
+        updates, state = tx.update(grads, state, params)
+        return (optax.apply_updates(params, updates), state), updates
+
+    (_, state), updates = jax.lax.scan(step, (params, tx.init(params)), length=N_STEPS)
+    return updates, state
+
+
 def assert_close(a, b, rtol=RTOL, atol=ATOL):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=atol), a, b)
 
@@ -227,20 +241,11 @@ def test_every_factory_has_cases():
 def _inject_matches_plain(factory, kwargs, static_args):
     injected = optax.inject_hyperparams(factory, static_args=static_args)(**kwargs)
     plain = factory(**kwargs)
-    p_inj, p_plain = PARAMS, PARAMS
-    s_inj, s_plain = jax.jit(injected.init)(PARAMS), jax.jit(plain.init)(PARAMS)
-
-    def step(tx, params, state):
-        grads = jax.grad(loss)(jo.evaluation_point(state, params))
-        updates, state = tx.update(grads, state, params)
-        return optax.apply_updates(params, updates), state, updates
-
-    step_inj = jax.jit(functools.partial(step, injected))
-    step_plain = jax.jit(functools.partial(step, plain))
-    for _ in range(N_STEPS):
-        p_inj, s_inj, u_inj = step_inj(p_inj, s_inj)
-        p_plain, s_plain, u_plain = step_plain(p_plain, s_plain)
-        assert_close(u_inj, u_plain)
+    # One compilation: jitted init and N_STEPS jitted updates of both transformations.
+    both = jax.jit(lambda p: [updates_and_state(tx, p) for tx in (injected, plain)])
+    (u_inj, s_inj), (u_plain, _) = both(PARAMS)
+    for t in range(N_STEPS):
+        assert_close(*(jax.tree.map(lambda x, t=t: x[t], u) for u in (u_inj, u_plain)))
     assert isinstance(s_inj, optax.InjectStatefulHyperparamsState)
 
 
@@ -253,10 +258,14 @@ def test_inject_hyperparams_equals_plain(name):
 @pytest.mark.parametrize("name", sorted(n for n in CASES if CASES[n][3]))
 def test_vmap_over_hyperparameter(name):
     factory, kwargs, _, (hp, values) = CASES[name]
-    sweep = jax.jit(jax.vmap(lambda v: run(factory(**{**kwargs, hp: v}))[-1]))
-    lanes = sweep(jnp.asarray(values, jnp.float32))
-    for i, value in enumerate(values):
-        single = jax.jit(lambda value=value: run(factory(**{**kwargs, hp: value}))[-1])()
+
+    @jax.jit  # one compilation: the vmapped sweep and the plain call with each value
+    def sweep_and_singles(vs):
+        lanes = jax.vmap(lambda v: run(factory(**{**kwargs, hp: v}))[-1])(vs)
+        return lanes, [run(factory(**{**kwargs, hp: value}))[-1] for value in values]
+
+    lanes, singles = sweep_and_singles(jnp.asarray(values, jnp.float32))
+    for i, single in enumerate(singles):
         assert_close(jax.tree.map(lambda x, i=i: x[i], lanes), single)
     first, second = (jax.tree.map(lambda x, i=i: x[i], lanes) for i in range(2))
     assert not all(jax.tree.leaves(jax.tree.map(np.allclose, first, second)))

@@ -21,12 +21,14 @@ class _Net(nn.Module):
 
 
 def _params():
-    variables = _Net().init(jax.random.key(0), jnp.ones((2, 6, 6, 3)))
-    # Random values everywhere (BN scale starts at 1, biases at 0: make them count).
-    leaves, tree = jax.tree_util.tree_flatten(variables["params"])
-    keys = jax.random.split(jax.random.key(1), len(leaves))
-    leaves = [jax.random.normal(k, w.shape) for k, w in zip(keys, leaves)]
-    return jax.tree_util.tree_unflatten(tree, leaves)
+    # The net's parameter tree, traced only (jax.eval_shape: nothing compiled), filled
+    # with random values everywhere from numpy (BN scale starts at 1, biases at 0: make
+    # them count).
+    shapes = jax.eval_shape(lambda: _Net().init(jax.random.key(0), jnp.ones((2, 6, 6, 3))))
+    rng = np.random.default_rng(1)
+    return jax.tree.map(
+        lambda s: jnp.asarray(rng.standard_normal(s.shape), s.dtype), shapes["params"]
+    )
 
 
 def _np_leaves(params):
@@ -98,14 +100,19 @@ def test_explicit_masks_pytree_and_callable():
 def test_l2_gradient_is_weight_decay():
     params = _params()
     kappa = 5e-4
-    grads = jax.grad(lambda p: kappa * reg.l2_penalty(p))(params)
     mask = reg.kernel_mask(params)
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
     tx = optax.add_decayed_weights(kappa, mask)
-    decayed, _ = tx.update(zeros, tx.init(params), params)
+
+    @jax.jit  # one compilation instead of one per operation and leaf shape
+    def gradients_and_decay(params):
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+        decayed, _ = tx.update(zeros, tx.init(params), params)
+        grads = jax.grad(lambda p: kappa * reg.l2_penalty(p))(params)
+        return grads, decayed, jax.grad(reg.l1_penalty)(params)
+
+    grads, decayed, g1 = gradients_and_decay(params)
     for g, d in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(decayed)):
         np.testing.assert_allclose(np.asarray(g), np.asarray(d), rtol=1e-6, atol=1e-12)
-    g1 = jax.grad(reg.l1_penalty)(params)
     np.testing.assert_array_equal(
         np.asarray(g1["Dense_0"]["kernel"]), np.sign(np.asarray(params["Dense_0"]["kernel"]))
     )
