@@ -35,7 +35,10 @@ def _np_pool_switches(x, k, s, p):
 def test_switches_and_unpooling_against_numpy(k, s, p, size):
     rng = np.random.default_rng(k + s + p)
     x = rng.normal(size=(2, size, size, 3))
-    pooled, sw = dn.max_pool_with_switches(jnp.asarray(x, jnp.float32), k, s, p)
+    # Jitted: one compile per case (eager execution would compile every op on its own).
+    pooled, sw = jax.jit(dn.max_pool_with_switches, static_argnums=(1, 2, 3))(
+        jnp.asarray(x, jnp.float32), k, s, p
+    )
     ref_pooled, ref_sw = _np_pool_switches(x, k, s, p)
     np.testing.assert_allclose(np.asarray(pooled), ref_pooled, rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(sw), ref_sw)
@@ -44,7 +47,7 @@ def test_switches_and_unpooling_against_numpy(k, s, p, size):
     for b, i, j, c in np.ndindex(*y.shape):
         r, q = divmod(ref_sw[b, i, j, c], size)
         want[b, r, q, c] += y[b, i, j, c]
-    got = dn.unpool(jnp.asarray(y, jnp.float32), sw, (size, size))
+    got = jax.jit(dn.unpool, static_argnums=2)(jnp.asarray(y, jnp.float32), sw, (size, size))
     np.testing.assert_allclose(np.asarray(got), want, atol=1e-6)
     if k > s:  # overlapping pooling: some input position won two windows
         assert np.any(np.bincount(ref_sw[0, ..., 0].ravel()) > 1)
@@ -110,10 +113,12 @@ def test_projection_shapes_and_support_inside_the_receptive_field():
     rng = np.random.default_rng(1)
     stages, params, ks = _small_stages_and_params(rng)
     x = jnp.asarray(rng.normal(size=(4, 64, 64, 1)), jnp.float32)
-    records = dn.forward(params, stages, x)
-    shapes = [r.features.shape for r in records]
+    # One compiled forward (eager execution would compile every op on its own).
+    forward = jax.jit(lambda p, x: [(r.features, r.switches) for r in dn.forward(p, stages, x)])
+    records = forward(params, x)
+    shapes = [features.shape for features, _ in records]
     assert shapes == [(4, 30, 30, 8), (4, 6, 6, 12), (4, 3, 3, 6), (4, 3, 3, 5)]
-    assert records[0].switches.shape == (4, 15, 15, 8) and records[2].switches is None
+    assert records[0][1].shape == (4, 15, 15, 8) and records[2][1] is None
     proj, act, pos = dn.project(params, stages, x, 3, 3)  # back through a pool-less stage
     assert proj.shape == (4, 64, 64, 1) and act.shape == (4,) and pos.shape == (4, 2)
     for b in range(4):
@@ -139,14 +144,30 @@ def test_receptive_field_of_a_single_conv_and_of_a_pool():
 
 def test_forward_matches_zfnet_feature_maps():
     model = models.create("zfnet", num_classes=10, hidden_features=8, widths=(8, 8, 8, 8, 8))
-    x = jax.random.normal(jax.random.PRNGKey(0), (2, 64, 64, 1))
-    variables = model.init(jax.random.PRNGKey(1), x, train=False)
-    _, inter = model.apply(variables, x, train=False, capture_intermediates=True)
-    records = dn.forward(variables["params"], dn.alexnet_stages(model), x)
-    assert dn.alexnet_stages(model)[0] == dn.Stage("conv1", 2, 1, True, (3, 2, 1))
-    for i in (2, 4):  # conv3 and conv5 outputs (after ReLU; no LRN there)
-        ref = inter["intermediates"][f"conv{i + 1}"]["__call__"][0]
-        np.testing.assert_allclose(np.asarray(records[i].features), np.asarray(ref), atol=1e-4)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(2, 64, 64, 1)), jnp.float32)
+    # Variables drawn on the host (kernels N(0, 2 / fan_in), biases N(0, 0.1)): no init
+    # to compile; the model and the DeconvNet forward in one compiled program.
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(1), x, train=False))
+    variables = jax.tree_util.tree_map_with_path(
+        lambda path, s: rng.normal(
+            0, np.sqrt(2 / np.prod(s.shape[:-1])) if path[-1].key == "kernel" else 0.1, s.shape
+        ).astype(np.float32),
+        shapes,
+    )
+    stages = dn.alexnet_stages(model)
+    assert stages[0] == dn.Stage("conv1", 2, 1, True, (3, 2, 1))
+
+    @jax.jit
+    def conv3_and_conv5(v, x):  # conv3 and conv5 outputs (after ReLU; no LRN there)
+        _, inter = model.apply(v, x, train=False, capture_intermediates=True)
+        records = dn.forward(v["params"], stages, x)
+        refs = [inter["intermediates"][f"conv{i + 1}"]["__call__"][0] for i in (2, 4)]
+        return [records[i].features for i in (2, 4)], refs
+
+    for got, ref in zip(*conv3_and_conv5(variables, x), strict=True):
+        assert np.max(np.abs(np.asarray(ref))) > 0.1  # a non-degenerate comparison
+        np.testing.assert_allclose(np.asarray(got), np.asarray(ref), atol=1e-4)
 
 
 def test_crop_field_zero_fills_outside_and_signed_display_scale():

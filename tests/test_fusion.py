@@ -72,11 +72,26 @@ def test_explicitly_sharded_input_passes_through():
 
 
 def test_resnet_unchanged_by_it(monkeypatch):
-    # The same ResNet-20 step (train mode: BN batch statistics) with the blocks'
+    # The same CIFAR ResNet step (train mode: BN batch statistics) with the blocks'
     # materialize and with a plain identity: outputs and parameter gradients agree.
-    model = models.create("resnet20", num_classes=10)
-    x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
-    variables = model.init(jax.random.key(1), x, train=False)
+    # Depth 8 (n = 1) has every kind of block of ResNet-20 (identity and option-A
+    # shortcuts) and a third of the blocks to compile (twice); 16x16 images: any size.
+    model = models.create("resnet20", num_classes=10, depth=8)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(4, 16, 16, 3)), jnp.float32)
+    # Variables drawn on the host (kernels N(0, 2 / fan_in), BN scale 1 + N(0, 0.1), other
+    # leaves N(0, 0.1)): no init to compile.
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(1), x, train=False))
+
+    def draw(path, s):
+        name = path[-1].key
+        if name == "kernel":
+            return rng.normal(0, np.sqrt(2 / np.prod(s.shape[:-1])), s.shape).astype(np.float32)
+        if name == "var":
+            return np.ones(s.shape, np.float32)
+        return ((name == "scale") + rng.normal(0, 0.1, s.shape)).astype(np.float32)
+
+    variables = jax.tree_util.tree_map_with_path(draw, shapes)
 
     def loss(params):
         out, _ = model.apply(

@@ -85,12 +85,15 @@ def test_lrn_matches_paper_formula():
     rng = np.random.default_rng(0)
     # Large activations so the normalization is far from the identity.
     a = rng.normal(0, 40, size=(2, 3, 3, 11))
-    got = LocalResponseNorm().apply({}, jnp.asarray(a, jnp.float32))
+    # Jitted: one compile (eager execution would compile every op on its own).
+    got = jax.jit(LocalResponseNorm().apply)({}, jnp.asarray(a, jnp.float32))
     ref = np_lrn(a)
     assert np.max(np.abs(ref / a - 2**-0.75)) > 0.05  # the window sum matters
     np.testing.assert_allclose(np.asarray(got, np.float64), ref, rtol=2e-5, atol=1e-6)
     # Other hyperparameters, window 3, incl. edge channels.
-    got = LocalResponseNorm(size=3, k=1.0, alpha=0.01, beta=0.5).apply({}, jnp.asarray(a[..., :4]))
+    got = jax.jit(LocalResponseNorm(size=3, k=1.0, alpha=0.01, beta=0.5).apply)(
+        {}, jnp.asarray(a[..., :4])
+    )
     np.testing.assert_allclose(
         np.asarray(got), np_lrn(a[..., :4], n=3, k=1.0, alpha=0.01, beta=0.5), rtol=2e-5
     )
@@ -99,13 +102,13 @@ def test_lrn_matches_paper_formula():
 def test_lrn_alpha_is_the_papers_not_pytorchs():
     # Single channel: b = a / (k + alpha a^2)^beta with alpha NOT divided by n.
     a = jnp.full((1, 1, 1, 1), 10.0)
-    got = float(LocalResponseNorm(k=2.0, alpha=0.1, beta=1.0).apply({}, a)[0, 0, 0, 0])
+    got = float(jax.jit(LocalResponseNorm(k=2.0, alpha=0.1, beta=1.0).apply)({}, a)[0, 0, 0, 0])
     assert got == pytest.approx(10.0 / (2.0 + 0.1 * 100.0), rel=1e-6)
     assert got != pytest.approx(10.0 / (2.0 + 0.1 / 5 * 100.0), rel=1e-3)
 
 
 def test_lrn_dtype_and_bad_size():
-    y = LocalResponseNorm().apply({}, jnp.ones((1, 2, 2, 6), jnp.bfloat16))
+    y = jax.jit(LocalResponseNorm().apply)({}, jnp.ones((1, 2, 2, 6), jnp.bfloat16))
     assert y.dtype == jnp.bfloat16
     with pytest.raises(ValueError, match="odd"):
         LocalResponseNorm(size=4).apply({}, jnp.ones((1, 2, 2, 6)))
@@ -183,7 +186,7 @@ def test_eval_mode_uses_running_statistics():
     v = random_variables(layer, jnp.zeros(x.shape, jnp.float32), seed=8)
     v = {**v, "batch_stats": {"bn": {"mean": np.full(3, 0.3), "var": np.full(3, 2.0)}}}
     v32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), v)
-    y = layer.apply(v32, jnp.asarray(x, jnp.float32), train=False)
+    y = jax.jit(lambda v, x: layer.apply(v, x, train=False))(v32, jnp.asarray(x, jnp.float32))
     p = v["params"]
     z = np_conv(x, np.asarray(p["conv"]["kernel"]), 1, 1)
     ref = np.maximum(p["bn"]["bias"] + p["bn"]["scale"] * (z - 0.3) / np.sqrt(2.0 + EPS), 0)

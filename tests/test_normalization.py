@@ -1,5 +1,7 @@
 """BatchNorm/Dropout glue: train/eval switch and synchronized statistics on 1 vs 8 devices."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -34,14 +36,20 @@ class _Net(nn.Module):
 
 
 def _setup(batch=32):
-    x = jax.random.normal(jax.random.key(0), (batch, 8)) * 3.0 + 1.0  # non-standard stats
-    params, state = norm.split_variables(_Net().init(jax.random.key(1), x, train=False))
+    x, variables, scale, bias = _draw(batch)
+    params, state = norm.split_variables(variables)
     # Non-trivial BN affine params so the reference exercises them.
-    params["BatchNorm_0"] = {
-        "scale": jax.random.uniform(jax.random.key(2), (16,), minval=0.5, maxval=2.0),
-        "bias": jax.random.normal(jax.random.key(3), (16,)),
-    }
+    params["BatchNorm_0"] = {"scale": scale, "bias": bias}
     return x, params, state
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _draw(batch):
+    """Inputs, init and BN affine draws: one compiled program (eagerly, every op compiles)."""
+    x = jax.random.normal(jax.random.key(0), (batch, 8)) * 3.0 + 1.0  # non-standard stats
+    variables = _Net().init(jax.random.key(1), x, train=False)
+    scale = jax.random.uniform(jax.random.key(2), (16,), minval=0.5, maxval=2.0)
+    return x, variables, scale, jax.random.normal(jax.random.key(3), (16,))
 
 
 def _pre_bn(x, params):
@@ -143,7 +151,8 @@ def test_library_batch_norm_layers_use_the_documented_momentum_and_eps():
     """
     x = jax.random.normal(jax.random.key(4), (4, 3, 3, 2)) * 2.0 + 0.5
     layer = layers.ConvBN(3, 1, relu=False)  # 1x1 conv without bias, then BN
-    params, state = norm.split_variables(layer.init(jax.random.key(5), x, train=False))
+    init = jax.jit(lambda x: layer.init(jax.random.key(5), x, train=False))  # not op by op
+    params, state = norm.split_variables(init(x))
     kernel = np.array([[1.0, -0.5, 0.003], [0.5, 2.0, 0.0]])  # [C_in, C_out]
     params["conv"]["kernel"] = jnp.asarray(kernel, jnp.float32)[None, None]
     params["bn"] = {"scale": jnp.array([1.5, 0.5, 2.0]), "bias": jnp.array([0.1, -0.2, 0.3])}
@@ -169,7 +178,8 @@ def test_mlp_batch_norm_uses_the_documented_momentum_and_eps():
     """The MLP's BN (docs/batchnorm.md) against the same float64 reference, one step."""
     x = jax.random.normal(jax.random.key(6), (8, 2)) * 3.0 - 1.0
     model = mlp.MLP(num_classes=2, depth=1, width=2, batch_norm=True)
-    params, state = norm.split_variables(model.init(jax.random.key(7), x, train=False))
+    init = jax.jit(lambda x: model.init(jax.random.key(7), x, train=False))  # not op by op
+    params, state = norm.split_variables(init(x))
     assert set(params) == {"Dense_0", "BatchNorm_0", "Dense_1"}  # no bias before BN
     assert set(params["Dense_0"]) == {"kernel"}
     kernel = np.array([[1.0, 0.002], [-0.5, 0.0]])  # unit 1: variance ~ eps

@@ -26,7 +26,8 @@ from jaxdl.models.unet import (
 
 def init_np(model, x, seed=0):
     """Variables from numpy (He-scaled kernels, zero biases, unit BN): only the structure is
-    traced, so no init computation is compiled (threefry inits compile slowly on CPU)."""
+    traced, so no init computation is compiled (threefry inits compile slowly on CPU); numpy
+    arrays, so neither does filling them (eager jnp.ones/zeros compile per shape)."""
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), x, train=False))
     rng = np.random.default_rng(seed)
 
@@ -34,8 +35,9 @@ def init_np(model, x, seed=0):
         name = jax.tree_util.keystr(path)
         if "kernel" in name:
             std = np.sqrt(2.0 / np.prod(s.shape[:-1]))
-            return jnp.asarray(rng.normal(size=s.shape) * std, jnp.float32)
-        return jnp.ones(s.shape) if ("scale" in name or "var" in name) else jnp.zeros(s.shape)
+            return (rng.normal(size=s.shape) * std).astype(np.float32)
+        fill = 1.0 if ("scale" in name or "var" in name) else 0.0
+        return np.full(s.shape, fill, np.float32)
 
     return jax.tree_util.tree_map_with_path(leaf, shapes)
 
@@ -142,7 +144,7 @@ def test_center_crop_matches_numpy_slicing():
 
 
 def _positive(variables):
-    return jax.tree.map(jnp.abs, variables)
+    return jax.tree.map(np.abs, variables)  # numpy: nothing compiled per leaf shape
 
 
 def test_crop_and_concat_aligns_the_skip_path():
@@ -158,7 +160,7 @@ def test_crop_and_concat_aligns_the_skip_path():
     x = jnp.zeros((1, size, size, 1))
     variables = _positive(init_np(model, x, seed=1))
     params = jax.tree_util.tree_map_with_path(  # biases are 0 already: close the deep path
-        lambda path, a: jnp.zeros_like(a) if "upconv" in jax.tree_util.keystr(path) else a,
+        lambda path, a: np.zeros_like(a) if "upconv" in jax.tree_util.keystr(path) else a,
         variables["params"],
     )
     out_size = valid_output_size(size, depth)
