@@ -117,7 +117,7 @@ def measure(module: nn.Module, shape: tuple[int, int, int], prefix: str = "") ->
     ``prefix`` times the pixels of its output (same padding, stride 1: the input's H x W).
     """
     x = jnp.zeros((1, *shape), jnp.float32)
-    variables = module.init(jax.random.PRNGKey(0), x, False)
+    variables = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), x, False))  # shapes
     leaves = jax.tree_util.tree_leaves_with_path(variables["params"])
 
     def keep(path):
@@ -136,14 +136,15 @@ def measure(module: nn.Module, shape: tuple[int, int, int], prefix: str = "") ->
 def receptive_field(module: nn.Module, shape: tuple[int, int, int]) -> int:
     """Side of the input window that the centre output pixel depends on (gradient support)."""
     x = jnp.ones((1, *shape), jnp.float32)
-    variables = module.init(jax.random.PRNGKey(1), x, False)
-    variables = jax.tree.map(jnp.abs, variables)  # positive weights: no cancellation
     h, w = shape[0] // 2, shape[1] // 2
 
-    def centre(x):
-        return module.apply(variables, x, False)[0, h, w].sum()
+    @jax.jit  # one program (op by op, init and grad compile every primitive apart)
+    def input_gradient(x):
+        variables = module.init(jax.random.PRNGKey(1), x, False)
+        variables = jax.tree.map(jnp.abs, variables)  # positive weights: no cancellation
+        return jax.grad(lambda x: module.apply(variables, x, False)[0, h, w].sum())(x)
 
-    g = np.abs(np.asarray(jax.grad(centre)(x)[0].sum(-1)))  # [H, W]
+    g = np.abs(np.asarray(input_gradient(x)[0].sum(-1)))  # [H, W]
     rows = np.nonzero(g.sum(1))[0]
     return int(rows.max() - rows.min() + 1)
 
