@@ -1,0 +1,1 @@
+"""Mutation testing of jaxdl's numerical and bookkeeping core (mutmut 3): see docs/testing.md."""

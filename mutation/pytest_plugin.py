@@ -1,0 +1,22 @@
+"""Loaded by the mutation runs only (``-p mutation.pytest_plugin`` in [tool.mutmut]).
+
+mutmut learns which tests call a function from its trampoline being called, during one
+"stats" run of the test subset. Under ``jax.jit`` a function is called when it is traced,
+and a second test that jits it with the same shapes reuses the trace: that test would not
+be mapped to the function, and so never run against its mutants. Clearing JAX's in-memory
+caches after each test of the stats run makes every test trace (and so call) what it uses;
+the persistent compilation cache keeps the recompilation cheap.
+"""
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _retrace_in_every_test():
+    yield
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        import jax
+
+        jax.clear_caches()
