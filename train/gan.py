@@ -5,7 +5,8 @@
 through the GAN step functions, or ``gaussian``, the closed-form Gaussian model
 (``train.gaussian``: fitted, not trained). Every run writes to its workdir
 ``samples.png`` and ``summary.json``; a GAN run also the loop's checkpoints,
-``metrics.jsonl`` and ``curves.png``; samples and classifier-FID: ``train.gan_report``.
+``metrics.jsonl`` and ``curves.png``; samples and classifier-FID: ``train.gan_report``
+(a StyleGAN with ``gan.truncation_psi`` also ``samples_psi<psi>.png`` and one FID per psi).
 
   python -m train --config train/configs/fashion_mnist_dcgan.py --workdir runs/fmnist_dcgan
 """
@@ -53,12 +54,15 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
     init_key, _, sample_key = frame.keys
     dtype = jnp.dtype(config.model.dtype)
     train_np = splits["train"]
+    g_kwargs = g.generator.to_dict()
+    if config.model.name == "stylegan":  # the moving average of the truncation trick
+        g_kwargs.setdefault("w_avg_beta", g.w_avg_beta)
     generator, discriminator = create_gan(
         config.model.name,
         train_np["image"].shape[1:],
         latent_dim=g.latent_dim,
         dtype=dtype,
-        generator_kwargs=g.generator.to_dict(),
+        generator_kwargs=g_kwargs,
         discriminator_kwargs=g.discriminator.to_dict(),
     )
     cond_shape = train_np["condition"].shape[1:] if conditional else None
@@ -81,6 +85,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
         conditional=conditional,
         l1_weight=g.l1_weight,
         d_steps=g.d_steps,
+        r1_gamma=g.r1_gamma,
+        r1_every=g.r1_every,
         dtype=dtype,
         eval_seed=config.seed,
     )
@@ -113,5 +119,5 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
     }
     fid_entries, scorer = gan_report.report(config, frame.workdir, state, splits, sample_key)
     summary.update(fid_entries)
-    build.write_summary(frame, summary, hide=("classifier_fid_runs",))
+    build.write_summary(frame, summary, hide=("classifier_fid_runs", "truncation"))
     return GenerationResult(state, None, summary, splits, scorer)

@@ -5,7 +5,9 @@ with the classification task (``train.classification.run``) in ``gan.fid_workdir
 reused (a finished run is only restored); the reference statistics are its test split's
 features. FID is reported as mean +- std over ``gan.fid_seeds`` independent sets of
 ``gan.fid_samples`` generated images, next to the same number of REAL training images
-scored the same way (the floor).
+scored the same way (the floor). A StyleGAN with ``gan.truncation_psi`` also gets, per
+psi, a samples grid ``samples_psi<psi>.png`` (the same latents for every psi) and its
+classifier-FID over the same sample sets' latents (the truncation trick's table).
 """
 
 import functools
@@ -81,14 +83,22 @@ def fid_scorer(config: ml_collections.ConfigDict, workdir: Path) -> FidScorer | 
     return _scorer(g.fid_classifier, str(Path(path).absolute()), g.fid_layer, config.train.progress)
 
 
-def generated(state, g, conditional: bool, ref: dict, key: jax.Array, n: int) -> np.ndarray:
+def generated(
+    state, g, conditional: bool, ref: dict, key: jax.Array, n: int, psi: float = 1.0
+) -> np.ndarray:
     """``n`` generated uint8 images: pix2pix's from the reference split's first ``n``
-    conditions, the others' from latents ``N(0, I)`` drawn with ``key``."""
+    conditions, the others' from latents ``N(0, I)`` drawn with ``key`` (StyleGAN:
+    truncated by ``psi``)."""
     if conditional:
         inputs = ref["condition"][:n] / 127.5 - 1.0
     else:
         inputs = np.asarray(jax.random.normal(key, (n, g.latent_dim)))
-    return to_uint8(generate(state, inputs, key))
+    return to_uint8(generate(state, inputs, key, psi=psi))
+
+
+def psi_name(psi: float) -> str:
+    """The samples grid of truncation ``psi``: ``samples_psi0.7.png``."""
+    return f"samples_psi{float(psi):g}.png"
 
 
 def report(
@@ -113,6 +123,9 @@ def report(
         rows = [ref["condition"], shown, ref["image"]]
         shown = np.concatenate([r[i : i + 8] for i in range(0, n, 8) for r in rows])
     viz.save_grid(shown, workdir / "samples.png", ncols=8)
+    psis = tuple(g.truncation_psi)
+    for psi in psis:  # the same latents and noise as samples.png, truncated
+        viz.save_grid(generated(state, g, False, ref, key, n, psi), workdir / psi_name(psi), 8)
     scorer = fid_scorer(config, workdir)
     if scorer is None:
         return {}, None
@@ -121,4 +134,24 @@ def report(
     sets = [generated(state, g, conditional, ref, k, g.fid_samples) for k in keys]
     real = fid.real_subset(splits["train"]["image"], g.fid_samples, 0)
     out = fid.fid_report(scorer.features, scorer.reference, sets, real)
+    if psis:  # each psi scored on the same latents (sample sets) as psi = 1 above
+        out["truncation"] = []
+        for psi in psis:
+            values = [
+                fid.classifier_fid(
+                    scorer.features,
+                    generated(state, g, False, ref, k, g.fid_samples, psi),
+                    scorer.reference,
+                )
+                for k in keys
+            ]
+            out["truncation"].append(
+                {
+                    "psi": float(psi),
+                    "classifier_fid": float(np.mean(values)),
+                    "classifier_fid_std": float(np.std(values, ddof=1)) if len(keys) > 1 else 0.0,
+                    "classifier_fid_runs": [round(v, 3) for v in values],
+                    "samples": psi_name(psi),
+                }
+            )
     return {**out, "fid_wall_s": round(time.perf_counter() - t_fid, 1)}, scorer

@@ -113,6 +113,9 @@ RANGES: dict[str, Range] = {
     "gan.beta1": _fraction("Adam's first-moment decay"),
     "gan.beta2": _fraction("Adam's second-moment decay"),
     "gan.l1_weight": _at_least(0, "weight of pix2pix's L1 term"),
+    "gan.r1_gamma": _at_least(0, "weight gamma of the R1 penalty on real images; 0 = off"),
+    "gan.r1_every": _at_least(1, "steps between lazy R1 penalties (scaled by it)"),
+    "gan.w_avg_beta": _fraction("decay of StyleGAN's moving average of w"),
     "gan.edge_threshold": _fraction("Sobel threshold, a fraction of each image's largest edge"),
     "gan.gaussian_components": _at_least(0, "eigen-images kept; 0 = all"),
     "gan.num_samples": _at_least(1, "images in the sample grid"),
@@ -257,6 +260,23 @@ def _gan(g: dict[str, Any]) -> str | None:
         return (
             f"gan.l1_weight={g['gan.l1_weight']} needs a conditional GAN (a target image for "
             "G's output): set gan.condition (pix2pix), or gan.l1_weight=0."
+        )
+    return _truncation(g)
+
+
+def _truncation(g: dict[str, Any]) -> str | None:
+    psis = g.get("gan.truncation_psi", ())
+    if not isinstance(psis, (list, tuple)) or not all(_is_number(p) and -1 <= p <= 1 for p in psis):
+        return (
+            f"gan.truncation_psi must be a tuple of numbers in [-1, 1] (1 = no truncation, "
+            f"0 = the average w), got {psis!r}. Fix: e.g. "
+            "--config.gan.truncation_psi='(1.0, 0.7, 0.5)', or () for none."
+        )
+    if psis and g.get("model.name") != "stylegan":
+        return (
+            f"gan.truncation_psi={tuple(psis)!r} needs model 'stylegan' (the truncation "
+            f"trick moves StyleGAN's w towards its average), got {g.get('model.name')!r}. "
+            "Fix: --config.gan.truncation_psi='()'."
         )
     return None
 

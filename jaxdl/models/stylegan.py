@@ -20,13 +20,18 @@ What it keeps of StyleGAN:
   ``map`` and ``synthesize`` expose the two halves for style-mixing grids.
 - Equalised learning rate (weights drawn from N(0, 1) and scaled by ``1/sqrt(fan_in)``
   at run time) in the mapping, the style affines and the convolutions.
+- **Truncation trick** (sampling only): ``w' = w_avg + psi (w - w_avg)`` (``truncate``),
+  with ``w_avg`` a moving average of the mapped w tracked in training
+  (``update_w_avg``: ``w_avg <- beta w_avg + (1 - beta) mean_batch(w)``, beta = 0.995)
+  and kept in the ``'w_avg'`` variable collection (model state: checkpointed with the
+  parameters). ``psi = 1`` is no truncation; ``psi < 1`` trades variety for typicality.
+  The R1 penalty on D is in ``jaxdl.training.gan_losses.r1_penalty``.
 
 What it drops, for size: progressive growing / skip-or-residual RGB outputs (one toRGB
-at the end), the truncation trick, R1 regularisation, path-length regularisation and
-the StyleGAN discriminator: ``create_gan('stylegan', ...)`` pairs this generator with
-the DCGAN discriminator, so a comparison with DCGAN isolates the generator. The output
-is squashed by tanh (StyleGAN's is linear) so every generator here shares the [-1, 1]
-range.
+at the end), path-length regularisation and the StyleGAN discriminator:
+``create_gan('stylegan', ...)`` pairs this generator with the DCGAN discriminator, so a
+comparison with DCGAN isolates the generator. The output is squashed by tanh
+(StyleGAN's is linear) so every generator here shares the [-1, 1] range.
 
 Layers at 32x32: 4x4 (const -> conv), then per resolution 8, 16, 32 an upsampling conv
 (bilinear x2 then 3x3) and a 3x3 conv, then toRGB (1x1, modulated, not demodulated):
@@ -37,7 +42,9 @@ References:
   networks. CVPR 2019 (arXiv:1812.04948): mapping network, constant input, AdaIN,
   noise, style mixing (sections 2-3).
   Karras et al. Analyzing and improving the image quality of StyleGAN. CVPR 2020
-  (arXiv:1912.04958): weight modulation/demodulation (section 2.2, eq. 1-3).
+  (arXiv:1912.04958): weight modulation/demodulation (section 2.2, eq. 1-3); the
+  truncation trick (Karras 2019, section 3.1 / appendix B) with the w_avg moving average
+  of the official code (``w_avg_beta = 0.995``).
   Karras, Aila, Laine, Lehtinen. Progressive growing of GANs. ICLR 2018 (equalised
   learning rate, pixel norm).
 """
@@ -50,7 +57,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["EqualDense", "MappingNetwork", "ModulatedConv", "StyleGenerator", "Synthesis"]
+__all__ = [
+    "EqualDense",
+    "MappingNetwork",
+    "ModulatedConv",
+    "StyleGenerator",
+    "Synthesis",
+    "truncate",
+    "update_w_avg",
+]
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -58,6 +73,58 @@ _SQRT2 = math.sqrt(2.0)
 def _lrelu(x: jax.Array) -> jax.Array:
     # LeakyReLU(0.2) with StyleGAN's gain sqrt(2), which keeps the variance ~1 per layer.
     return nn.leaky_relu(x, 0.2) * _SQRT2
+
+
+def truncate(w: jax.Array, w_avg: jax.Array, psi: float | jax.Array = 1.0) -> jax.Array:
+    """The truncation trick: ``w' = w_avg + psi (w - w_avg)``.
+
+    Pulls each intermediate latent towards the average ``w_avg`` by the factor ``psi``:
+    ``psi = 1`` returns ``w`` unchanged (exactly, when ``psi`` is a Python number),
+    ``psi = 0`` maps every latent to ``w_avg`` (the "mean image"), ``0 < psi < 1`` trades
+    variety for typical, better-formed samples; applied at sampling, never in training.
+
+    Args:
+      w: intermediate latents, [..., w_dim] (e.g. [B, w_dim] or [B, num_ws, w_dim]).
+      w_avg: the average latent, [w_dim] (broadcast against ``w``).
+      psi: the truncation factor (a number or a traced scalar).
+
+    Returns:
+      The truncated latents, shaped like ``w``.
+
+    Example:
+      >>> w, w_avg = jnp.array([[2.0, -1.0]]), jnp.array([1.0, 1.0])
+      >>> truncate(w, w_avg, 0.5)  # 1 + 0.5 (2 - 1), 1 + 0.5 (-1 - 1)
+      Array([[1.5, 0. ]], dtype=float32)
+
+    References:
+      Karras, Laine, Aila. A style-based generator architecture for GANs. CVPR 2019,
+      section 3.1 and appendix B.
+    """
+    if isinstance(psi, int | float) and psi == 1:
+        return w
+    return w_avg + psi * (w - w_avg)
+
+
+def update_w_avg(w_avg: jax.Array, w: jax.Array, beta: float) -> jax.Array:
+    """One step of the moving average of w: ``beta * w_avg + (1 - beta) * mean_batch(w)``.
+
+    StyleGAN2's code: ``w_avg.copy_(w.mean(0).lerp(w_avg, beta))`` once per generator
+    pass in training, beta = 0.995 (the average spans ~1 / (1 - beta) = 200 steps).
+
+    Args:
+      w_avg: the current average, [w_dim].
+      w: this batch's mapped latents, [B, w_dim].
+      beta: decay in [0, 1) (0 keeps only the batch mean).
+
+    Returns:
+      The new average, [w_dim] float32.
+
+    Example:
+      >>> update_w_avg(jnp.zeros(2), jnp.array([[1.0, 2.0], [3.0, 6.0]]), 0.75)
+      Array([0.5, 1. ], dtype=float32)
+    """
+    mean = jnp.mean(w.astype(jnp.float32), axis=0)  # [w_dim]
+    return beta * w_avg.astype(jnp.float32) + (1.0 - beta) * mean
 
 
 def _num_levels(image_shape: Sequence[int]) -> int:
@@ -253,9 +320,13 @@ class StyleGenerator(nn.Module):
       base_width: synthesis channels at the output resolution.
       max_width: cap on the synthesis channels.
       mixing_prob: probability of style mixing per training example (StyleGAN: 0.9).
+      w_avg_beta: decay of the moving average ``w_avg`` of w (truncation trick).
       dtype: compute dtype.
 
     Randomness: the ``'noise'`` RNG stream feeds the noise inputs and the style mixing.
+    Model state: ``{'w_avg': {'w_avg': [w_dim]}}``, updated by ``update_w_avg`` in each
+    training call made with the collection mutable (``mutable=['w_avg']``); a call with
+    ``psi`` < 1 truncates every w towards it (``truncate``).
 
     Example:
       >>> g = StyleGenerator((32, 32, 1))
@@ -266,6 +337,8 @@ class StyleGenerator(nn.Module):
       (2, 32, 32, 1)
       >>> jax.eval_shape(lambda v: g.apply(v, z, method=StyleGenerator.map), v).shape
       (2, 128)
+      >>> v["w_avg"]["w_avg"].shape  # the average w of the truncation trick
+      (128,)
     """
 
     image_shape: Sequence[int] = (32, 32, 1)
@@ -276,6 +349,7 @@ class StyleGenerator(nn.Module):
     base_width: int = 32
     max_width: int = 128
     mixing_prob: float = 0.9
+    w_avg_beta: float = 0.995
     dtype: Any = jnp.float32
 
     def setup(self):
@@ -283,6 +357,7 @@ class StyleGenerator(nn.Module):
             self.w_dim, self.mapping_layers, self.mapping_lr_mul, dtype=self.dtype
         )
         self.synthesis = Synthesis(self.image_shape, self.base_width, self.max_width, self.dtype)
+        self.w_avg = self.variable("w_avg", "w_avg", lambda: jnp.zeros((self.w_dim,), jnp.float32))
 
     @property
     def num_ws(self) -> int:
@@ -297,13 +372,20 @@ class StyleGenerator(nn.Module):
         """Images from per-layer styles ``ws`` [B, num_ws, w_dim] (style-mixing grids)."""
         return self.synthesis(ws, noise)
 
-    def __call__(self, z: jax.Array, train: bool = False, noise: bool = True) -> jax.Array:
+    def __call__(
+        self, z: jax.Array, train: bool = False, noise: bool = True, psi: float = 1.0
+    ) -> jax.Array:
         B, n_ws = z.shape[0], self.num_ws
         w = self.mapping(z)  # [B, w_dim]
+        if train and self.is_mutable_collection("w_avg") and not self.is_initializing():
+            self.w_avg.value = update_w_avg(self.w_avg.value, w, self.w_avg_beta)
+        w = truncate(w, self.w_avg.value, psi)
         ws = jnp.broadcast_to(w[:, None], (B, n_ws, w.shape[-1]))  # [B, num_ws, w_dim]
         if train and self.mixing_prob > 0:
             k_z, k_cross, k_mix = jax.random.split(self.make_rng("noise"), 3)
-            w2 = self.mapping(jax.random.normal(k_z, z.shape, z.dtype))
+            w2 = truncate(
+                self.mapping(jax.random.normal(k_z, z.shape, z.dtype)), self.w_avg.value, psi
+            )
             cross = jax.random.randint(k_cross, (B,), 1, n_ws)  # first layer using w2
             mix = jax.random.uniform(k_mix, (B,)) < self.mixing_prob
             use_w2 = mix[:, None] & (jnp.arange(n_ws)[None, :] >= cross[:, None])  # [B, n_ws]

@@ -15,12 +15,21 @@ confident D is (``log sigmoid(l) = -softplus(-l)``, ``log(1 - sigmoid(l)) = -sof
 Logits may be per image ``[B]``/``[B, 1]`` or per patch ``[B, h, w, 1]`` (PatchGAN): the
 means run over every logit.
 
+Regulariser of D: ``r1_penalty``, ``gamma/2 E_x ||grad_x D(x)||^2`` on REAL images
+(Mescheder et al. 2018), D(x) being D's logit (summed over patches); ``gan_steps``
+adds its gradient to D's, lazily every k steps as in StyleGAN2.
+
 References:
   Goodfellow et al. Generative adversarial nets. NeurIPS 2014 (eq. 1 and section 3 on
   the non-saturating generator objective).
+  Mescheder, Geiger, Nowozin. Which training methods for GANs do actually converge?
+  ICML 2018 (eq. 9, the R1 penalty).
+  Karras et al. Analyzing and improving the image quality of StyleGAN. CVPR 2020,
+  section 3.1 (lazy regularisation).
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -105,3 +114,43 @@ def generator_loss(name: str) -> Callable[[jax.Array], jax.Array]:
             "(config key gan.loss)."
         )
     return GENERATOR_LOSSES[name]
+
+
+def r1_penalty(
+    logits_fn: Callable[[jax.Array], Any], real: jax.Array, gamma: float, has_aux: bool = False
+) -> tuple[jax.Array, Any]:
+    """The R1 penalty ``gamma/2 * E_x ||grad_x D(x)||^2`` on real images.
+
+    ``D(x)`` is the discriminator's LOGIT for image x (per-patch logits are summed); the
+    gradient is taken of ``sum_i D(x_i)`` with respect to the whole batch, which is each
+    image's own gradient when D treats examples independently (no batch-norm coupling in
+    evaluation; in training mode, BN's batch statistics add the cross-example terms of
+    the function D actually computes). The penalty is differentiable in D's parameters
+    (double backpropagation), so adding it to D's loss regularises D.
+
+    Args:
+      logits_fn: ``x -> logits`` [B, ...], or ``x -> (logits, aux)`` with ``has_aux``.
+      real: real images [B, H, W, C] (D's view of them).
+      gamma: the weight (StyleGAN2's gamma; 0 gives 0).
+      has_aux: ``logits_fn`` also returns auxiliary data (e.g. updated BN statistics).
+
+    Returns:
+      ``(penalty, logits)``, or ``(penalty, (logits, aux))`` with ``has_aux``: the
+      scalar float32 penalty and D's output on ``real`` (the same forward pass).
+
+    Example:
+      >>> w = jnp.array([3.0, 4.0])  # D(x) = x . w: gradient w, ||w||^2 = 25
+      >>> penalty, logits = r1_penalty(lambda x: x @ w, jnp.ones((5, 2)), gamma=2.0)
+      >>> float(penalty), logits.shape  # 2/2 * 25
+      (25.0, (5,))
+    """
+
+    def total(x):
+        out = logits_fn(x)
+        logits, aux = out if has_aux else (out, None)
+        return jnp.sum(logits.astype(jnp.float32)), (logits, aux)
+
+    (_, (logits, aux)), grad = jax.value_and_grad(total, has_aux=True)(real)
+    grad = grad.astype(jnp.float32).reshape(grad.shape[0], -1)  # [B, H * W * C]
+    penalty = 0.5 * gamma * jnp.mean(jnp.sum(grad * grad, axis=1))
+    return penalty, ((logits, aux) if has_aux else logits)

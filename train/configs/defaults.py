@@ -128,6 +128,14 @@ def get_config() -> ml_collections.ConfigDict:
     c.gan.beta1 = 0.5
     c.gan.beta2 = 0.999
     c.gan.l1_weight = 0.0  # pix2pix: 100
+    # R1 penalty gamma/2 E||grad_x D(x)||^2 on real images added to D's loss (0 = off),
+    # lazily: every r1_every steps, scaled by r1_every (StyleGAN2: 16).
+    c.gan.r1_gamma = 0.0
+    c.gan.r1_every = 16
+    # StyleGAN: decay of the moving average w_avg of w (truncation trick), and the psi
+    # values of the report's truncation table and sample grids (() = none; 1.0 = none).
+    c.gan.w_avg_beta = 0.995
+    c.gan.truncation_psi = ()
     # pix2pix inputs: '' (unconditional) | sobel_edges (edges -> image) | mask (a
     # segmentation dataset's mask -> its image) | paired (data.name='paired_folder:<root>')
     c.gan.condition = ""

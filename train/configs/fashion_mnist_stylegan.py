@@ -6,7 +6,10 @@ Images zero-padded 28 -> 32 (the synthesis doubles from 4x4). CPU-sized: z and w
 16, three strided convs at 32x32). The generator's learning rate is 2e-3, StyleGAN's:
 with the equalised learning rate its weights are N(0, 1) scaled by 1/sqrt(fan_in) at
 run time, so Adam moves them ~sqrt(fan_in) times less than a plain layer's at the same
-rate (the DCGAN discriminator keeps 2e-4).
+rate (the DCGAN discriminator keeps 2e-4). The generator tracks the moving average
+``w_avg`` of w (beta 0.995); the report scores and draws the truncation trick at
+psi = 1.0, 0.7, 0.5 (``samples_psi*.png``). R1 is off here (``gan.r1_gamma=0``);
+``fashion_mnist_stylegan_r1`` turns it on.
 
   python -m train --config train/configs/fashion_mnist_stylegan.py \
       --workdir runs/fmnist_stylegan --config.data.data_dir=../shared/data
@@ -33,4 +36,6 @@ def get_config() -> ml_collections.ConfigDict:
     )
     c.gan.discriminator = ml_collections.ConfigDict({"base_width": 16})
     c.gan.g_learning_rate = 2e-3
+    c.gan.w_avg_beta = 0.995
+    c.gan.truncation_psi = (1.0, 0.7, 0.5)
     return c

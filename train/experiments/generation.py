@@ -4,14 +4,16 @@ Every model is one config of the ``gan`` task (``train/configs``), trained by th
 project's loop through ``train.gan.run`` (the Gaussian model is fitted in closed form):
 
 - Fashion-MNIST: ``fashion_mnist_gaussian``, ``fashion_mnist_gan`` (MLP GAN),
-  ``fashion_mnist_dcgan``, ``fashion_mnist_stylegan``, ``pix2pix_edges``;
+  ``fashion_mnist_dcgan``, ``fashion_mnist_stylegan`` (and ``_r1``, with the R1
+  penalty), ``pix2pix_edges``;
 - MNIST: ``mnist_gaussian``, ``mnist_gan``, ``mnist_dcgan``.
 
 Outputs: the classifier-FID table (mean +- std over 3 sets of 5,000 samples, against
 the test split's LeNet-5 features, next to 5,000 real training images scored the same
 way) with parameter counts and training times; sample grids; the Gaussian model's
 eigen-images; DCGAN latent interpolations (linear and spherical) and latent
-arithmetic; StyleGAN style mixing; nearest-training-neighbour panels; pix2pix
+arithmetic; StyleGAN style mixing and the truncation trick (classifier-FID and
+samples at each ``gan.truncation_psi``); nearest-training-neighbour panels; pix2pix
 edges -> image results. Run (about 20-25 minutes on 2 busy CPU cores)::
 
   nice -n 10 python -m train.experiments.generation --data_dir ../shared/data
@@ -53,6 +55,7 @@ RUNS = {
         ("MLP GAN", "fashion_mnist_gan"),
         ("DCGAN", "fashion_mnist_dcgan"),
         ("StyleGAN", "fashion_mnist_stylegan"),
+        ("StyleGAN + R1", "fashion_mnist_stylegan_r1"),
         ("pix2pix (edges -> image)", "pix2pix_edges"),
     ],
     "mnist": [
@@ -157,7 +160,7 @@ def latent_figures(res, dataset: str, latent_dim: int) -> dict[str, str]:
     return out
 
 
-def style_mixing_figure(res, tag: str, latent_dim: int) -> str:
+def style_mixing_figure(res, tag: str, name: str, latent_dim: int) -> str:
     """Karras et al.'s fig. 3: rows take coarse styles from A, columns fine ones from B."""
     state = res.state
     variables = {"params": state.g_params, **state.g_model_state}
@@ -174,8 +177,8 @@ def style_mixing_figure(res, tag: str, latent_dim: int) -> str:
         ws[:, 3:] = np.asarray(wb)[:, None]  # styles from 16x16 on come from B
         alone = np.repeat(np.asarray(wa[i : i + 1])[:, None], n_ws, 1)  # A's own image
         cells += [to_uint8(np.asarray(synth(alone))), to_uint8(np.asarray(synth(ws)))]
-    viz.save_grid(np.concatenate(cells), FIGURES / f"gen_{tag}_stylegan_mixing.png", 7)
-    return f"figures/gen_{tag}_stylegan_mixing.png"
+    viz.save_grid(np.concatenate(cells), FIGURES / f"gen_{tag}_{name}_mixing.png", 7)
+    return f"figures/gen_{tag}_{name}_mixing.png"
 
 
 def neighbour_figure(res, tag: str, model: str, latent_dim: int) -> str:
@@ -194,13 +197,55 @@ def neighbour_figure(res, tag: str, model: str, latent_dim: int) -> str:
     return f"figures/{name}"
 
 
+def truncation_section(results: dict, runs_dir: Path) -> str:
+    """The truncation trick's table (classifier-FID per psi) and its sample grids."""
+    parts = []
+    for (dataset, label), (module, cfg, res) in results.items():
+        entries = res.summary.get("truncation")
+        if not entries:
+            continue
+        tag, name = SHORT[dataset], _figure_name(cfg)
+        n = cfg.gan.fid_seeds
+        rows = [
+            [f"{e['psi']:g}", f"{e['classifier_fid']:.2f} ± {e['classifier_fid_std']:.2f}"]
+            for e in entries
+        ]
+        parts += [
+            f"**{dataset}: {label}, truncation trick** `w' = w_avg + psi (w - w_avg)` "
+            f"(w_avg: moving average of w, beta {cfg.gan.w_avg_beta}; every psi scored on "
+            f"the same {n} x {cfg.gan.fid_samples} latents and noise, one trained model)",
+            "",
+            ex.markdown_table(
+                ["psi", f"classifier-FID (mean ± std, {n} x {cfg.gan.fid_samples})"], rows
+            ),
+            "",
+        ]
+        cells = []
+        for e in entries:
+            psi = f"{e['psi']:g}"
+            figure = _copy(runs_dir / module / e["samples"], f"gen_{tag}_{name}_psi{psi}.png")
+            cells.append(f"![psi {psi}]({figure})")
+        parts += [
+            ex.markdown_table([f"psi = {e['psi']:g}" for e in entries], [cells]),
+            "",
+            f"(the same {cfg.gan.num_samples} latents in every grid)",
+            "",
+        ]
+    return "\n".join(parts)
+
+
+def _figure_name(cfg) -> str:
+    """Figure-name stem of a run: the model, ``_r1`` when it trains with R1."""
+    return cfg.model.name + ("_r1" if cfg.gan.r1_gamma else "")
+
+
 def _fmt_fid(s: dict) -> str:
     if "classifier_fid" not in s:
         return "-"
     return f"{s['classifier_fid']:.2f} ± {s['classifier_fid_std']:.2f}"
 
 
-def report(results: dict, figures: dict, wall: float, cmd: str) -> str:
+def report(results: dict, figures: dict, wall: float, cmd: str, truncation: str = "") -> str:
     """The generated markdown section."""
     rows = []
     for (dataset, label), (_, cfg, res) in results.items():
@@ -256,6 +301,8 @@ def report(results: dict, figures: dict, wall: float, cmd: str) -> str:
                 "(pixels in [-1, 1]); FID from one set (G is deterministic in eval mode)."
             )
     parts.append("")
+    if truncation:
+        parts += [truncation, ""]
     for title, path in figures.items():
         if path.endswith(".png"):
             parts += [f"**{title}**", "", f"![{title}]({path})", ""]
@@ -278,10 +325,10 @@ def main(argv: list[str] | None = None) -> None:
     figures: dict[str, str] = {}
     for (dataset, label), (module, cfg, res) in results.items():
         tag = SHORT[dataset]
-        model = cfg.model.name
+        model, name = cfg.model.name, _figure_name(cfg)
         latent = cfg.gan.latent_dim
         figures[f"{dataset}: {label} samples"] = _copy(
-            Path(args.runs) / module / "samples.png", f"gen_{tag}_{model}_samples.png"
+            Path(args.runs) / module / "samples.png", f"gen_{tag}_{name}_samples.png"
         )
         if model == "gaussian":
             figures[f"{dataset}: Gaussian mean and first 32 eigen-images"] = _copy(
@@ -289,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         if model != "pix2pix":
             figures[f"{dataset}: {label} samples and their 4 nearest training images"] = (
-                neighbour_figure(res, tag, model, latent)
+                neighbour_figure(res, tag, name, latent)
             )
         if model == "dcgan":
             lat = latent_figures(res, dataset, latent)
@@ -304,12 +351,14 @@ def main(argv: list[str] | None = None) -> None:
                 figures[f"{dataset}: arithmetic, classified"] = lat["arithmetic_text"]
         if model == "stylegan":
             figures[
-                f"{dataset}: StyleGAN style mixing (top: B; left: A; cells: A's 4x4-8x8 "
+                f"{dataset}: {label} style mixing (top: B; left: A; cells: A's 4x4-8x8 "
                 "styles, B's from 16x16 on)"
-            ] = style_mixing_figure(res, tag, latent)
+            ] = style_mixing_figure(res, tag, name, latent)
     wall = time.perf_counter() - t0
     cmd = "nice -n 10 python -m train.experiments.generation --data_dir ../shared/data"
-    path = ex.write_generated(DOCS / "generation.md", report(results, figures, wall, cmd), SKELETON)
+    truncation = truncation_section(results, Path(args.runs))
+    text = report(results, figures, wall, cmd, truncation)
+    path = ex.write_generated(DOCS / "generation.md", text, SKELETON)
     print(f"wrote {path} ({wall / 60:.1f} min)")
 
 
