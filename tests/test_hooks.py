@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import pytest
 import tiny_runs
-from tiny_runs import B, fit, quiet_hooks, setup
+from tiny_runs import B, quiet_hooks
 
 from jaxdl.training import checkpoint, guards, hooks, loop, parallel, restarts
 from jaxdl.training.console import Console, ProgressBar
@@ -28,6 +28,52 @@ def mnist_small():
 @pytest.fixture(scope="module")
 def mesh():
     return parallel.make_mesh()
+
+
+# One tiny run's (state, train_step, eval_step, splits) per optimizer, shared by the tests
+# of this module: ``loop.fit`` trains a copy of the given state (the caller's stays valid)
+# and caches the evaluation's compiled step per ``eval_step``, so sharing them saves
+# tracing and compiling the same initial state and evaluation again in every test. Each
+# fit still starts from the same initial parameters (PRNGKey(0)) as ``tiny_runs.setup``.
+_SETUPS = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_setups():
+    yield
+    _SETUPS.clear()
+
+
+def setup(mnist, mesh, tx=None):
+    """``tiny_runs.setup``, memoised per (data, mesh, optimizer object)."""
+    key = (id(mnist), id(mesh), id(tx))
+    if key not in _SETUPS:  # the value holds tx: its id is not reused while cached
+        _SETUPS[key] = (tiny_runs.setup(mnist, mesh, tx=tx), mnist, mesh, tx)
+    return _SETUPS[key][0]
+
+
+def fit(mnist, mesh, workdir, epochs=2, max_steps=None, train_step=None, hooks=None,
+        best_metric="val_accuracy", tx=None):  # fmt: skip
+    """``tiny_runs.fit`` (same options) from the memoised ``setup``."""
+    state, ts, es, splits = setup(mnist, mesh, tx=tx)
+    return loop.fit(
+        state=state,
+        train_step=train_step or ts,
+        eval_step=es,
+        train=splits["train"],
+        evals={"val": splits["val"]},
+        options=loop.LoopOptions(
+            batch_size=B,
+            num_epochs=epochs,
+            log_every_steps=4,
+            max_steps=max_steps,
+            best_metric=best_metric,
+        ),
+        hooks=quiet_hooks() if hooks is None else hooks,
+        workdir=workdir,
+        data_key=jax.random.PRNGKey(1),
+        mesh=mesh,
+    )
 
 
 def _leaves(state):
@@ -290,11 +336,16 @@ class _SignalAt(hooks.Hook):
             os.kill(os.getpid(), self.signum)
 
 
+@pytest.fixture(scope="module")
+def straight(mnist_small, mesh, tmp_path_factory):
+    """The uninterrupted 2-epoch run both signals' resumed runs are compared with."""
+    return fit(mnist_small, mesh, tmp_path_factory.mktemp("straight"), epochs=2)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_a_signal_saves_at_the_current_step_and_the_rerun_resumes_exactly(
-    mnist_small, mesh, tmp_path, signum
+    mnist_small, mesh, tmp_path, signum, straight
 ):
-    straight = fit(mnist_small, mesh, tmp_path / "straight", epochs=2)
     before = signal.getsignal(signum)
     hooks_ = [*quiet_hooks(), hooks.StopOnSignal(), _SignalAt(4, signum)]
     with pytest.raises(hooks.TrainingInterruptedError, match=r"training stopped at step 4\. "
