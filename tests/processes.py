@@ -32,3 +32,33 @@ def python_m(
         text=True,
         timeout=timeout,
     )
+
+
+def train_in_process(args: list[str]) -> tuple[int, str, str]:
+    """``(exit code, stdout, stderr)`` of ``python -m train args`` run in this process:
+    its own flags (fresh absl ``FlagValues``), ``train.cli.parse_flags`` and
+    ``train.__main__.main`` (on this process's 8 fake devices). Paths ``train/...`` are
+    taken from the repository root; absl's logging level, which ``main`` lowers, is
+    restored."""
+    import contextlib
+    import io
+
+    from absl import flags
+    from absl import logging as absl_logging
+
+    import train.__main__ as train_main
+    from train import cli
+
+    fv = flags.FlagValues()
+    train_main.define_flags(fv)
+    argv = ["train", *(re.sub(r"(=|^)train/", rf"\g<1>{ROOT}/train/", a) for a in args)]
+    out, err, verbosity = io.StringIO(), io.StringIO(), absl_logging.get_verbosity()
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            train_main.main(cli.parse_flags(argv, fv), fv)
+    except SystemExit as e:
+        code = e.code
+    finally:
+        absl_logging.set_verbosity(verbosity)
+    return code, out.getvalue(), err.getvalue()

@@ -70,7 +70,7 @@ def test_cnn_arguments_table_matches_hand_counts(tmp_path):
     assert "| 8 |" not in final and "other table" in final and "hand-written note" in final
 
 
-@pytest.mark.slow  # compiles ResNet-20 and plain-20 training steps (about a minute of CPU)
+@pytest.mark.heavy  # an experiment script: ResNet-20 and plain-20 training steps (~30 s)
 def test_degradation_smoke(tmp_path):
     _write_cifar10(tmp_path / "data")
     doc = tmp_path / "cnn_zoo.md"
@@ -105,7 +105,7 @@ def test_degradation_smoke(tmp_path):
     assert "warm-up at 0.002 for the first 2 steps" in text
 
 
-@pytest.mark.slow  # compiles a ResNet-20 step in both frameworks (about 30 s of CPU)
+@pytest.mark.heavy  # an experiment script: a ResNet-20 step in both frameworks (~11 s)
 def test_degradation_peer_smoke(tmp_path):
     pytest.importorskip("torch", reason="the PyTorch peer needs torch (the 'peers' extra)")
     _write_cifar10(tmp_path / "data")

@@ -321,7 +321,7 @@ def test_bad_curriculum_configs_fail_with_clear_messages(tmp_path):
         train_cur.load_scores(tmp_path / "nan.npy", 2)
 
 
-@pytest.mark.slow  # 7 orders x 1 seed of a tiny MLP run (about 2 minutes on a loaded CPU)
+@pytest.mark.heavy  # an experiment script: 7 orders x 1 seed of a tiny MLP run (~21 s)
 def test_experiment_writes_its_section_and_figures(tmp_path):
     from train.experiments import curriculum as experiment
 

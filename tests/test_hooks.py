@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import pytest
 import tiny_runs
-from tiny_runs import B, quiet_hooks
+from tiny_runs import B, fit, quiet_hooks, setup
 
 from jaxdl.training import checkpoint, guards, hooks, loop, parallel, restarts
 from jaxdl.training.console import Console, ProgressBar
@@ -30,50 +30,10 @@ def mesh():
     return parallel.make_mesh()
 
 
-# One tiny run's (state, train_step, eval_step, splits) per optimizer, shared by the tests
-# of this module: ``loop.fit`` trains a copy of the given state (the caller's stays valid)
-# and caches the evaluation's compiled step per ``eval_step``, so sharing them saves
-# tracing and compiling the same initial state and evaluation again in every test. Each
-# fit still starts from the same initial parameters (PRNGKey(0)) as ``tiny_runs.setup``.
-_SETUPS = {}
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _forget_setups():
     yield
-    _SETUPS.clear()
-
-
-def setup(mnist, mesh, tx=None):
-    """``tiny_runs.setup``, memoised per (data, mesh, optimizer object)."""
-    key = (id(mnist), id(mesh), id(tx))
-    if key not in _SETUPS:  # the value holds tx: its id is not reused while cached
-        _SETUPS[key] = (tiny_runs.setup(mnist, mesh, tx=tx), mnist, mesh, tx)
-    return _SETUPS[key][0]
-
-
-def fit(mnist, mesh, workdir, epochs=2, max_steps=None, train_step=None, hooks=None,
-        best_metric="val_accuracy", tx=None):  # fmt: skip
-    """``tiny_runs.fit`` (same options) from the memoised ``setup``."""
-    state, ts, es, splits = setup(mnist, mesh, tx=tx)
-    return loop.fit(
-        state=state,
-        train_step=train_step or ts,
-        eval_step=es,
-        train=splits["train"],
-        evals={"val": splits["val"]},
-        options=loop.LoopOptions(
-            batch_size=B,
-            num_epochs=epochs,
-            log_every_steps=4,
-            max_steps=max_steps,
-            best_metric=best_metric,
-        ),
-        hooks=quiet_hooks() if hooks is None else hooks,
-        workdir=workdir,
-        data_key=jax.random.PRNGKey(1),
-        mesh=mesh,
-    )
+    tiny_runs.forget()
 
 
 def _leaves(state):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tiny_runs
-from tiny_runs import B, quiet_hooks
+from tiny_runs import B, fit, quiet_hooks, setup
 
 from jaxdl.data import preprocess
 from jaxdl.training import loop, parallel, predict
@@ -21,51 +21,10 @@ def mnist_small():
     return tiny_runs.mnist_small()
 
 
-# One tiny run's (state, train_step, eval_step, splits) per mesh, shared by the tests of
-# this module: ``loop.fit`` trains a copy of the given state (the caller's stays valid,
-# test_in_memory_fit_writes_nothing_and_keeps_the_callers_state) and caches the
-# evaluation's compiled step per ``eval_step``, so sharing them saves tracing and
-# compiling the same initial state and evaluation again in every test. Each fit still
-# starts from the same initial parameters (PRNGKey(0)) as ``tiny_runs.setup``.
-_SETUPS = {}
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _forget_setups():
     yield
-    _SETUPS.clear()
-
-
-def setup(mnist, mesh):
-    """``tiny_runs.setup`` (default model and optimizer), memoised per (data, mesh)."""
-    key = (id(mnist), mesh)  # equal meshes (same devices and axes) share one setup
-    if key not in _SETUPS:
-        _SETUPS[key] = (tiny_runs.setup(mnist, mesh), mnist)  # holds mnist: its id stays
-    return _SETUPS[key][0]
-
-
-def fit(mnist, mesh, workdir, epochs=2, max_steps=None, train_step=None, hooks=None,
-        best_metric="val_accuracy"):  # fmt: skip
-    """``tiny_runs.fit`` (same options) from the memoised ``setup``."""
-    state, ts, es, splits = setup(mnist, mesh)
-    return loop.fit(
-        state=state,
-        train_step=train_step or ts,
-        eval_step=es,
-        train=splits["train"],
-        evals={"val": splits["val"]},
-        options=loop.LoopOptions(
-            batch_size=B,
-            num_epochs=epochs,
-            log_every_steps=4,
-            max_steps=max_steps,
-            best_metric=best_metric,
-        ),
-        hooks=quiet_hooks() if hooks is None else hooks,
-        workdir=workdir,
-        data_key=jax.random.PRNGKey(1),
-        mesh=mesh,
-    )
+    tiny_runs.forget()
 
 
 def _leaves(state):

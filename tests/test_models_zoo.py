@@ -2,7 +2,7 @@
 
 Big models are only traced (``jax.eval_shape``: shapes and parameter counts without
 allocating); only small models (or small inputs) are run. Running AlexNet, VGG and
-GoogLeNet at full size is behind ``@pytest.mark.slow``.
+GoogLeNet at full size is behind ``@pytest.mark.heavy`` (GoogLeNet's modes at 112: ``slow``).
 """
 
 import functools
@@ -263,7 +263,7 @@ def test_one_sharded_train_step(name):
 
 
 # ----------------------------------------------------------------------------- slow
-@pytest.mark.slow
+@pytest.mark.heavy  # full-size forwards at 224 (about 40 s): beyond the slow stage's budget
 @pytest.mark.parametrize("name", ["alexnet", "zfnet", "vgg16", "googlenet", "resnet50"])
 def test_full_size_forward(name):
     model = models.create(name, num_classes=1000)

@@ -360,7 +360,7 @@ def test_tiny_multitask_run_reports_every_task(tmp_path):
     assert "val_parity_accuracy" in result.history[-1]
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # an experiment script (~21 s)
 def test_experiment_script_writes_its_section(tmp_path):
     from train.experiments import multitask as experiment
 

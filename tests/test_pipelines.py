@@ -7,8 +7,6 @@ them (``train.build.load_splits`` on the config's ``data`` section, with
 its crop geometry is checked against numpy/PIL references written here.
 """
 
-import contextlib
-import io
 import math
 from pathlib import Path
 
@@ -16,17 +14,15 @@ import chex
 import jax
 import ml_collections
 import numpy as np
+import processes
 import pytest
 import scipy.io
 import tensorflow_datasets as tfds
-from absl import flags
-from absl import logging as absl_logging
 from PIL import Image
 
-import train.__main__ as train_main
 from jaxdl.data import DatasetNotFoundError, imagenet, open_tfds_source, sample_rrc_box
 from jaxdl.training import parallel
-from train import augment_spec, build, classification, cli
+from train import augment_spec, build, classification
 from train.configs import (
     cifar10_plain56,
     cifar10_resnet20,
@@ -342,23 +338,14 @@ def test_streamed_training_through_the_loop_resumes_exactly(mock_imagenet, tmp_p
 
 def test_python_m_train_reports_an_unprepared_imagenet(tmp_path, monkeypatch):
     """``python -m train``'s own flags, ``parse_flags`` and ``main``, run in this process
-    (as tests/test_train_main.py's ``_run_in_process``; the subprocess path itself is
+    (``processes.train_in_process``; the subprocess path itself is
     ``test_train_main.test_debug_flag_shows_the_traceback``'s)."""
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    fv = flags.FlagValues()
-    train_main.define_flags(fv)
-    root = Path(__file__).resolve().parents[1]
-    argv = ["train", "--config", str(root / "train/configs/imagenet_vgg16.py"),
-            "--workdir", str(tmp_path / "run")]  # fmt: skip
-    err, verbosity = io.StringIO(), absl_logging.get_verbosity()
-    try:
-        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit_:
-            train_main.main(cli.parse_flags(argv, fv), fv)
-    finally:
-        absl_logging.set_verbosity(verbosity)  # main quiets absl's logging
-    assert exit_.value.code == 2, err.getvalue()
-    assert "DatasetNotFoundError" in err.getvalue()
-    assert "tfds build imagenet2012" in err.getvalue()
+    args = ["--config=train/configs/imagenet_vgg16.py", f"--workdir={tmp_path / 'run'}"]
+    code, _, err = processes.train_in_process(args)
+    assert code == 2, err
+    assert "DatasetNotFoundError" in err
+    assert "tfds build imagenet2012" in err
 
 
 def test_pca_lighting_on_a_streamed_dataset_is_a_clear_error(mock_imagenet, tmp_path):

@@ -82,7 +82,7 @@ def test_crack_masks_become_the_generator_input():
     assert "label" not in splits["test"] and names == ("background", "crack")
 
 
-@pytest.mark.slow  # compiles a U-Net GAN step on 8 devices (about a minute of CPU)
+@pytest.mark.heavy  # a config run (test_config_smoke's tier): a U-Net GAN on 8 devices
 def test_crack_mask_to_surface_config_runs(tmp_path):
     out = runner.run(_cracks_config(), tmp_path)
     assert out.summary["steps"] == 2 and out.summary["finished"]
@@ -110,7 +110,7 @@ def test_facades_config_reads_a_paired_folder(tmp_path):
         build.load_generation_splits(c)
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # a config run (test_config_smoke's tier)
 def test_facades_config_trains_on_a_paired_folder(tmp_path):
     out = runner.run(_facades_config(tmp_path), tmp_path / "run")
     assert out.summary["steps"] == 1 and out.summary["finished"]  # 8 pairs, batch 8

@@ -59,7 +59,7 @@ def test_mock_data_reaches_the_reader():
         load_tfds_segmentation("oxford_iiit_pet", "train", 8)
 
 
-@pytest.mark.slow  # compiles a U-Net step on 8 devices (about a minute of CPU)
+@pytest.mark.heavy  # a config run (test_config_smoke's tier): a U-Net on 8 devices
 def test_config_trains_on_mocked_oxford_pet(tmp_path):
     """The shipped config, shrunk, end to end on a mocked data source (no network)."""
     examples = _trimap_examples(24, seed=1)

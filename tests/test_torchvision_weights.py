@@ -73,7 +73,7 @@ def test_outputs_match_torch(name, size):
     assert diff <= TOL * scale
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # 15 networks at 224 against torch (~70 s); small sizes: test above
 @pytest.mark.parametrize("name", sorted(PAIRS))
 def test_outputs_match_torch_full_size(name):
     diff, scale = max_difference(name, 224)

@@ -1,17 +1,11 @@
 """End to end through ``python -m train``: outputs, config errors, SIGKILL and resume."""
 
-import contextlib
-import io
 import json
 import time
 from pathlib import Path
 
 import processes
 import pytest
-from absl import flags
-
-import train.__main__ as train_main
-from train import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -30,25 +24,6 @@ TINY = [
 
 def _run(args, workdir):
     return processes.python_m("train", [f"--workdir={workdir}", *args])  # the real device
-
-
-def _run_in_process(args, workdir) -> tuple[int, str]:
-    """``(exit code, stderr)`` of ``python -m train`` run in this process: its own flags,
-    ``parse_flags`` and ``main``, in fresh absl ``FlagValues`` (8 fake devices here)."""
-    fv = flags.FlagValues()
-    train_main.define_flags(fv)
-    argv = [
-        "train",
-        f"--workdir={workdir}",
-        *(a.replace("=train/", f"={ROOT}/train/") for a in args),
-    ]
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            train_main.main(cli.parse_flags(argv, fv), fv)
-    except SystemExit as e:
-        return e.code, err.getvalue()
-    return 0, err.getvalue()
 
 
 def test_tiny_run_writes_every_artifact(tmp_path):
@@ -83,7 +58,7 @@ def test_bad_config_fails_fast_with_a_clear_message(tmp_path, override, message)
     """In this process (the real command line's flags and ``main``; the subprocess path
     is ``test_debug_flag_shows_the_traceback``'s and the validation suite's)."""
     t0 = time.perf_counter()
-    code, err = _run_in_process([*TINY, override], tmp_path)
+    code, _, err = processes.train_in_process([*TINY, override, f"--workdir={tmp_path}"])
     assert code == 2
     assert message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 2

@@ -22,7 +22,7 @@ def mnist_small():
     return train, val
 
 
-def setup(mnist, mesh, tx=None, model=None):
+def _build(mnist, mesh, tx, model):
     """(state, train_step, eval_step, device splits) of an MLP on ``mnist``."""
     train, val = mnist
     model = model or models.create("mlp", depth=1, width=32)
@@ -37,6 +37,28 @@ def setup(mnist, mesh, tx=None, model=None):
     )
     splits = {k: loader.to_device(v, mesh) for k, v in (("train", train), ("val", val))}
     return state, train_step, eval_step, splits
+
+
+# Set-ups shared by the tests of a module (each module calls ``forget`` when it ends):
+# ``loop.fit`` trains a copy of the state it is given (the caller's stays valid) and
+# reuses the compiled evaluation per ``eval_step``, so sharing them saves tracing and
+# compiling the same initial state and evaluation in every test; every fit still starts
+# from the same initial parameters (PRNGKey(0)).
+_SETUPS: dict = {}
+
+
+def setup(mnist, mesh, tx=None, model=None):
+    """(state, train_step, eval_step, device splits) of an MLP on ``mnist``, memoised per
+    (data, mesh, optimizer, model) until ``forget()``."""
+    key = (id(mnist), mesh, id(tx), id(model))
+    if key not in _SETUPS:  # the value holds the keyed objects: their ids are not reused
+        _SETUPS[key] = (_build(mnist, mesh, tx, model), (mnist, tx, model))
+    return _SETUPS[key][0]
+
+
+def forget():
+    """Drops the memoised set-ups (a module's tests are done with them)."""
+    _SETUPS.clear()
 
 
 def quiet_hooks(max_skipped_steps=0):
