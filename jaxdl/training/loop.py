@@ -211,9 +211,9 @@ def _train(run: Run, train_step, train, data_key, mesh, epoch_order, meta) -> No
         if not window:
             return
         dt = time.perf_counter() - t0
-        values = jax.device_get(
-            jax.tree.map(lambda *xs: jnp.concatenate([jnp.atleast_1d(x) for x in xs]), *window)
-        )
+        # One host fetch, then numpy: no eager device op between the queued steps.
+        fetched = jax.device_get(window)
+        values = jax.tree.map(lambda *xs: np.concatenate([np.atleast_1d(x) for x in xs]), *fetched)
         n = len(next(iter(values.values())))  # steps in the window
         skipped = values.pop("skipped", np.zeros(n, np.int32)).astype(bool)
         kept = ~skipped
