@@ -471,24 +471,43 @@ def count(tree: Any) -> int:
     return int(sum(np.prod(x.shape) for x in jax.tree.leaves(tree)))
 
 
+def train_seconds(frame: Frame, result: FitResult) -> float:
+    """Seconds of training over every call of this run: this call's plus those that
+    earlier calls recorded in ``train_time.json`` (a resumed run), which it updates."""
+    path = frame.workdir / "train_time.json"
+    spent = result.wall_time
+    if path.exists():  # a run file (train.workdir): an earlier call of this same run
+        spent += json.loads(path.read_text())["train_wall_s"]
+    path.write_text(json.dumps({"train_wall_s": spent}))
+    return spent
+
+
 def summary(
-    config: ml_collections.ConfigDict, frame: Frame, result: FitResult, **extra: Any
+    config: ml_collections.ConfigDict,
+    frame: Frame,
+    result: FitResult,
+    params: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     """summary.json of a trained run: model, data, size, steps, health, speed, metrics.
 
-    ``extra`` entries come after the common ones and before the final metrics.
+    ``params`` names the parameter trees to count and digest (default ``{'params':
+    state.params}``; a GAN's ``g_params`` and ``d_params``). ``train_wall_s`` sums every
+    call of the run (``train_seconds``); ``steps_per_second`` is this call's. ``extra``
+    entries come after the common ones and before the final metrics.
     """
+    trees = {"params": result.state.params} if params is None else params
     return {
         "model": config.model.name,
         "dataset": config.data.name,
-        "params": count(result.state.params),
-        "params_sha256": checkpoint.tree_digest(result.state.params),
+        **{name: count(tree) for name, tree in trees.items()},
+        **{f"{name}_sha256": checkpoint.tree_digest(tree) for name, tree in trees.items()},
         "steps": int(result.state.step),
         "finished": result.finished,
         "healthy": not result.warnings,
         **({"warnings": result.warnings} if result.warnings else {}),
         "steps_per_second": round(result.steps_per_second, 2),
-        "train_wall_s": round(result.wall_time, 1),
+        "train_wall_s": round(train_seconds(frame, result), 1),
         **extra,
         **{k: round(v, 5) for k, v in result.final_metrics.items()},
     }

@@ -11,7 +11,6 @@ through the GAN step functions, or ``gaussian``, the closed-form Gaussian model
   python -m train --config train/configs/fashion_mnist_dcgan.py --workdir runs/fmnist_dcgan
 """
 
-import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,7 +24,6 @@ from jaxdl.models.gan import create_gan
 from jaxdl.training.gan import GANState, example_inputs, gan_steps
 from train import build, gan_report, gaussian
 from train.gan_report import FidScorer
-from train.workdir import has_checkpoints
 
 
 class GenerationResult(NamedTuple):
@@ -95,28 +93,13 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> GenerationRes
     for role, arrays in kept.items():
         if role != "train":  # per-example evaluation latents (see gan_steps)
             arrays["index"] = np.arange(len(arrays["image"]), dtype=np.int32)
-    resumed = has_checkpoints(frame.workdir)
     result = build.fit(
         config, frame, state, steps, build.to_device(kept, frame), ranked=False, supervised=False
     )
     state = result.state
-    # Training time over every call that trained this run (a resumed finished run adds ~0).
-    timing_path = frame.workdir / "train_time.json"
-    spent = result.wall_time
-    if resumed and timing_path.exists():
-        spent += json.loads(timing_path.read_text())["train_wall_s"]
-    timing_path.write_text(json.dumps({"train_wall_s": spent}))
-    summary: dict[str, Any] = {
-        "model": config.model.name,
-        "dataset": config.data.name,
-        "g_params": build.count(state.g_params),
-        "d_params": build.count(state.d_params),
-        "steps": int(state.step),
-        "finished": result.finished,
-        "train_wall_s": round(spent, 1),
-        "steps_per_second": round(int(state.step) / spent, 2) if spent > 0 else 0.0,
-        **{k: round(v, 5) for k, v in result.final_metrics.items()},
-    }
+    summary = build.summary(
+        config, frame, result, params={"g_params": state.g_params, "d_params": state.d_params}
+    )
     fid_entries, scorer = gan_report.report(config, frame.workdir, state, splits, sample_key)
     summary.update(fid_entries)
     build.write_summary(frame, summary, hide=("classifier_fid_runs", "truncation"))

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from jaxdl.data import preprocess
 from jaxdl.training import segmentation as seg
@@ -26,8 +25,6 @@ from jaxdl.training.run import FitResult
 from jaxdl.training.state import TrainState
 from jaxdl.viz.segmentation import PredictionProbe, save_prediction_grid
 from train import augment_spec, build
-
-_EVAL_SPLITS = ("val", "test")
 
 
 def _write_scores(workdir: Path, history: list[dict]) -> list[dict]:
@@ -40,26 +37,9 @@ def _write_scores(workdir: Path, history: list[dict]) -> list[dict]:
     return rows
 
 
-def _with_index(splits: dict) -> dict:
-    """Each evaluation split gains ``index`` and ``split_id``: the probe finds its
-    examples by them."""
-    out = dict(splits)
-    for role in _EVAL_SPLITS:
-        if role in out:
-            n = len(out[role]["label"])
-            out[role] = {**out[role], "index": np.arange(n, dtype=np.int32)}
-            out[role]["split_id"] = np.full(n, _EVAL_SPLITS.index(role), np.int32)
-    return out
-
-
 def run(config: ml_collections.ConfigDict, workdir: str | Path) -> FitResult:
     """Trains and evaluates the segmentation model described by ``config`` in ``workdir``."""
     cfg = config.segmentation
-    if cfg.num_pictures > config.train.eval_batch_size:
-        raise ValueError(
-            f"segmentation.num_pictures={cfg.num_pictures} must be <= train.eval_batch_size="
-            f"{config.train.eval_batch_size} (pictures come from the first eval batch)."
-        )
     frame = build.start(config, workdir)
     splits, names = build.load_segmentation_splits(config.data, cfg)
     model = build.model(config, 1 if cfg.loss == "binary_ce" else len(names))
@@ -73,9 +53,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> FitResult:
         overlap_tile_depth=model.depth if valid_unet else None,
     )
     probe = None
-    if cfg.num_pictures:
-        pictures = frame.workdir / "pictures"
-        probe = PredictionProbe(cfg.num_pictures, pictures, _EVAL_SPLITS, names, frame.mesh)
+    if cfg.num_pictures:  # drawn from the first eval batch: train.validate_ranges' rule
+        probe = PredictionProbe(
+            cfg.num_pictures, frame.workdir / "pictures", ("val", "test"), names, frame.mesh
+        )
     steps = seg.segmentation_steps(
         pre,
         names,
@@ -92,7 +73,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path) -> FitResult:
     state = build.sharded_state(
         lambda: TrainState.create(model=model, tx=tx, rng=init_key, example_input=example), frame
     )
-    device = build.to_device(_with_index(splits), frame)
+    device = build.to_device(probe.mark(splits) if probe else splits, frame)
     result = build.fit(config, frame, state, steps, device, extra_hooks=[probe] if probe else [])
     rows = _write_scores(frame.workdir, result.history) if "val" in device else []
     last = {"last_val": {k: round(v, 5) for k, v in rows[-1].items()}} if rows else {}

@@ -296,6 +296,12 @@ def _segmentation(g: dict[str, Any]) -> str | None:
             f"segmentation.class_weights must be numbers >= 0, one per class, not all 0, got "
             f"{weights!r}. Fix: e.g. '(1.0, 5.0)', or () for equal weights."
         )
+    pictures, batch = g.get("segmentation.num_pictures", 0), g.get("train.eval_batch_size", 1)
+    if g.get("task") == "segmentation" and pictures > batch:
+        return (
+            f"segmentation.num_pictures={pictures} must be <= train.eval_batch_size={batch} "
+            "(the pictures come from the first evaluation batch). Fix: lower it."
+        )
     no_loss = g.get("segmentation.ce_weight", 1) == g.get("segmentation.dice_weight", 0) == 0
     if g.get("task") == "segmentation" and no_loss:
         return (

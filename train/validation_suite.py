@@ -308,6 +308,7 @@ CASES = [
     _v("seg negative data seed", f"{SEG} segmentation.data_seed=-1", "data_seed"),
     _v("seg negative class weight", f"{SEG} segmentation.class_weights=(1.0,-1.0)", "weights"),
     _v("seg negative pictures", f"{SEG} segmentation.num_pictures=-1", "num_pictures"),
+    _v("seg pictures over batch", f"{SEG} segmentation.num_pictures=999", "first evaluation"),
     _v("best_metric typo", "train.best_metric=val_acc", "val_accuracy"),
     _v("best_metric of another task", f"{SEG} train.best_metric=val_top5_accuracy", "val_miou"),
     _v("best_metric class typo", f"{SEG} train.best_metric=val_iou_cracks", "val_iou_crack"),

@@ -137,7 +137,7 @@ class PredictionProbe(Hook):
     """Draws the predictions of each evaluation split's first examples, at every evaluation.
 
     Give an evaluation split an ``index`` array (``arange(N)``) and a ``split_id`` array
-    (the position of its name in ``split_names``, repeated N times), and pass the probe
+    (the position of its name in ``split_names``, repeated N times; ``mark``), and pass the probe
     to ``jaxdl.training.segmentation.segmentation_steps``. Inside the jitted eval step,
     the batch holding example 0 sends its first ``count`` examples (raw image, label,
     class probabilities) and the train step number to the host by
@@ -199,6 +199,17 @@ class PredictionProbe(Hook):
         """``{split: (images, labels, probs, step)}`` of the latest drawn evaluation."""
         self.flush()
         return self._last
+
+    def mark(self, splits: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
+        """``splits`` (numpy arrays per role) with the ``index`` and ``split_id`` arrays
+        the probe finds its examples by, added to the roles of ``split_names``."""
+        out = dict(splits)
+        for i, role in enumerate(self.split_names):
+            if role in out:
+                n = len(out[role]["image"])
+                ids = {"index": np.arange(n, dtype=np.int32), "split_id": np.full(n, i, np.int32)}
+                out[role] = {**out[role], **ids}
+        return out
 
     def __call__(self, batch: dict[str, jax.Array], probs: jax.Array, step: jax.Array) -> None:
         """Traced inside the eval step: ship the batch's first ``count`` examples."""
