@@ -13,9 +13,7 @@ before anything is written or deleted.
 """
 
 import fnmatch
-import json
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,127 +23,20 @@ from train.validate_ranges import ConfigError
 from train.workdir import (
     _LOCK_FILES,
     MARKER,
-    MARKER_FORMAT,
+    _clear_entries,
+    _delete,
+    _entries,
     _hold,
-    _is_jaxdl_config,
-    _is_run_entry,
+    _kind,
     _mark,
     _mkdir,
-    _now,
     _read_json,
-    _write_json,
+    _run_kind,
+    _shown,
     prepare,
 )
 
 EXPERIMENT_MARKER = ".jaxdl_experiment"
-
-
-def _delete(path: Path) -> None:
-    """Deletes a file, a link (not its target) or a whole folder."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _entries(folder: Path) -> list[str]:
-    """The names in ``folder`` other than the lock's files, sorted."""
-    return sorted(n for n in os.listdir(folder) if n not in _LOCK_FILES)
-
-
-def _first_record(path: Path):
-    """The first JSON value of a JSON-lines file; "" when it is empty; None if unreadable."""
-    try:
-        with path.open() as f:
-            for line in f:
-                if line.strip():
-                    return json.loads(line)
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    return ""
-
-
-def _older_run(folder: Path, names: list[str]) -> bool:
-    """Whether an unmarked folder without ``config.json`` is a run of older scripts.
-
-    Experiment scripts once trained without ``prepare``: their runs hold run entries
-    only (no marker, no config). Every name must be a run entry, and what is there must
-    look like jaxdl's: step-named checkpoints, a metrics.jsonl of records with a step,
-    a JSON summary; at least one of the three holds something. A folder holding only,
-    say, ``pictures/`` is not taken for a run.
-    """
-    if not names or "config.json" in names or not all(_is_run_entry(n) for n in names):
-        return False
-    signs = False
-    if "checkpoints" in names:
-        ckpt = folder / "checkpoints"
-        if ckpt.is_symlink() or not ckpt.is_dir():
-            return False
-        steps = os.listdir(ckpt)
-        if not all(n[:1].isdigit() for n in steps):  # "12", "12.orbax-checkpoint-tmp-..."
-            return False
-        signs = signs or bool(steps)
-    if "metrics.jsonl" in names:
-        record = _first_record(folder / "metrics.jsonl")
-        if record != "" and not (isinstance(record, dict) and "step" in record):
-            return False
-        signs = signs or record != ""
-    if "summary.json" in names:
-        if not isinstance(_read_json(folder / "summary.json"), dict):
-            return False
-        signs = True
-    return signs
-
-
-def _run_kind(folder: Path) -> str | None:
-    """The run ``folder`` holds: "run" (marked), "legacy", "older" (``_older_run``), or None."""
-    if (folder / MARKER).is_file():
-        return "run"
-    names = _entries(folder)
-    if "config.json" in names and _is_jaxdl_config(folder / "config.json"):
-        return "legacy"
-    return "older" if _older_run(folder, names) else None
-
-
-def _shown(names: list[str]) -> str:
-    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-
-
-def _fresh_kind(workdir: Path) -> str:
-    """``_kind`` for ``fresh_run``: also "older"; names the files of a foreign folder."""
-    if not workdir.exists() and not workdir.is_symlink():
-        return "missing"
-    if not workdir.is_dir():
-        raise ConfigError(
-            f"The run folder {workdir} is a file, not a folder: move it away or pass "
-            "another --workdir."
-        )
-    try:
-        names = _entries(workdir)
-        kind = _run_kind(workdir) if names else "empty"
-    except OSError as e:
-        raise ConfigError(f"Cannot read the run folder {workdir} ({e.strerror or e}).") from None
-    if kind is not None:
-        return kind
-    others = [n for n in names if not _is_run_entry(n) or n == "config.json"] or names
-    raise ConfigError(
-        f"The run folder {workdir} is not a jaxdl run (no {MARKER} marker) and holds "
-        f"files jaxdl did not write ({_shown(others)}); jaxdl neither writes into nor "
-        "deletes from such a folder: move those files away or pass another --workdir."
-    )
-
-
-def _clear_entries(workdir: Path, kind: str, also: Iterable[Path] = ()) -> None:
-    """Deletes the run entries of ``workdir`` (and ``also``), leaving it marked.
-
-    An unmarked run is marked first and the marker stays: an interrupted removal
-    leaves a marked folder whose checkpoints (deleted first) are gone.
-    """
-    if kind != "run":
-        _mark(workdir, adopted=False)
-    doomed = {p for p in workdir.iterdir() if _is_run_entry(p.name)} | set(also)
-    for path in sorted(doomed, key=lambda p: (p.name != "checkpoints", p.name == "config.json")):
-        _delete(path)
 
 
 def clear_run(workdir: str | Path) -> Path:
@@ -161,10 +52,9 @@ def clear_run(workdir: str | Path) -> Path:
         run's (named), or in use by another process (``lock``).
     """
     workdir = Path(workdir)
-    kind = _fresh_kind(workdir)
-    if kind not in ("missing", "empty"):
+    if _kind(workdir, older=True) not in ("missing", "empty"):
         with _hold(workdir):
-            _clear_entries(workdir, kind)
+            _clear_entries(workdir)
     return workdir
 
 
@@ -182,11 +72,11 @@ def fresh_run(workdir: str | Path, config: ml_collections.ConfigDict) -> Path:
       >>> classification.run(config, fresh_run("runs/exp/lr_0.1", config))  # doctest: +SKIP
     """
     workdir = Path(workdir)
-    kind = _fresh_kind(workdir)
+    kind = _kind(workdir, older=True)
     _mkdir(workdir)
     with _hold(workdir):
         if kind not in ("missing", "empty"):
-            _clear_entries(workdir, kind)
+            _clear_entries(workdir)
         return prepare(workdir, config, overwrite=False)
 
 
@@ -250,13 +140,6 @@ def _plan(
             plan.append(("group", path, sub))
 
 
-def _mark_experiment(root: Path, name: str, adopted: bool) -> None:
-    record = {"format": MARKER_FORMAT, "created": _now(), "tool": "jaxdl", "experiment": name}
-    if adopted:
-        record["adopted"] = True  # made by experiment scripts without the marker
-    _write_json(root / EXPERIMENT_MARKER, record)
-
-
 def claim_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -> Path:
     """Makes ``root`` the folder of experiment ``name`` (marked), deleting nothing.
 
@@ -279,7 +162,7 @@ def claim_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -
     root = Path(root)
     if not root.exists() and not root.is_symlink():
         _mkdir(root)
-        _mark_experiment(root, name, adopted=False)
+        _mark(root / EXPERIMENT_MARKER, adopted=False, experiment=name)
         return root
     if not root.is_dir():
         raise ConfigError(f"The experiment folder {root} is a file: pass a new or empty --workdir.")
@@ -291,7 +174,7 @@ def claim_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -
         raise ConfigError(
             f"The folder {root} holds the runs of {held}, not of {name!r}: pass another --workdir."
         )
-    if (root / MARKER).is_file() or _run_kind(root):
+    if _run_kind(root):
         raise ConfigError(
             f"The folder {root} is a single jaxdl run, not an experiment's folder: pass "
             "another --workdir."
@@ -309,21 +192,18 @@ def claim_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -
             f"marker) and holds files jaxdl did not write ({shown}); jaxdl neither writes "
             "into nor deletes from such a folder: pass a new or empty --workdir."
         )
-    _mark_experiment(root, name, adopted=bool(plan))
+    _mark(root / EXPERIMENT_MARKER, adopted=bool(plan), experiment=name)
     return root
 
 
-def _clear_sub_run(path: Path, kind: str, rel: tuple[str, ...], patterns) -> None:
+def _clear_sub_run(path: Path, rel: tuple[str, ...], patterns) -> None:
     """Clears one run of an experiment; deletes the folder unless the user's files remain."""
     with _hold(path):
-        also = [p for p in path.iterdir() if _matches((*rel, p.name), patterns)]
-        _clear_entries(path, kind, also)
+        _clear_entries(path, [p for p in path.iterdir() if _matches((*rel, p.name), patterns)])
         left = [n for n in _entries(path) if n != MARKER]
         if not left:
             (path / MARKER).unlink()
     if not left:
-        for name in _LOCK_FILES:
-            (path / name).unlink(missing_ok=True)
         _remove_empty(path)
 
 
@@ -375,5 +255,5 @@ def clear_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -
             elif kind == "group":
                 _remove_empty(path)
             else:
-                _clear_sub_run(path, kind, rel, patterns)
+                _clear_sub_run(path, rel, patterns)
     return root

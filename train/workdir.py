@@ -28,7 +28,7 @@ import json
 import os
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import filelock
@@ -135,39 +135,14 @@ def _mkdir(workdir: Path) -> None:
         ) from None
 
 
-def _kind(workdir: Path) -> str:
-    """What ``workdir`` is to jaxdl, without writing anything.
+def _entries(folder: Path) -> list[str]:
+    """The names in ``folder`` other than the lock's files, sorted."""
+    return sorted(n for n in os.listdir(folder) if n not in _LOCK_FILES)
 
-    Returns:
-      "missing", "empty" (nothing but a lock), "run" (marked), or "legacy" (a run of a
-      jaxdl without the marker).
 
-    Raises:
-      ConfigError: ``workdir`` is a file, or a folder with other files that is no run.
-    """
-    if not workdir.exists() and not workdir.is_symlink():
-        return "missing"
-    if not workdir.is_dir():
-        raise ConfigError(
-            f"The workdir {workdir} is a file, not a folder: pass a new, empty or jaxdl "
-            "run folder as --workdir."
-        )
-    if (workdir / MARKER).is_file():
-        return "run"
-    try:
-        others = sorted(p.name for p in workdir.iterdir() if p.name not in _LOCK_FILES)
-    except OSError as e:
-        raise ConfigError(f"Cannot read the workdir {workdir} ({e.strerror or e}).") from None
-    if not others:
-        return "empty"
-    if "config.json" in others and _is_jaxdl_config(workdir / "config.json"):
-        return "legacy"
-    shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-    raise ConfigError(
-        f"The workdir {workdir} is not a jaxdl run folder (no {MARKER} marker) and holds "
-        f"other files ({shown}); jaxdl neither writes into nor deletes from such a folder, "
-        "even with --overwrite: pass a new or empty --workdir."
-    )
+def _shown(names: list[str]) -> str:
+    """The first three of ``names`` for a message, then "..." when there are more."""
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def _is_run_entry(name: str) -> bool:
@@ -178,28 +153,121 @@ def _is_run_entry(name: str) -> bool:
     )
 
 
-def _remove_run(workdir: Path) -> None:
-    """Deletes the files jaxdl wrote into ``workdir``; keeps everything else.
+def _first_record(path: Path):
+    """The first JSON value of a JSON-lines file; "" when it is empty; None if unreadable."""
+    try:
+        with path.open() as f:
+            for line in f:
+                if line.strip():
+                    return json.loads(line)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return ""
 
-    Checkpoints go first and the marker last: an interrupted removal leaves a marked
-    folder that never resumes the old run's checkpoints under the new config.
+
+def _older_run(folder: Path, names: list[str]) -> bool:
+    """Whether an unmarked folder without ``config.json`` is a run of older scripts.
+
+    Experiment scripts once trained without ``prepare``: their runs hold run entries
+    only (no marker, no config). Every name must be a run entry, and what is there must
+    look like jaxdl's: step-named checkpoints, a metrics.jsonl of records with a step,
+    a JSON summary; at least one of the three holds something. A folder holding only,
+    say, ``pictures/`` is not taken for a run.
     """
-    doomed = sorted(
-        (p for p in workdir.iterdir() if _is_run_entry(p.name)),
-        key=lambda p: (p.name != "checkpoints", p.name == "config.json"),
+    if not names or "config.json" in names or not all(_is_run_entry(n) for n in names):
+        return False
+    signs = False
+    if "checkpoints" in names:
+        ckpt = folder / "checkpoints"
+        if ckpt.is_symlink() or not ckpt.is_dir():
+            return False
+        steps = os.listdir(ckpt)
+        if not all(n[:1].isdigit() for n in steps):  # "12", "12.orbax-checkpoint-tmp-..."
+            return False
+        signs = signs or bool(steps)
+    if "metrics.jsonl" in names:
+        record = _first_record(folder / "metrics.jsonl")
+        if record != "" and not (isinstance(record, dict) and "step" in record):
+            return False
+        signs = signs or record != ""
+    if "summary.json" in names:
+        if not isinstance(_read_json(folder / "summary.json"), dict):
+            return False
+        signs = True
+    return signs
+
+
+def _run_kind(folder: Path, older: bool = True) -> str | None:
+    """The run ``folder`` holds: "run" (marked), "legacy" (a run of a jaxdl without the
+    marker), "older" (``_older_run``, when ``older`` is True), or None."""
+    if (folder / MARKER).is_file():
+        return "run"
+    names = _entries(folder)
+    if "config.json" in names and _is_jaxdl_config(folder / "config.json"):
+        return "legacy"
+    return "older" if older and _older_run(folder, names) else None
+
+
+def _kind(workdir: Path, older: bool = False) -> str:
+    """What ``workdir`` is to jaxdl, without writing anything.
+
+    Returns:
+      "missing", "empty" (nothing but a lock), or ``_run_kind``'s kind: "run",
+      "legacy", and with ``older`` "older" (``train.experiment_dirs`` clears those).
+
+    Raises:
+      ConfigError: ``workdir`` is a file, or a folder with other files that is no run
+        (the files jaxdl did not write named first).
+    """
+    if not workdir.exists() and not workdir.is_symlink():
+        return "missing"
+    if not workdir.is_dir():
+        raise ConfigError(
+            f"The workdir {workdir} is a file, not a folder: pass a new, empty or jaxdl "
+            "run folder as --workdir."
+        )
+    try:
+        names = _entries(workdir)
+        kind = _run_kind(workdir, older) if names else "empty"
+    except OSError as e:
+        raise ConfigError(f"Cannot read the workdir {workdir} ({e.strerror or e}).") from None
+    if kind is not None:
+        return kind
+    others = [n for n in names if not _is_run_entry(n) or n == "config.json"] or names
+    raise ConfigError(
+        f"The workdir {workdir} is not a jaxdl run folder (no {MARKER} marker) and holds "
+        f"files jaxdl did not write ({_shown(others)}); jaxdl neither writes into nor "
+        "deletes from such a folder, even with --overwrite: move those files away or pass "
+        "another --workdir."
     )
-    for path in [*doomed, workdir / MARKER]:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
 
 
-def _mark(workdir: Path, adopted: bool) -> None:
-    record = {"format": MARKER_FORMAT, "created": _now(), "tool": "jaxdl"}
+def _delete(path: Path) -> None:
+    """Deletes a file, a link (not its target) or a whole folder."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _mark(path: Path, adopted: bool, **extra: str) -> None:
+    """Writes the marker file ``path``: a run's, or with ``extra`` an experiment's."""
+    record = {"format": MARKER_FORMAT, "created": _now(), "tool": "jaxdl", **extra}
     if adopted:
-        record["adopted"] = True  # the run was made by a jaxdl without the marker
-    _write_json(workdir / MARKER, record)
+        record["adopted"] = True  # made by a jaxdl (or its scripts) without the marker
+    _write_json(path, record)
+
+
+def _clear_entries(workdir: Path, also: Iterable[Path] = ()) -> None:
+    """Deletes the files jaxdl wrote into ``workdir`` (and ``also``); keeps everything else.
+
+    The folder is marked anew first and checkpoints go first: an interrupted removal
+    leaves a marked folder that never resumes the old run's checkpoints.
+    """
+    _mark(workdir / MARKER, adopted=False)
+    doomed = {p for p in workdir.iterdir() if _is_run_entry(p.name)} | set(also)
+    for path in sorted(doomed, key=lambda p: (p.name != "checkpoints", p.name == "config.json")):
+        _delete(path)
 
 
 def prepare(workdir: str | Path, config: ml_collections.ConfigDict, overwrite: bool) -> Path:
@@ -220,31 +288,25 @@ def prepare(workdir: str | Path, config: ml_collections.ConfigDict, overwrite: b
     current = json.loads(config.to_json_best_effort())
     if kind in ("run", "legacy") and saved_path.exists():
         saved = _read_json(saved_path)
-        if not isinstance(saved, dict):
-            if not overwrite:
-                raise ConfigError(
-                    f"The workdir {workdir} holds a run whose config.json is unreadable. "
-                    "Use another --workdir, or pass --overwrite to delete that run and "
-                    "start afresh."
-                )
-            diff = ["config.json"]
-        else:
-            saved, now = _flat(saved), _flat(current)
-            diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+        if isinstance(saved, dict):
+            old, now = _flat(saved), _flat(current)
+            diff = sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k))
             diff = [k for k in diff if k not in MAY_DIFFER]
-            if diff and not overwrite:
-                shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff[:5])
-                raise ConfigError(
-                    f"The workdir {workdir} holds a run of a different config ({shown}"
-                    f"{', ...' if len(diff) > 5 else ''}). Use another --workdir, or pass "
-                    "--overwrite to delete that run and start afresh."
-                )
+            shown = ", ".join(f"{k}: {old.get(k)!r} -> {now.get(k)!r}" for k in diff[:5])
+            what = f"a run of a different config ({shown}{', ...' if len(diff) > 5 else ''})"
+        else:
+            diff, what = ["config.json"], "a run whose config.json is unreadable"
+        if diff and not overwrite:
+            raise ConfigError(
+                f"The workdir {workdir} holds {what}. Use another --workdir, or pass "
+                "--overwrite to delete that run and start afresh."
+            )
         if diff:
-            _remove_run(workdir)
-            kind = "empty"
+            _clear_entries(workdir)
+            kind = "run"
     _mkdir(workdir)
     if kind != "run":
-        _mark(workdir, adopted=kind == "legacy")
+        _mark(workdir / MARKER, adopted=kind == "legacy")
     _write_json(saved_path, current)
     return workdir
 
