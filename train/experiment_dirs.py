@@ -72,11 +72,10 @@ def fresh_run(workdir: str | Path, config: ml_collections.ConfigDict) -> Path:
       >>> classification.run(config, fresh_run("runs/exp/lr_0.1", config))  # doctest: +SKIP
     """
     workdir = Path(workdir)
-    kind = _kind(workdir, older=True)
+    _kind(workdir, older=True)  # refuses a foreign folder before anything is written
     _mkdir(workdir)
     with _hold(workdir):
-        if kind not in ("missing", "empty"):
-            _clear_entries(workdir)
+        _clear_entries(workdir)  # a new or empty folder: marked, nothing to delete
         return prepare(workdir, config, overwrite=False)
 
 
@@ -106,38 +105,39 @@ def _experiment_of(folder: Path) -> str | None:
 
 
 def _plan(
-    folder: Path,
-    rel: tuple[str, ...],
-    name: str,
-    patterns: list[tuple[str, ...]],
-    plan: list,
-    unknown: list[Path],
-    limit: int | None,
-) -> None:
-    """Sorts what lies under ``folder`` into ``plan`` (deletable) and ``unknown`` (kept).
+    root: Path, name: str, patterns: list[tuple[str, ...]], limit: int | None
+) -> tuple[list, list[Path]]:
+    """Sorts what lies under ``root`` into a plan (deletable) and unknowns (kept).
 
-    ``plan`` gets ("output", path, rel) for the experiment's named outputs, (kind,
+    The plan holds ("output", path, rel) for the experiment's named outputs, (kind,
     path, rel) for runs (``_run_kind``) and, after its contents, ("group", path, rel)
     for any other folder, which is searched too; links are never followed. A folder
     marked as another experiment is unknown. Stops once ``limit`` unknowns are found.
     """
-    for path in sorted(folder.iterdir()):
-        if limit is not None and len(unknown) >= limit:
-            return
-        if path.name in _LOCK_FILES or path.name == EXPERIMENT_MARKER:
-            continue
-        sub = (*rel, path.name)
-        if _matches(sub, patterns):
-            plan.append(("output", path, sub))
-        elif path.is_symlink() or not path.is_dir():
-            unknown.append(path)
-        elif kind := _run_kind(path):
-            plan.append((kind, path, sub))
-        elif _experiment_of(path) not in (None, name):
-            unknown.append(path)
-        else:
-            _plan(path, sub, name, patterns, plan, unknown, limit)
-            plan.append(("group", path, sub))
+    plan: list = []
+    unknown: list[Path] = []
+
+    def walk(folder: Path, rel: tuple[str, ...]) -> None:
+        for path in sorted(folder.iterdir()):
+            if limit is not None and len(unknown) >= limit:
+                return
+            if path.name in _LOCK_FILES or path.name == EXPERIMENT_MARKER:
+                continue
+            sub = (*rel, path.name)
+            if _matches(sub, patterns):
+                plan.append(("output", path, sub))
+            elif path.is_symlink() or not path.is_dir():
+                unknown.append(path)
+            elif kind := _run_kind(path):
+                plan.append((kind, path, sub))
+            elif _experiment_of(path) not in (None, name):
+                unknown.append(path)
+            else:
+                walk(path, sub)
+                plan.append(("group", path, sub))
+
+    walk(root, ())
+    return plan, unknown
 
 
 def claim_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -> Path:
@@ -161,10 +161,8 @@ def claim_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -
     """
     root = Path(root)
     if not root.exists() and not root.is_symlink():
-        _mkdir(root)
-        _mark(root / EXPERIMENT_MARKER, adopted=False, experiment=name)
-        return root
-    if not root.is_dir():
+        _mkdir(root)  # then marked below, as an empty folder
+    elif not root.is_dir():
         raise ConfigError(f"The experiment folder {root} is a file: pass a new or empty --workdir.")
     owner = _experiment_of(root)
     if owner == name:
@@ -179,10 +177,8 @@ def claim_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -
             f"The folder {root} is a single jaxdl run, not an experiment's folder: pass "
             "another --workdir."
         )
-    plan: list = []
-    unknown: list[Path] = []
     try:
-        _plan(root, (), name, _patterns(outputs), plan, unknown, limit=4)
+        plan, unknown = _plan(root, name, _patterns(outputs), limit=4)
     except OSError as e:
         raise ConfigError(f"Cannot read the folder {root} ({e.strerror or e}).") from None
     if unknown:
@@ -229,14 +225,7 @@ def clear_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -
     entries only). A run folder that still holds the user's files stays, marked and
     emptied of jaxdl's files; folders left empty are removed. Unknown files and
     folders, links, and folders marked for another experiment are left untouched.
-
-    Args:
-      root: the experiment's folder.
-      name: the experiment (see ``claim_experiment``).
-      outputs: the experiment's own files and folders (see ``claim_experiment``).
-
-    Returns:
-      ``root``.
+    The arguments are ``claim_experiment``'s; returns ``root``.
 
     Raises:
       ConfigError: as ``claim_experiment``, or a run or ``root`` is in use.
@@ -247,9 +236,7 @@ def clear_experiment(root: str | Path, name: str, outputs: Iterable[str] = ()) -
     root = claim_experiment(root, name, outputs)
     patterns = _patterns(outputs)
     with _hold(root):
-        plan: list = []
-        _plan(root, (), name, patterns, plan, [], limit=None)
-        for kind, path, rel in plan:
+        for kind, path, rel in _plan(root, name, patterns, limit=None)[0]:
             if kind == "output":
                 _delete(path)
             elif kind == "group":

@@ -120,11 +120,6 @@ def _read_json(path: Path):
         return None
 
 
-def _is_jaxdl_config(path: Path) -> bool:
-    saved = _read_json(path)
-    return isinstance(saved, dict) and all(isinstance(saved.get(k), dict) for k in _LEGACY_KEYS)
-
-
 def _mkdir(workdir: Path) -> None:
     try:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -203,7 +198,8 @@ def _run_kind(folder: Path, older: bool = True) -> str | None:
     if (folder / MARKER).is_file():
         return "run"
     names = _entries(folder)
-    if "config.json" in names and _is_jaxdl_config(folder / "config.json"):
+    saved = _read_json(folder / "config.json") if "config.json" in names else None
+    if isinstance(saved, dict) and all(isinstance(saved.get(k), dict) for k in _LEGACY_KEYS):
         return "legacy"
     return "older" if older and _older_run(folder, names) else None
 
@@ -311,18 +307,6 @@ def prepare(workdir: str | Path, config: ml_collections.ConfigDict, overwrite: b
     return workdir
 
 
-def _in_use(workdir: Path) -> str:
-    owner = _read_json(workdir / OWNER_FILE)
-    if isinstance(owner, dict) and "pid" in owner:
-        who = (
-            f"process {owner['pid']} on host {owner.get('host', '?')} "
-            f"(started at {owner.get('started', '?')})"
-        )
-    else:
-        who = f"another process (its record {workdir / OWNER_FILE} is missing or unreadable)"
-    return f"The workdir {workdir} is in use by {who}; wait for it or use another --workdir."
-
-
 @contextlib.contextmanager
 def lock(workdir: str | Path) -> Iterator[Path]:
     """Holds ``workdir`` for this process until the ``with`` block ends.
@@ -352,11 +336,21 @@ def lock(workdir: str | Path) -> Iterator[Path]:
 def _hold(folder: Path) -> Iterator[Path]:
     """``lock``'s file lock and owner record on the existing ``folder``, unchecked."""
     held = filelock.FileLock(str(folder / LOCK_FILE), timeout=0)
+    owner = folder / OWNER_FILE
     try:
         held.acquire()
     except filelock.Timeout:
-        raise ConfigError(_in_use(folder)) from None
-    owner = folder / OWNER_FILE
+        record = _read_json(owner)
+        if isinstance(record, dict) and "pid" in record:
+            who = (
+                f"process {record['pid']} on host {record.get('host', '?')} "
+                f"(started at {record.get('started', '?')})"
+            )
+        else:
+            who = f"another process (its record {owner} is missing or unreadable)"
+        raise ConfigError(
+            f"The workdir {folder} is in use by {who}; wait for it or use another --workdir."
+        ) from None
     try:
         _write_json(owner, {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()})
         yield folder
