@@ -92,20 +92,18 @@ def epoch_order(
         return None
     check(config)
     workdir = Path(workdir)
-    saved = workdir / SCORES_FILE
-    resuming = has_checkpoints(workdir)
-    if resuming and saved.is_file():
+    saved, source = workdir / SCORES_FILE, Path(cur.score).expanduser()
+    if has_checkpoints(workdir) and saved.is_file():
         scores = load_scores(saved, n_train)
-    elif Path(cur.score).expanduser().is_dir():
-        scores = reference_losses(Path(cur.score).expanduser(), config, n_train, mesh)
+    elif source.is_dir():
+        scores = reference_losses(source, config, n_train, mesh)
     else:
-        scores = load_scores(Path(cur.score).expanduser(), n_train)
+        scores = load_scores(source, n_train)
     np.save(saved, scores)
     B = config.train.batch_size
     spe = loader.steps_per_epoch(n_train, B)
-    ranking = curriculum.difficulty_ranks(scores)
     order = curriculum.curriculum_order(
-        ranking,
+        curriculum.difficulty_ranks(scores),
         batch_size=B,
         steps_per_epoch=spe,
         total_steps=config.train.num_epochs * spe,

@@ -91,23 +91,20 @@ def overfit_losses(
     Returns:
       ``(steps, losses)``, from step 0 (the initialization) to ``num_steps``.
     """
-    if examples > len(train["label"]):
+    n = len(train["label"])
+    if examples > n:
         raise ValueError(f"--overfit_examples={examples} exceeds the training split's size.")
     dtype = jnp.dtype(config.model.dtype)
-    model = build.model(config, num_classes)
-    tx = build.optimizer(
-        config, build.steps_per_epoch(config, len(train["label"])), with_restarts=False
-    )
     pre = preprocess.image_preprocess(*preprocess.channel_stats(train["image"]), None, dtype)
     train_step, eval_step = steps.classification_steps(
         pre, aux_loss_weight=config.loss.aux_loss_weight
     )
-    pick = np.random.default_rng(config.seed).permutation(len(train["label"]))[:examples]
+    pick = np.random.default_rng(config.seed).permutation(n)[:examples]
     batch = {"image": jnp.asarray(train["image"][pick]), "label": jnp.asarray(train["label"][pick])}
     eval_batch = {**batch, "mask": jnp.ones(examples, jnp.float32)}
     state = TrainState.create(
-        model=model,
-        tx=tx,
+        model=build.model(config, num_classes),
+        tx=build.optimizer(config, build.steps_per_epoch(config, n), with_restarts=False),
         rng=jax.random.PRNGKey(config.seed),
         example_input=jnp.zeros((1, *batch["image"].shape[1:]), dtype),
     )
@@ -137,12 +134,11 @@ def rate_sweep(
     cfg.train.log_every_steps = max(1, min(10, num_steps))
     cfg.train.progress = False
     cfg.data.test_split = ""
-    out = []
-    for rate in rates:
-        with contextlib.redirect_stdout(io.StringIO()):  # the runs' summary lines
-            r = sweep.run_one(cfg, rate, Path(workdir) / sweep.rate_dirname(rate), overwrite=True)
-        out.append(r)
-    return out
+    with contextlib.redirect_stdout(io.StringIO()):  # the runs' summary lines
+        return [
+            sweep.run_one(cfg, rate, Path(workdir) / sweep.rate_dirname(rate), overwrite=True)
+            for rate in rates
+        ]
 
 
 def run_doctor(

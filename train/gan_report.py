@@ -137,14 +137,8 @@ def report(
     if psis:  # each psi scored on the same latents (sample sets) as psi = 1 above
         out["truncation"] = []
         for psi in psis:
-            values = [
-                fid.classifier_fid(
-                    scorer.features,
-                    generated(state, g, False, ref, k, g.fid_samples, psi),
-                    scorer.reference,
-                )
-                for k in keys
-            ]
+            truncated = (generated(state, g, False, ref, k, g.fid_samples, psi) for k in keys)
+            values = [fid.classifier_fid(scorer.features, x, scorer.reference) for x in truncated]
             out["truncation"].append(
                 {
                     "psi": float(psi),

@@ -21,8 +21,6 @@ import numpy as np
 from jaxdl.data import derived_labels
 from jaxdl.training import multitask, steps
 
-_FORMAT = "'task:weight,...' such as 'label:1.0,parity:0.5' ('' = single task)"
-
 
 class Multitask(NamedTuple):
     """What the classification runner needs: the tasks, the output width, the loss views."""
@@ -56,7 +54,8 @@ def parse_tasks(spec: str) -> tuple[tuple[str, float], ...]:
         if not name or not math.isfinite(weight) or weight < 0:
             raise ValueError(
                 f"multitask.tasks={spec!r}: entry {entry.strip()!r} is not 'task:weight' with "
-                f"a finite weight >= 0; expected {_FORMAT}."
+                "a finite weight >= 0; expected 'task:weight,...' such as 'label:1.0,parity:0.5' "
+                "('' = single task)."
             )
         if name not in known:
             raise ValueError(

@@ -131,14 +131,12 @@ def run_one(
     cfg.optimizer.learning_rate = float(rate)
     validate(cfg)
     workdir = prepare(workdir, cfg, overwrite)
-    t0 = time.perf_counter()
-    nan = float("nan")
+    nan, t0 = float("nan"), time.perf_counter()
     try:
         result = importlib.import_module(TASKS[cfg.task]).run(cfg, workdir)
     except DivergenceError as err:
         note = str(err).splitlines()[0][:200]
-        wall = time.perf_counter() - t0
-        return RateResult(rate, str(workdir), True, nan, nan, nan, wall, note)
+        return RateResult(rate, str(workdir), True, nan, nan, nan, time.perf_counter() - t0, note)
     wall = time.perf_counter() - t0
     train_losses = [
         r["train_loss"]
@@ -226,7 +224,7 @@ def plot_sweep(results: Sequence[RateResult], path: str | Path, title: str = "")
 
 def sweep(
     config: ml_collections.ConfigDict,
-    learning_rates: Sequence[float],
+    learning_rates: str | Sequence[float],
     workdir: str | Path,
     title: str = "",
     overwrite: bool = False,
@@ -235,7 +233,7 @@ def sweep(
 
     Args:
       config: the trainer config (every other setting is kept as is).
-      learning_rates: the rates (e.g. `COURSE_RATES`).
+      learning_rates: the rates (e.g. `COURSE_RATES`, or ``"0.1,0.01"``).
       workdir: the sweep directory; rate ``r`` trains in ``workdir/lr_<r>``.
       title: plot title (default: model and dataset of the config).
       overwrite: replace runs of another config found in the rate directories.
@@ -282,11 +280,10 @@ def _define_flags() -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    FLAGS = flags.FLAGS
+    F = flags.FLAGS
     cli.quiet_logging()
-    with cli.user_errors(FLAGS.debug):  # bad rates/config/data/workdir: one line
-        rates = parse_learning_rates(FLAGS.learning_rates)
-        results = sweep(FLAGS.config, rates, FLAGS.workdir, overwrite=FLAGS.overwrite)
+    with cli.user_errors(F.debug):  # bad rates/config/data/workdir: one line
+        results = sweep(F.config, F.learning_rates, F.workdir, overwrite=F.overwrite)
     print(markdown_table(results), end="")
 
 

@@ -61,8 +61,7 @@ def checkpoint_variables(
     if missing:
         raise ValueError(f"No checkpoint at steps {missing}; the workdir has {available}.")
     out = {0: initial} if steps is None or 0 in steps else {}
-    for s in wanted:
-        out[s] = Variables(*run_dir.read_variables(workdir, s))
+    out.update({s: Variables(*run_dir.read_variables(workdir, s)) for s in wanted})
     return dict(sorted(out.items()))
 
 
