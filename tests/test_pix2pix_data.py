@@ -10,7 +10,7 @@ from jaxdl.data.readers.paired_folder import load_paired_folder, read_paired_fol
 from train import build
 from train import gan as runner
 from train.configs import pix2pix_cracks, pix2pix_facades
-from train.validate import validate
+from train.validate import ConfigError, validate
 
 
 def _write_pairs(root, split: str, n: int, side: int = 8, seed: int = 0):
@@ -106,8 +106,8 @@ def test_facades_config_reads_a_paired_folder(tmp_path):
         s: (8, 16, 16, 3) for s in ("train", "val", "test")
     }
     c.gan.condition = "sobel_edges"  # a paired folder needs condition 'paired'
-    with pytest.raises(ValueError, match="paired_folder"):
-        build.load_generation_splits(c)
+    with pytest.raises(ConfigError, match="paired_folder"):
+        validate(c)
 
 
 @pytest.mark.heavy  # a config run (test_config_smoke's tier)

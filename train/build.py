@@ -188,7 +188,6 @@ def load_segmentation_splits(
     return splits, seg_sources.segmentation_classes(data.name, splits["train"]["label"])
 
 
-CONDITIONS = ("", "sobel_edges", "mask", "paired")  # gan.condition: pix2pix's input
 _PAIRED = "paired_folder:"
 
 
@@ -214,21 +213,13 @@ def load_generation_splits(
     mask -> surface); ``'paired'``: the input halves of a pix2pix folder
     (``data.name='paired_folder:<root>'``, ``jaxdl.data.readers.paired_folder``).
     """
-    cond = config.gan.condition
-    if cond not in CONDITIONS:
-        raise ValueError(f"gan.condition must be one of {CONDITIONS}, got {cond!r}.")
-    paired = config.data.name.startswith(_PAIRED)
-    if paired != (cond == "paired"):
-        raise ValueError(
-            "gan.condition='paired' goes with data.name='paired_folder:<root>' and only with "
-            f"it; got condition {cond!r} and data.name {config.data.name!r}."
-        )
+    cond = config.gan.condition  # checked against data.name by train.validate_ranges
     if cond == "mask":
         splits, names = load_segmentation_splits(config.data, config.segmentation)
         for arrays in splits.values():
             arrays["condition"] = mask_image(arrays.pop("label"), len(names))
         return splits, names
-    if paired:
+    if cond == "paired":
         root, size = config.data.name[len(_PAIRED) :], config.segmentation.image_size or None
         splits = {
             role: load_paired_folder(root, spec, size, config.gan.paired_direction)

@@ -168,6 +168,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("float32", "bfloat16"),
     "train.best_mode": BEST_MODES,
     "train.on_nonfinite": ("stop", "skip"),  # skip: train.build.guard
+    "gan.condition": ("", "sobel_edges", "mask", "paired"),  # pix2pix's input: train.build
 }
 
 
@@ -255,6 +256,12 @@ def _gan(g: dict[str, Any]) -> str | None:
         return (
             f"train.batch_size={batch} must be a multiple of gan.d_steps={k} (each "
             "discriminator update takes an equal part of the batch). Fix: change either."
+        )
+    cond, data = g.get("gan.condition", ""), str(g.get("data.name", ""))
+    if (cond == "paired") != data.startswith("paired_folder:"):
+        return (
+            "gan.condition='paired' goes with data.name='paired_folder:<root>' and only with "
+            f"it; got condition {cond!r} and data.name {data!r}."
         )
     if g.get("gan.l1_weight", 0) > 0 and not g.get("gan.condition"):
         return (

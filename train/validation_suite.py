@@ -301,6 +301,8 @@ CASES = [
     _v("GAN no samples", f"{GAN} gan.num_samples=0", "gan.num_samples must be >= 1"),
     _v("GAN no FID sets", f"{GAN} gan.fid_seeds=0", "gan.fid_seeds must be >= 1"),
     _v("GAN L1 without condition", f"{GAN} gan.l1_weight=100.0", "needs a conditional GAN"),
+    _v("GAN unknown condition", f"{GAN} gan.condition=edges", "gan.condition must be"),
+    _v("GAN paired without folder", f"{GAN} gan.condition=paired", "paired_folder"),
     _v("seg negative dice weight", f"{SEG} segmentation.dice_weight=-1.0", "dice_weight"),
     _v("seg negative CE weight", f"{SEG} segmentation.ce_weight=-1.0", "ce_weight must be >= 0"),
     _v("seg no loss", f"{SEG} segmentation.ce_weight=0.0", "both 0"),
@@ -385,11 +387,11 @@ def check(case: Case, tmp: Path) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/validation_suite", type=Path)
     parser.add_argument("--fast", action="store_true", help="in-process cases only")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cases = [(i, c) for i, c in enumerate(CASES) if not (args.fast and c.process)]
     results = [check(c, args.workdir / f"case_{i:02d}") for i, c in cases]
     for r in results:
