@@ -59,9 +59,8 @@ def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
             task = importlib.import_module(TASKS[config.task])
             cli.quiet_logging()
             # One process per workdir, held until the run ends (released by the OS if killed).
-            with workdirs.lock(flag_values.workdir):
-                path = workdirs.prepare(flag_values.workdir, config, flag_values.overwrite)
-                task.run(config, path)
+            with workdirs.lock(flag_values.workdir) as workdir:
+                task.run(config, workdirs.prepare(workdir, config, flag_values.overwrite))
         except TrainingInterruptedError as e:
             print(f"stopped: {e} Rerun the same command to resume.", file=sys.stderr)
             sys.exit(e.exit_code)

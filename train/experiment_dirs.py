@@ -196,11 +196,9 @@ def _clear_sub_run(path: Path, rel: tuple[str, ...], patterns) -> None:
     """Clears one run of an experiment; deletes the folder unless the user's files remain."""
     with _hold(path):
         _clear_entries(path, [p for p in path.iterdir() if _matches((*rel, p.name), patterns)])
-        left = [n for n in _entries(path) if n != MARKER]
-        if not left:
+        if _entries(path) == [MARKER]:  # nothing of the user's left: the folder goes
             (path / MARKER).unlink()
-    if not left:
-        _remove_empty(path)
+    _remove_empty(path)
 
 
 def _remove_empty(path: Path) -> None:
