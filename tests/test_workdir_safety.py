@@ -109,7 +109,13 @@ def test_overwrite_of_a_run_deletes_only_what_jaxdl_wrote(tmp_path):
     (run / "checkpoints" / "12" / "state" / "data").write_bytes(b"x")
     (run / "tensorboard").mkdir()
     (run / "tensorboard" / "events.out.tfevents.1").write_bytes(b"x")
-    for name in ("metrics.jsonl", "summary.json", "curves.png", "confusion_test.png"):
+    for name in (
+        "metrics.jsonl",
+        "summary.json",
+        "curves.png",
+        "confusion_test.png",
+        "samples_psi0.7.png",
+    ):
         (run / name).write_text("{}")
     (run / "notes.md").write_text("my notes")
     (run / "mine").mkdir()

@@ -68,7 +68,7 @@ RUN_FILES = frozenset(
         MARKER + ".tmp",
     }
 )
-RUN_PATTERNS = ("confusion_*.png", "confusion_*.json")
+RUN_PATTERNS = ("confusion_*.png", "confusion_*.json", "samples_psi*.png")
 
 # Top-level keys every jaxdl config has had (train/configs/defaults.py): a marker-less
 # folder whose config.json has them all is a run of an older jaxdl, adopted.
