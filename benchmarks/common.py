@@ -363,3 +363,19 @@ def write_results(path: pathlib.Path, result: dict, table: str) -> None:
 def command_line() -> str:
     """The command line this process was started with (recorded in result files)."""
     return " ".join([pathlib.Path(sys.executable).name, *sys.argv])
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux ``/proc``, 10 ms ticks); None elsewhere.
+
+    Counts interpreter start-up and imports, which a timer started in ``main`` misses:
+    the time-to-accuracy suite reports both sides' times to the target this way.
+    """
+    try:
+        with open("/proc/self/stat") as f:  # field 22: start time, clock ticks after boot
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
