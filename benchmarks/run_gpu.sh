@@ -72,7 +72,7 @@ run "$T_THR" throughput_resnet18_cifar $PY benchmarks/throughput.py --models res
   --peer torch $R18 --out "$OUT/throughput_resnet18_cifar.json"
 finish "$OUT/throughput_resnet18_cifar"
 
-# 2. Time to accuracy (compile excluded and reported; data on device).
+# 2. Time to accuracy (fit, compilation included in every seed; data on device).
 run "$T_TTA" tta_mnist $PY benchmarks/time_to_accuracy.py --task mnist $MNIST \
   --data_dir "$DATA_DIR" --out "$OUT/tta_mnist.json"
 finish "$OUT/tta_mnist"

@@ -1,40 +1,67 @@
-"""Time to a target test accuracy: MNIST to 99%, CIFAR-10 to 94% (airbench-class recipe).
+r"""Time to a target test accuracy: MNIST to 99%, CIFAR-10 to 94% (airbench-class recipe).
 
 Recipes (network, patch whitening, optimizer, augmentation) are in
 ``benchmarks/speed_recipes.py``. The data are read once with ``jaxdl.data.load``
 (CIFAR-10: the binary release when present, else the JPEG re-encoded archive, e.g.
 ../shared/data/cifar10_jpeg) and copied to the devices once
-(``jaxdl.data.loader.to_device``). One epoch is ONE jitted call: a ``lax.scan`` over
-its steps, each gathering its batch from the device-resident arrays
-(``loader.train_batch``), augmenting it on device (alternating flips, reflect-padded
-translations) and running the project's ``classification_steps`` train step (label
-smoothing); the state is donated. Evaluation is one jitted call too (a scan over
-padded test batches, flip TTA with ``jaxdl.training.evaluation``). The host waits
-only for the accuracy after an evaluated epoch.
+(``jaxdl.data.loader.to_device``). Each seed trains with the project's one loop,
+``jaxdl.training.loop.fit``: ``classification_steps``' train step (label smoothing)
+on batches gathered on device from the device-resident split, augmented on device
+(alternating flips, reflect-padded translations), K steps per dispatch
+(``--steps_per_dispatch``: K > 1 is a ``lax.scan`` over K batches; ``--epoch_mode
+scan`` sets K = the steps of an epoch, one dispatch per epoch, ``loop`` K = 1,
+``auto`` loop on CPU, where XLA runs a rolled scan of convolutions several times
+slower (benchmarks/NOTES.md), scan elsewhere), and one host fetch of the training
+losses per epoch. A hook (``TargetAccuracy``) evaluates the test split after every
+epoch from ``--eval_from`` on and after the last (flip TTA with
+``jaxdl.training.evaluation`` where the recipe says so) and stops the run at the
+first evaluation at or above the target.
 
-Timing rule, per seed: the clock starts before the (jitted) initialisation, which
+Timing rule, per seed: the clock starts before the jitted initialisation, which
 includes the patch-whitening statistics, and stops when the first evaluation at or
-above the target returns; every evaluation before it is counted. Excluded: reading the
-data and copying it to the devices (once per process) and compilation: initialisation,
-epoch and evaluation are compiled ahead of time once (``compile_s``) and reused by
-every seed. Evaluations run after every epoch from ``--eval_from`` on. A seed that
-never reaches the target within the epoch budget reports ``time_to_target_s: null``
-and its final accuracy.
+above the target returns; compilation counts (each seed builds and compiles its own
+initialisation, steps and evaluation) and so does every evaluation before it.
+Excluded from ``time_to_target_s``: reading the data and copying it to the devices
+(once per process); ``process_s_at_target`` is the same moment in seconds since the
+process started (start-up, imports and data included). A seed that never reaches the
+target within the epoch budget reports ``time_to_target_s: null`` and its final
+accuracy.
+
+Against PyTorch (``--peer torch``, MNIST only): for each seed, two whole processes
+run one after the other (their order alternating from seed to seed): this script
+with that one seed, and ``benchmarks/peers/torch_mnist_example.py`` (the recipe of
+PyTorch's own MNIST example: Adadelta, batch 64, up to ``--peer_epochs`` epochs), to
+the same target on the same test images. This process times each from spawn to exit
+(``process_wall_s``, the time to the target when the side reached it); each side
+also reports its own seconds from its process start to the target. The JSON records
+both sides per seed, their medians, the ratio torch / jaxdl (above 1: jaxdl is
+faster), and the machine (cores, load average, device).
 
 Usage:
   python benchmarks/time_to_accuracy.py --task mnist --seeds 5
+  python benchmarks/time_to_accuracy.py --task mnist --peer torch --seeds 3
   python benchmarks/time_to_accuracy.py --task cifar10 --seeds 5 --dtype bfloat16
   python benchmarks/time_to_accuracy.py --task cifar10 --seeds 1 --epochs 1 \
       --train_subset 2048 --test_subset 1024 --widths 16,32,32   # CPU harness check
 
 References:
   Jordan. 94% on CIFAR-10 in 3.29 seconds on a single GPU. arXiv:2404.00498, 2024.
+  pytorch/examples, mnist/main.py (the PyTorch peer's recipe).
 """
 
 import argparse
+import collections
 import datetime
+import json
+import math
+import os
 import pathlib
+import platform
+import shlex
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -43,9 +70,15 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import common  # noqa: E402
 from benchmarks.speed_recipes import RECIPES, Recipe  # noqa: E402
-from benchmarks.time_to_accuracy_report import summarize_seeds, table  # noqa: E402
+from benchmarks.time_to_accuracy_report import (  # noqa: E402
+    peer_table,
+    summarize_peers,
+    summarize_seeds,
+    table,
+)
 
 DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data"
+PEERS = {"torch": "benchmarks.peers.torch_mnist_example"}  # peer -> module (MNIST only)
 
 
 def load_data(recipe: Recipe, data_dir, train_subset: int | None, test_subset: int | None):
@@ -64,41 +97,41 @@ def load_data(recipe: Recipe, data_dir, train_subset: int | None, test_subset: i
     return split("train", train_subset), split("test", test_subset), note
 
 
-def build(
-    recipe: Recipe, train_host: dict, test_host: dict, dtype, eval_batch: int, mesh, epoch_mode: str
-):
-    """Compiles the timed pieces for one recipe; returns them with their compile time.
+def build(recipe: Recipe, train_host: dict, test_host: dict, mesh) -> dict:
+    """What every seed shares: the device splits, their statistics, steps per epoch."""
+    from jaxdl.data import loader
+    from jaxdl.data.preprocess import channel_stats
 
-    ``epoch_mode``: 'scan' (one jitted call per epoch, a ``lax.scan`` over its steps)
-    or 'loop' (a Python loop of jitted steps, dispatched asynchronously: XLA:CPU runs
-    a rolled scan of convolutions several times slower, see benchmarks/NOTES.md).
+    train = loader.to_device(train_host, mesh)
+    return {
+        "train": train,
+        "test": loader.to_device(test_host, mesh),
+        "steps_per_epoch": loader.steps_per_epoch(train.size, recipe.batch_size),
+        "stats": channel_stats(train_host["image"]),
+        "num_classes": int(max(train_host["label"].max(), test_host["label"].max())) + 1,
+    }
+
+
+def seed_functions(recipe: Recipe, parts: dict, dtype, mesh) -> dict:
+    """One seed's own (not yet compiled) initialisation, train step and eval step.
 
     Returns:
-      dict with ``init(key, arrays) -> state``, ``epoch(state, arrays, key, e) ->
-      (state, losses)``, ``evaluate(state, arrays) -> correct``, the device splits,
-      ``steps_per_epoch``, ``compile_s``.
+      dict with ``init(key, images) -> (state, flip_bits)`` (jitted, replicated output),
+      ``train_step(state, batch)`` and ``eval_step(state, batch) -> {'accuracy': Average}``
+      for ``fit``.
     """
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
     from benchmarks import speed_recipes as sr
-    from jaxdl.data import loader
-    from jaxdl.data.preprocess import channel_stats
     from jaxdl.training import evaluation, parallel
+    from jaxdl.training.metrics import Average
     from jaxdl.training.state import TrainState
     from jaxdl.training.steps import apply_model, classification_steps
 
-    B = recipe.batch_size
-    parallel.check_batch_size(B, mesh)
-    parallel.check_batch_size(eval_batch, mesh)
-    train = loader.to_device(train_host, mesh)
-    test = loader.to_device(test_host, mesh)
-    spe = loader.steps_per_epoch(train.size, B)
-    n_eval = loader.num_eval_batches(test.size, eval_batch)
-    mean, std = (jnp.asarray(a, jnp.float32) for a in channel_stats(train_host["image"]))
-    num_classes = int(max(train_host["label"].max(), test_host["label"].max())) + 1
-    model = sr.build_model(recipe, num_classes, dtype)
+    B, spe = recipe.batch_size, parts["steps_per_epoch"]
+    mean, std = (jnp.asarray(a, jnp.float32) for a in parts["stats"])
+    model = sr.build_model(recipe, parts["num_classes"], dtype)
     tx = sr.optimizer(recipe, B, spe * recipe.epochs)
 
     def normalise(images):  # uint8 [B, H, W, C] -> standardised float32
@@ -110,160 +143,159 @@ def build(
             x = sr.augment(recipe, x, batch.get("flip"), key)
         return {**batch, "image": x.astype(dtype)}
 
-    train_step, _ = classification_steps(preprocess, label_smoothing=recipe.label_smoothing)
+    step, _ = classification_steps(preprocess, label_smoothing=recipe.label_smoothing)
 
-    def init(key, arrays):
+    def train_step(state, batch):
+        if "flip" in batch:  # alternating flip: example i mirrored in epoch e iff bit i xor e odd
+            batch = {**batch, "flip": batch["flip"] ^ (state.step // spe % 2 == 1)}
+        return step(state, batch)
+
+    def init(key, images):
         k_model, k_flip = jax.random.split(key)
         state = TrainState.create(
-            model=model,
-            tx=tx,
-            rng=k_model,
-            example_input=jnp.zeros((1, *arrays["image"].shape[1:])),
+            model=model, tx=tx, rng=k_model, example_input=jnp.zeros((1, *images.shape[1:]))
         )
         kernel, bias = sr.patch_whitening(
-            normalise(arrays["image"][: recipe.whiten_images]),
-            recipe.whiten_kernel,
-            recipe.whiten_eps,
+            normalise(images[: recipe.whiten_images]), recipe.whiten_kernel, recipe.whiten_eps
         )
         params = {**state.params, "whiten": {"kernel": kernel, "bias": bias}}
-        # Alternating flip: example i is mirrored in epoch e iff flip_bit[i] xor (e odd).
-        flip_bits = jax.random.bernoulli(k_flip, 0.5, (arrays["image"].shape[0],))
+        flip_bits = jax.random.bernoulli(k_flip, 0.5, (images.shape[0],))
         return state.replace(params=params), flip_bits
 
-    def one_step(state, arrays, flip_bits, perm, i, e):
-        batch = loader.train_batch({**arrays, "flip": flip_bits}, perm, i, B, mesh)
-        batch["flip"] = batch["flip"] ^ (e % 2 == 1)
-        state, metrics = train_step(state, batch)
-        return state, metrics["loss"]
-
-    def epoch(state, arrays, flip_bits, data_key, e):
-        perm = loader.epoch_permutation(data_key, e, train.size)  # [N] on device
-        return jax.lax.scan(
-            lambda s, i: one_step(s, arrays, flip_bits, perm, i, e), state, jnp.arange(spe)
-        )
-
-    def correct(state, arrays, i):  # correct predictions in evaluation batch i
+    def eval_step(state, batch):
         def predict(x):
             return apply_model(state, state.params, x, False, state.rng)[0]
 
-        batch = loader.eval_batch(arrays, i, eval_batch, test.size, mesh)
         x = normalise(batch["image"]).astype(dtype)
         if recipe.tta_flip:
             probs = evaluation.tta_probabilities(predict, evaluation.flip_views(x), vectorize=True)
         else:
             probs = predict(x)
         hit = (jnp.argmax(probs, -1) == batch["label"]).astype(jnp.float32)
-        return jnp.sum(hit * batch["mask"])
+        return {"accuracy": Average.from_model_output(hit, mask=batch["mask"])}
 
-    def evaluate(state, arrays):
-        def body(total, i):
-            return total + correct(state, arrays, i), None
-
-        return jax.lax.scan(body, jnp.zeros(()), jnp.arange(n_eval))[0]
-
-    key = jax.random.PRNGKey(0)
+    images = parts["train"].arrays["image"]
+    shapes = jax.eval_shape(init, jax.random.PRNGKey(0), images)
     rep = parallel.replicated(mesh)
-    t0 = time.perf_counter()
-    init_shapes = jax.eval_shape(init, key, train.arrays)
-    init_c = (
-        jax.jit(init, out_shardings=jax.tree.map(lambda _: rep, init_shapes))
-        .lower(key, train.arrays)
-        .compile()
+    # Runs once: on CPU, unoptimised code compiles ~4x sooner (the parameters' threefry
+    # draws dominate) and runs as fast as it matters (benchmarks/NOTES.md).
+    cpu = mesh.devices.flat[0].platform == "cpu"
+    init_jit = jax.jit(
+        init,
+        out_shardings=jax.tree.map(lambda _: rep, shapes),
+        compiler_options={"xla_backend_optimization_level": 0} if cpu else None,
     )
-    state, flips = init_c(key, train.arrays)
-    e0 = jnp.asarray(0, jnp.int32)
-    if epoch_mode == "scan":
-        epoch_c = (
-            jax.jit(epoch, donate_argnums=0).lower(state, train.arrays, flips, key, e0).compile()
-        )
-    else:
-        perm = loader.epoch_permutation(key, e0, train.size)
-        step_c = (
-            jax.jit(one_step, donate_argnums=0)
-            .lower(state, train.arrays, flips, perm, e0, e0)
-            .compile()
-        )
-
-        def epoch_c(state, arrays, flip_bits, data_key, e):
-            perm = loader.epoch_permutation(data_key, e, train.size)
-            losses = []
-            for i in range(spe):  # asynchronous dispatches, no host sync
-                state, loss = step_c(state, arrays, flip_bits, perm, jnp.asarray(i, jnp.int32), e)
-                losses.append(loss)
-            return state, jnp.stack(losses)
-
-    if epoch_mode == "scan":
-        eval_c = jax.jit(evaluate).lower(state, test.arrays).compile()
-    else:
-        batch_c = jax.jit(correct).lower(state, test.arrays, e0).compile()
-
-        def eval_c(state, arrays):
-            return sum(batch_c(state, arrays, jnp.asarray(i, jnp.int32)) for i in range(n_eval))
-
-    compile_s = time.perf_counter() - t0  # includes one untimed init execution
-    return {
-        "init": init_c,
-        "epoch": epoch_c,
-        "evaluate": eval_c,
-        "train": train,
-        "test": test,
-        "steps_per_epoch": spe,
-        "compile_s": compile_s,
-        "params": int(sum(np.size(x) for x in jax.tree.leaves(state.params))),
-    }
+    return {"init": init_jit, "train_step": train_step, "eval_step": eval_step}
 
 
-def run_seed(parts: dict, recipe: Recipe, seed: int, target: float, epochs: int, eval_from: int):
-    """Trains one seed until ``target`` test accuracy (or ``epochs``); see the timing rule."""
+def target_hook(test, target: float, eval_from: int, t0: float, seed: int):
+    """A ``fit`` hook evaluating ``test`` after every epoch from ``eval_from`` on (and the
+    last), timing each evaluation from ``t0`` and stopping the run at ``target``."""
+    from jaxdl.training.run import Hook
+
+    class TargetAccuracy(Hook):
+        def __init__(self):
+            self.history: list[dict] = []
+            self.reached: dict | None = None
+            self.last_loss = math.nan
+
+        def on_log(self, run, logs):
+            self.last_loss = float(run.window["values"]["loss"][-1])
+
+        def on_eval(self, run, record):
+            if run.epoch < eval_from and run.step < run.total_steps:
+                return
+            acc = run.evaluate(test, "test")["test_accuracy"]  # the host waits here only
+            elapsed = time.perf_counter() - t0
+            record["test_accuracy"] = acc
+            self.history.append({
+                "epoch": run.epoch, "elapsed_s": elapsed, "process_s": common.process_age_s(),
+                "accuracy": acc, "last_loss": self.last_loss,
+            })  # fmt: skip
+            print(
+                f"  seed {seed} epoch {run.epoch}: test accuracy {acc:.4f} at {elapsed:.2f} s",
+                flush=True,
+            )
+            if acc >= target:
+                self.reached = self.history[-1]
+                run.stop, run.stop_reason = True, f"test accuracy {acc:.4f} >= {target}"
+
+    return TargetAccuracy()
+
+
+def run_seed(
+    parts: dict,
+    recipe: Recipe,
+    seed: int,
+    eval_from: int,
+    steps_per_dispatch: int,
+    eval_batch: int,
+    mesh,
+    dtype,
+) -> dict:
+    """Trains one seed with ``fit`` until the recipe's target (or its epochs); one row."""
     import jax
-    import jax.numpy as jnp
+    import numpy as np
 
-    train, test = parts["train"], parts["test"]
-    key = jax.random.PRNGKey(seed)
-    k_init, k_data = jax.random.split(key)
-    history, reached = [], None
+    from jaxdl.data.loader import DeviceSplit
+    from jaxdl.training.loop import LoopOptions, fit
+
+    train, spe = parts["train"], parts["steps_per_epoch"]
+    k_init, k_data = jax.random.split(jax.random.PRNGKey(seed))
     t0 = time.perf_counter()
-    state, flips = parts["init"](k_init, train.arrays)
-    for e in range(epochs):
-        state, losses = parts["epoch"](
-            state, train.arrays, flips, k_data, jnp.asarray(e, jnp.int32)
-        )
-        if e + 1 < eval_from and e + 1 < epochs:
-            continue
-        correct = float(parts["evaluate"](state, test.arrays))  # the only host sync
-        elapsed = time.perf_counter() - t0
-        acc = correct / test.size
-        history.append(
-            {"epoch": e + 1, "elapsed_s": elapsed, "accuracy": acc, "last_loss": float(losses[-1])}
-        )
-        print(
-            f"  seed {seed} epoch {e + 1}: test accuracy {acc:.4f} at {elapsed:.2f} s", flush=True
-        )
-        if acc >= target:
-            reached = elapsed
-            break
-    epochs_run = history[-1]["epoch"]
+    fns = seed_functions(recipe, parts, dtype, mesh)
+    state, flips = fns["init"](k_init, train.arrays["image"])
+    if recipe.flip:
+        train = DeviceSplit({**train.arrays, "flip": flips}, train.size)
+    hook = target_hook(parts["test"], recipe.target, eval_from, t0, seed)
+    options = LoopOptions(
+        batch_size=recipe.batch_size,
+        num_epochs=recipe.epochs,
+        eval_batch_size=eval_batch,
+        log_every_steps=spe,  # one host fetch of the losses per epoch
+        steps_per_dispatch=steps_per_dispatch,
+    )
+    fit(
+        state=state, train_step=fns["train_step"], eval_step=fns["eval_step"], train=train,
+        options=options, hooks=[hook], data_key=k_data, mesh=mesh,
+    )  # fmt: skip
+    history, reached = hook.history, hook.reached
+    last = history[-1]
     return {
         "seed": seed,
-        "time_to_target_s": reached,
+        "time_to_target_s": reached and reached["elapsed_s"],
+        "process_s_at_target": reached and reached["process_s"],
         "reached": reached is not None,
-        "epochs_run": epochs_run,
-        "final_accuracy": history[-1]["accuracy"],
+        "epochs_run": last["epoch"],
+        "final_accuracy": last["accuracy"],
         "best_accuracy": max(h["accuracy"] for h in history),
-        "wall_s": history[-1]["elapsed_s"],
-        "train_images_per_s": epochs_run
-        * parts["steps_per_epoch"]
-        * recipe.batch_size
-        / history[-1]["elapsed_s"],
+        "wall_s": last["elapsed_s"],
+        "train_images_per_s": last["epoch"] * spe * recipe.batch_size / last["elapsed_s"],
+        "params": int(sum(np.size(x) for x in jax.tree.leaves(state.params))),
         "history": history,
     }
 
 
+def steps_per_dispatch(args, platform_name: str, spe: int) -> tuple[str, int]:
+    """``(epoch_mode, K)``: ``--steps_per_dispatch`` when given, else the epoch mode's K
+    (scan: ``spe``, loop: 1; auto: loop on CPU, scan elsewhere), at most ``spe``."""
+    mode = args.epoch_mode
+    if mode == "auto":
+        mode = "loop" if platform_name == "cpu" else "scan"
+    k = args.steps_per_dispatch or (spe if mode == "scan" else 1)
+    return mode, min(k, spe)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line options (see ``--help``)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--task", choices=sorted(RECIPES), default="mnist")
     p.add_argument("--seeds", type=int, default=5, help="number of seeds (0 .. N-1)")
+    p.add_argument("--first_seed", type=int, default=0, help="seeds first_seed .. + N-1")
     p.add_argument("--epochs", type=int, help="epoch budget (default: the recipe's)")
     p.add_argument("--eval_from", type=int, default=1, help="first epoch evaluated")
     p.add_argument("--target", type=float, help="test accuracy to reach (default: recipe's)")
@@ -275,7 +307,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--epoch_mode",
         choices=["auto", "scan", "loop"],
         default="auto",
-        help="scan: one jitted call per epoch; loop: jitted steps (auto: loop on CPU)",
+        help="scan: one dispatch (a lax.scan) per epoch; loop: one per step; auto: loop on "
+        "CPU, scan elsewhere",
+    )
+    p.add_argument(
+        "--steps_per_dispatch",
+        type=int,
+        help="fit's K steps per dispatch (overrides --epoch_mode; at most an epoch's steps)",
     )
     p.add_argument("--train_subset", type=int, help="use train[:N] only (harness checks)")
     p.add_argument("--test_subset", type=int, help="use test[:N] only (harness checks)")
@@ -283,18 +321,33 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--data_dir", default=str(DEFAULT_DATA_DIR) if DEFAULT_DATA_DIR.is_dir() else None
     )
     p.add_argument("--devices", type=int, default=1, help="first N devices (0: all)")
+    p.add_argument(
+        "--peer",
+        choices=sorted(PEERS),
+        help="also time PyTorch's MNIST example recipe; each seed of each side is a whole "
+        "process (MNIST only)",
+    )
+    p.add_argument("--peer_epochs", type=int, default=14, help="the peer's epoch budget")
+    p.add_argument("--peer_threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--timeout", type=float, default=7200, help="seconds per process (--peer)")
     p.add_argument("--out", type=pathlib.Path, help="JSON path (default benchmarks/results/...)")
     args = p.parse_args(argv)
     if args.seeds < 1 or (args.epochs is not None and args.epochs < 1):
         p.error("--seeds and --epochs must be >= 1")
+    if args.steps_per_dispatch is not None and args.steps_per_dispatch < 1:
+        p.error("--steps_per_dispatch must be >= 1")
     if args.dtype not in (None, "float32", "bfloat16"):
         p.error(f"--dtype must be float32 or bfloat16, got {args.dtype!r}")
+    if args.peer and args.task != "mnist":
+        p.error(f"--peer {args.peer} runs PyTorch's MNIST example: use --task mnist")
     return args
 
 
 def main(argv=None) -> dict:
     """Runs the suite; returns the result (also written as JSON + markdown)."""
     args = parse_args(argv)
+    if args.peer:
+        return compare_with_peer(args)
     import jax
     import jax.numpy as jnp
 
@@ -312,15 +365,11 @@ def main(argv=None) -> dict:
     train_host, test_host, note = load_data(
         recipe, args.data_dir, args.train_subset, args.test_subset
     )
+    parts = build(recipe, train_host, test_host, mesh)
     load_s = time.perf_counter() - t0
-    mode = args.epoch_mode
-    if mode == "auto":
-        mode = "loop" if devices[0].platform == "cpu" else "scan"
-    parts = build(recipe, train_host, test_host, jnp.dtype(dtype_name), args.eval_batch, mesh, mode)
-    print(
-        f"compiled in {parts['compile_s']:.1f} s; {parts['steps_per_epoch']} steps/epoch",
-        flush=True,
-    )
+    spe = parts["steps_per_epoch"]
+    mode, k = steps_per_dispatch(args, devices[0].platform, spe)
+    print(f"{spe} steps/epoch, {k} per dispatch", flush=True)
     result = {
         "benchmark": "time_to_accuracy",
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -334,9 +383,12 @@ def main(argv=None) -> dict:
             "dtype": dtype_name,
             "eval_from": args.eval_from,
             "epoch_mode": mode,
+            "steps_per_dispatch": k,
+            "loop": "jaxdl.training.loop.fit",
             "recipe": recipe._asdict(),
-            "timing": "init (whitening included) + epochs + every evaluation until the "
-            "first one at/above target; data loading and AOT compilation excluded",
+            "timing": "init (whitening included) + compilation + epochs + every evaluation "
+            "until the first one at/above target; data loading and the copy to the devices "
+            "excluded (process_s_at_target: since the process started, all included)",
         },
         "data": {
             "note": note,
@@ -344,20 +396,137 @@ def main(argv=None) -> dict:
             "test_size": parts["test"].size,
             "load_s": load_s,
         },
-        "params": parts["params"],
-        "compile_s": parts["compile_s"],
-        "steps_per_epoch": parts["steps_per_epoch"],
+        "steps_per_epoch": spe,
         "rows": [],
     }
     out = args.out or ROOT / "benchmarks" / "results" / (
         f"tta-{args.task}-{common.today()}-{common.slug(devices[0].device_kind)}.json"
     )
-    for seed in range(args.seeds):
-        row = run_seed(parts, recipe, seed, recipe.target, recipe.epochs, args.eval_from)
+    dtype = jnp.dtype(dtype_name)
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        row = run_seed(parts, recipe, seed, args.eval_from, k, args.eval_batch, mesh, dtype)
+        result["params"] = row.pop("params")
         result["rows"].append(row)
         result["summary"] = summarize_seeds(result["rows"])
         common.write_results(out, result, table(result))
     print("\n" + table(result) + f"\n\nwritten: {out}", flush=True)
+    return result
+
+
+# --- --peer: both sides as whole processes ------------------------------------------
+
+
+def side_command(args, side: str, seed: int, target: float, out: pathlib.Path) -> list[str]:
+    """The command line of one side's process for one seed (run from the repository root)."""
+    if side != "jaxdl":
+        cmd = [sys.executable, "-m", PEERS[side], "--seed", str(seed), "--target", str(target)]
+        cmd += ["--max_epochs", str(args.peer_epochs), "--out", str(out)]
+        given = {"train_subset": args.train_subset, "test_subset": args.test_subset,
+                 "data_dir": args.data_dir, "threads": args.peer_threads}  # fmt: skip
+    else:
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "time_to_accuracy.py"), "--task"]
+        cmd += [args.task, "--seeds", "1", "--first_seed", str(seed), "--target", str(target)]
+        cmd += ["--out", str(out)]
+        names = ("epochs", "eval_from", "dtype", "batch_size", "widths", "eval_batch",
+                 "epoch_mode", "steps_per_dispatch", "train_subset", "test_subset",
+                 "data_dir", "devices")  # fmt: skip
+        given = {name: getattr(args, name) for name in names}
+    return cmd + [a for k, v in given.items() if v is not None for a in (f"--{k}", str(v))]
+
+
+def run_side(cmd: list[str], side: str, seed: int, out: pathlib.Path, timeout: float) -> dict:
+    """Runs one side's process, echoing its output; its row (times, accuracies, facts)."""
+    row = {"seed": seed, "framework": side, "command": shlex.join(cmd)}
+    row["load_avg_1min_before"] = os.getloadavg()[0]
+    tail: collections.deque = collections.deque(maxlen=30)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    for line in proc.stdout:
+        print(f"[{side} seed {seed}] {line}", end="", flush=True)
+        tail.append(line)
+    row["returncode"] = proc.wait()
+    row["process_wall_s"] = time.perf_counter() - t0  # spawn to exit
+    timer.cancel()
+    if row["returncode"] != 0 or not out.is_file():
+        row.update(reached=False, error=f"exit code {row['returncode']}: " + "".join(tail))
+        return row
+    child = json.loads(out.read_text())
+    if side == "jaxdl":
+        r = child["rows"][0]
+        row.update(process_s_at_target=r["process_s_at_target"], device=child["device"])
+        row.update(params=child["params"], config=child["config"], data=child["data"])
+    else:
+        r = child
+        row["process_s_at_target"] = r["time_to_target_s"]  # the peer's clock: process age
+        facts = ("params", "torch", "device", "threads", "interop_threads", "data", "recipe")
+        row.update({k: child[k] for k in facts})
+    for key in ("reached", "epochs_run", "final_accuracy", "best_accuracy", "history"):
+        row[key] = r[key]
+    row["time_to_target_process_s"] = row["process_wall_s"] if r["reached"] else None
+    return row
+
+
+def machine_facts() -> dict:
+    """Cores, CPU model, OS and load of this machine (the devices: each side's row)."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+            model = next(names, "")
+    except OSError:
+        pass
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(affinity) if affinity else None,
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "load_avg_start": os.getloadavg(),
+    }
+
+
+def compare_with_peer(args) -> dict:
+    """``--peer``: per seed, jaxdl and the peer as whole processes (see the docstring)."""
+    target = args.target if args.target is not None else RECIPES[args.task].target
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    out = args.out or ROOT / "benchmarks" / "results" / (
+        f"tta-{args.task}-vs-{args.peer}-{common.today()}.json"
+    )
+    result = {
+        "benchmark": "time_to_accuracy_vs_peer",
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": common.command_line(),
+        "git_sha": common.git_sha(),
+        "versions": common.package_versions((*common.BASE_PACKAGES, *common.PEER_PACKAGES)),
+        "machine": machine_facts(),
+        "config": {
+            "task": args.task,
+            "target": target,
+            "peer": args.peer,
+            "peer_recipe": PEERS[args.peer],
+            "peer_epochs": args.peer_epochs,
+            "seeds": seeds,
+            "timing": "process_wall_s: each side's whole process, spawn to exit, timed by "
+            "this process (the time to the target when reached); process_s_at_target: the "
+            "side's own seconds from its process start to the evaluation that reached the "
+            "target; the sides run one after the other, their order alternating by seed",
+        },
+        "rows": [],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, seed in enumerate(seeds):
+            for side in ("jaxdl", args.peer)[:: 1 if i % 2 == 0 else -1]:
+                path = pathlib.Path(tmp) / f"{side}-{seed}.json"
+                cmd = side_command(args, side, seed, target, path)
+                result["rows"].append(run_side(cmd, side, seed, path, args.timeout))
+                result["summary"] = summarize_peers(result["rows"], args.peer)
+                result["machine"]["load_avg_end"] = os.getloadavg()
+                common.write_results(out, result, peer_table(result))
+    print("\n" + peer_table(result) + f"\n\nwritten: {out}", flush=True)
     return result
 
 

@@ -267,7 +267,7 @@ def _fake_data(monkeypatch, shape, n_train=256, n_test=96):
     return tta
 
 
-@pytest.mark.slow  # three AOT compilations of the CIFAR recipe: ~15 s on 2 idle cores
+@pytest.mark.slow  # the CIFAR recipe compiled for each of 2 seeds: ~30 s on 2 loaded cores
 def test_time_to_accuracy_cli_cifar_scan(tmp_path, monkeypatch):
     tta = _fake_data(monkeypatch, (32, 32, 3))
     out = tmp_path / "c.json"
@@ -275,7 +275,8 @@ def test_time_to_accuracy_cli_cifar_scan(tmp_path, monkeypatch):
     result = tta.main((args + f" --devices 0 --epoch_mode scan --target 0 --out {out}").split())
     saved = json.loads(out.read_text())
     assert saved["config"]["epoch_mode"] == "scan" and saved["device"]["device_count"] == 8
-    assert {"versions", "git_sha", "compile_s", "summary", "data"} <= set(saved)
+    assert saved["config"]["steps_per_dispatch"] == saved["steps_per_epoch"] == 256 // 64
+    assert {"versions", "git_sha", "params", "summary", "data"} <= set(saved)
     rows = result["rows"]
     assert [r["seed"] for r in rows] == [0, 1]
     # target 0: the first evaluation reaches it; the time is that evaluation's clock.
@@ -295,11 +296,140 @@ def test_time_to_accuracy_cli_mnist_loop(tmp_path, monkeypatch):
     out = tmp_path / "m.json"
     args = "--task mnist --seeds 1 --epochs 2 --widths 4,8 --batch_size 64 --eval_batch 32"
     result = tta.main((args + f" --epoch_mode loop --target 1.01 --out {out}").split())
+    assert result["config"]["steps_per_dispatch"] == 1
     (r,) = result["rows"]
     assert not r["reached"] and r["time_to_target_s"] is None and r["epochs_run"] == 2
     assert [h["epoch"] for h in r["history"]] == [1, 2]  # evaluated every epoch
     assert result["summary"]["time_to_target_s"] is None and result["summary"]["reached"] == 0
     assert all(h["last_loss"] > 0 for h in r["history"])  # finite, real losses
+
+
+def test_time_to_accuracy_trains_with_fit_and_stops_at_the_first_epoch_at_target(
+    tmp_path, monkeypatch
+):
+    import jaxdl.training.loop as loop
+
+    tta = _fake_data(monkeypatch, (28, 28, 1))
+    calls, fit = [], loop.fit
+    monkeypatch.setattr(loop, "fit", lambda **kw: calls.append(kw["options"]) or fit(**kw))
+    out = tmp_path / "m.json"
+    args = "--task mnist --seeds 1 --first_seed 7 --epochs 3 --eval_from 2 --widths 4,8"
+    args += f" --batch_size 64 --eval_batch 32 --steps_per_dispatch 2 --target 0 --out {out}"
+    result = tta.main(args.split())
+    (options,) = calls  # one fit per seed, K steps per dispatch, the recipe's epoch budget
+    assert (options.steps_per_dispatch, options.num_epochs, options.log_every_steps) == (2, 3, 4)
+    (r,) = result["rows"]
+    # target 0: the first evaluation (epoch 2, --eval_from) reaches it and stops the run.
+    assert r["seed"] == 7 and r["reached"] and r["epochs_run"] == 2
+    assert [h["epoch"] for h in r["history"]] == [2]
+    assert r["time_to_target_s"] == r["history"][0]["elapsed_s"] > 0
+    assert r["process_s_at_target"] >= r["time_to_target_s"]  # the process started earlier
+    count = r["final_accuracy"] * 96  # a count of the 96 test images
+    assert 0 <= count <= 96 and count == pytest.approx(round(count))
+    assert result["config"]["loop"] == "jaxdl.training.loop.fit"
+
+
+def test_torch_mnist_example_recipe_and_one_step(isolated_data, tmp_path):
+    torch = pytest.importorskip("torch", reason="PyTorch peers need torch (the 'peers' extra)")
+    import torch.nn.functional as F
+
+    from benchmarks.peers import torch_mnist_example as ex
+
+    # By hand: conv 3x3 1->32 and 32->64 (28 -> 26 -> 24, pooled to 12), 64 x 12 x 12 ->
+    # 128 -> 10, each with its biases.
+    want = (9 * 1 * 32 + 32) + (9 * 32 * 64 + 64) + (64 * 12 * 12 * 128 + 128) + (128 * 10 + 10)
+    assert want == 1_199_882
+    torch.manual_seed(0)
+    net = ex.build_model()
+    assert sum(p.numel() for p in net.parameters()) == want
+    x, y = ex.load("train", 64, None, "cpu")  # the embedded MNIST, normalised
+    assert tuple(x.shape) == (64, 1, 28, 28) and abs(float(x.mean())) < 0.5
+    opt, schedule = ex.optimizer(net)
+
+    def loss():  # dropout off: the same function before and after the step
+        with torch.no_grad():
+            return float(F.nll_loss(net.eval()(x), y))
+
+    before = loss()
+    net.train()
+    ex.train_step(net, opt, x, y)
+    assert loss() < before
+    schedule.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(ex.LR * ex.GAMMA)
+    with torch.no_grad():  # log-softmax outputs
+        assert torch.allclose(net(x).exp().sum(1), torch.ones(64), atol=1e-5)
+    out = tmp_path / "t.json"
+    args = f"--seed 0 --target 0 --max_epochs 3 --train_subset 128 --test_subset 100 --out {out}"
+    record = ex.main(args.split())
+    assert json.loads(out.read_text()) == record
+    assert record["reached"] and record["epochs_run"] == 1 and record["params"] == want
+    assert record["time_to_target_s"] == record["history"][0]["process_s"] > 0
+    assert 0 <= record["final_accuracy"] <= 1 and record["data"]["test_size"] == 100
+
+
+def test_peer_comparison_alternates_sides_and_takes_the_median_ratio(tmp_path, monkeypatch):
+    from benchmarks import time_to_accuracy as tta
+
+    times = {("jaxdl", 0): 10.0, ("torch", 0): 30.0, ("jaxdl", 1): 20.0, ("torch", 1): 50.0}
+    times |= {("jaxdl", 2): 14.0, ("torch", 2): None}  # torch misses the target on seed 2
+    commands = []
+
+    def fake_side(cmd, side, seed, out, timeout):
+        commands.append(cmd)
+        t = times[side, seed]
+        return {"seed": seed, "framework": side, "reached": t is not None, "process_wall_s": 99,
+                "time_to_target_process_s": t, "process_s_at_target": t and t - 1,
+                "epochs_run": 1, "final_accuracy": 0.5}  # fmt: skip
+
+    monkeypatch.setattr(tta, "run_side", fake_side)
+    out = tmp_path / "p.json"
+    args = "--task mnist --peer torch --seeds 3 --train_subset 128 --widths 4,8 --peer_epochs 2"
+    result = tta.main(f"{args} --out {out}".split())
+    order = [(r["seed"], r["framework"]) for r in result["rows"]]
+    assert order == [(0, "jaxdl"), (0, "torch"), (1, "torch"), (1, "jaxdl"), (2, "jaxdl"),
+                     (2, "torch")]  # fmt: skip
+    s = json.loads(out.read_text())["summary"]
+    assert (s["jaxdl"]["reached"], s["torch"]["reached"]) == (3, 2)
+    assert s["jaxdl"]["time_to_target_process_s"]["median"] == 14.0
+    assert s["torch"]["time_to_target_process_s"]["median"] == 40.0
+    assert s["ratio_torch_over_jaxdl_time_to_target_process_s"] == pytest.approx(40 / 14)
+    assert s["ratio_torch_over_jaxdl_process_s_at_target"] == pytest.approx(39 / 13)
+    jaxdl_cmd, torch_cmd = commands[0], commands[1]
+    assert jaxdl_cmd[1].endswith("time_to_accuracy.py") and "--peer" not in jaxdl_cmd
+    flags = " ".join(jaxdl_cmd[2:])
+    assert "--seeds 1 --first_seed 0 --target 0.99" in flags and "--widths 4,8" in flags
+    assert "--train_subset 128" in flags
+    assert torch_cmd[1:3] == ["-m", "benchmarks.peers.torch_mnist_example"]
+    assert "--max_epochs 2" in " ".join(torch_cmd) and "--train_subset 128" in " ".join(torch_cmd)
+    assert {"cpu_count", "load_avg_start", "load_avg_end"} <= set(result["machine"])
+    assert "| seed | framework |" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit):
+        tta.parse_args(["--task", "cifar10", "--peer", "torch"])
+
+
+@pytest.mark.slow  # two whole processes: jaxdl (imports, compilation) and torch, ~40 s
+def test_time_to_accuracy_against_torch_in_whole_processes(isolated_data, tmp_path):
+    pytest.importorskip("torch", reason="PyTorch peers need torch (the 'peers' extra)")
+    from benchmarks import time_to_accuracy as tta
+
+    out = tmp_path / "p.json"
+    args = "--task mnist --peer torch --seeds 1 --first_seed 3 --epochs 1 --peer_epochs 2"
+    args += " --widths 4,8 --batch_size 32 --eval_batch 50 --train_subset 128 --test_subset 100"
+    tta.main(f"{args} --target 0 --out {out}".split())
+    saved = json.loads(out.read_text())
+    ours, peer = saved["rows"]
+    assert (ours["framework"], peer["framework"]) == ("jaxdl", "torch")
+    for r in (ours, peer):
+        assert r["seed"] == 3 and r["returncode"] == 0 and "error" not in r
+        assert r["reached"] and r["epochs_run"] == 1 and 0 <= r["final_accuracy"] <= 1
+        assert 0 < r["process_s_at_target"] < r["process_wall_s"] == r["time_to_target_process_s"]
+    assert peer["params"] == 1_199_882 and peer["threads"] >= 1 and peer["torch"]
+    assert ours["config"]["loop"] == "jaxdl.training.loop.fit"
+    assert ours["data"]["test_size"] == peer["data"]["test_size"] == 100
+    s = saved["summary"]
+    assert s["ratio_torch_over_jaxdl_time_to_target_process_s"] == pytest.approx(
+        peer["process_wall_s"] / ours["process_wall_s"]
+    )
 
 
 @pytest.mark.slow  # the scaling CLI over 1-8 devices (default suite: under 10 min)
