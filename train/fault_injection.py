@@ -333,7 +333,7 @@ def run(
     return report
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="train/configs/mnist_mlp.py")
     parser.add_argument("--workdir", default="runs/fault_injection", type=Path)
@@ -341,7 +341,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--corrupt_every", type=int, default=3, help="0: never corrupt")
     parser.add_argument("--override", action="append", default=[], help="extra config flags")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     report = run(
         args.config, TINY + args.override, args.workdir, args.kills, args.seed, args.corrupt_every
     )

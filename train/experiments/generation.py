@@ -79,7 +79,7 @@ SKELETON = f"""# Image generation
 """
 
 
-def train_all(runs_dir: Path, only: set[str] | None) -> dict:
+def train_all(runs_dir: Path, only: set[str] | None, steps: int = 0) -> dict:
     """Runs every config (reusing finished runs).
 
     Returns:
@@ -92,6 +92,8 @@ def train_all(runs_dir: Path, only: set[str] | None) -> dict:
                 continue
             cfg = importlib.import_module(f"train.configs.{module}").get_config()
             cfg.train.progress = False
+            if steps:  # a smoke run: `steps` steps, no classifier-FID
+                cfg.train.max_steps, cfg.gan.fid_classifier = steps, ""
             cfg.gan.fid_workdir = str((runs_dir / f"fid_{dataset}").absolute())
             path = workdirs.prepare(runs_dir / module, cfg, overwrite=True)
             t0 = time.perf_counter()
@@ -316,12 +318,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data_dir", default="", help="folder holding fashion_mnist/ (and mnist/)")
     p.add_argument("--runs", default="runs/generation", help="run directories")
     p.add_argument("--only", default="", help="comma-separated config modules to (re)run")
+    p.add_argument("--docs", type=Path, default=DOCS, help="folder of generation.md, figures/")
+    p.add_argument("--steps", type=int, default=0, help="N steps per model, no FID (smoke run)")
     args = p.parse_args(argv)
+    global FIGURES  # where the figure helpers write
+    FIGURES = args.docs / "figures"
     if args.data_dir:
         os.environ["JAXDL_DATA_DIR"] = str(Path(args.data_dir).absolute())
     t0 = time.perf_counter()
     only = {m for m in args.only.split(",") if m} or None
-    results = train_all(Path(args.runs), only)
+    results = train_all(Path(args.runs), only, args.steps)
     figures: dict[str, str] = {}
     for (dataset, label), (module, cfg, res) in results.items():
         tag = SHORT[dataset]
@@ -358,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
     cmd = "nice -n 10 python -m train.experiments.generation --data_dir ../shared/data"
     truncation = truncation_section(results, Path(args.runs))
     text = report(results, figures, wall, cmd, truncation)
-    path = ex.write_generated(DOCS / "generation.md", text, SKELETON)
+    path = ex.write_generated(args.docs / "generation.md", text, SKELETON)
     print(f"wrote {path} ({wall / 60:.1f} min)")
 
 

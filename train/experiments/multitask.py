@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cifar-seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--workdir", type=Path, default=Path("/tmp/jaxdl_experiments/multitask"))
     p.add_argument("--doc", type=Path, default=Path("docs/multitask.md"))
+    p.add_argument("--data_dir", help="the datasets' folder (default: each config's)")
     args = p.parse_args(argv)
     experiment_dirs.claim_experiment(args.workdir, "multitask")
     for name in args.datasets:
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
             seeds = args.cifar_seeds
         else:
             raise SystemExit(f"unknown dataset {name!r}: mnist or cifar10")
+        if args.data_dir is not None:
+            setup.base.data.data_dir = args.data_dir
         t0, results = time.perf_counter(), []
         for i, (variant, tasks) in enumerate(variants(setup).items()):
             for seed in seeds:

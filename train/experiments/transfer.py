@@ -52,13 +52,13 @@ METHODS = {
 }
 
 
-def config(dataset: tuple[str, tuple], n_train: int, epochs: int, seed: int, data_dir: str):
+def config(dataset: tuple[str, tuple], n_train: int, epochs: int, seed: int, args):
     """LeNet-5 (no augmentation, Adam 2e-3 constant, batch 64) on ``n_train`` examples."""
     c = mnist_lenet5.get_config()
     c.data.name, c.data.classes = dataset
-    c.data.data_dir = data_dir
+    c.data.data_dir = args.data_dir
     c.data.train_split = f"train[:{n_train}]"
-    c.data.val_split = f"train[{TRAIN_SIZE}:]"
+    c.data.val_split = f"train[{args.train_size}:]"
     c.data.augment = ""
     c.optimizer.schedule = "constant"
     c.optimizer.schedule_kwargs = ml_collections.ConfigDict()
@@ -88,15 +88,15 @@ def train_pair(name: str, args: argparse.Namespace) -> None:
     root = pair_root(name, args)
     src = root / "source"
     experiment_dirs.clear_experiment(root, "transfer")  # the pair's older runs; other files stay
-    c = config(source, TRAIN_SIZE, args.source_epochs, 0, args.data_dir)
+    c = config(source, args.train_size, args.source_epochs, 0, args)
     classification.run(c, experiment_dirs.fresh_run(src, c))
     for fraction in args.fractions:
-        n = round(TRAIN_SIZE * fraction)
-        epochs = budget_epochs(config(target, n, 1, 0, args.data_dir), args.min_steps)
+        n = round(args.train_size * fraction)
+        epochs = budget_epochs(config(target, n, 1, 0, args), args.min_steps)
         for seed in range(args.seeds):
             d = root / f"{fraction:g}_s{seed}"
             for method, (units, start, head, factor, fresh) in METHODS.items():
-                c = config(target, n, units * epochs, seed, args.data_dir)
+                c = config(target, n, units * epochs, seed, args)
                 if start is not None:
                     c.model.init_from = str(src if start == "source" else d / start)
                 c.transfer.head, c.transfer.trunk_lr_factor = head, factor
@@ -113,7 +113,7 @@ def collect_pair(name: str, args: argparse.Namespace) -> dict:
         if not runs:
             continue
         frozen = json.loads((runs[0] / "frozen-F6" / "summary.json").read_text())
-        row = {"n": round(TRAIN_SIZE * fraction), "steps": frozen["steps"]}  # S
+        row = {"n": round(args.train_size * fraction), "steps": frozen["steps"]}  # S
         for method in METHODS:
             summaries = [json.loads((d / method / "summary.json").read_text()) for d in runs]
             row[method] = [s["test_accuracy"] for s in summaries]
@@ -128,9 +128,9 @@ def report(results: dict, args: argparse.Namespace) -> str:
         "Command: `nice -n 10 python -m train.experiments.transfer "
         f"--seeds {args.seeds} --min_steps {args.min_steps}` (CPU). LeNet-5 "
         "(softmax head), Adam 2e-3 constant, batch 64, no augmentation; source runs: "
-        f"{args.source_epochs} epochs on the source's 54,000 training images (their "
-        "classes). Target subsets: the first n of the 54,000 training images, then the "
-        "target's classes. S = max(2 epochs, "
+        f"{args.source_epochs} epochs on the source's {args.train_size:,} training images "
+        f"(their classes). Target subsets: the first n of the {args.train_size:,} training "
+        "images, then the target's classes. S = max(2 epochs, "
         f"{args.min_steps} steps); scratch trains 2 S steps; frozen-F6 trains a fresh "
         "output layer on the frozen C1-F6 for S steps, frozen-C5 fresh F6 + output on the "
         "frozen convolutions for S steps; fine-tuned continues frozen-C5 for S more steps "
@@ -149,7 +149,7 @@ def report(results: dict, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workdir", default="runs/transfer")
     p.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
@@ -158,9 +158,10 @@ def main() -> None:
     p.add_argument("--min_steps", type=int, default=200)
     p.add_argument("--source_epochs", type=int, default=2)
     p.add_argument("--data_dir", default="../shared/data", help="MNIST and Fashion-MNIST")
+    p.add_argument("--train_size", type=int, default=TRAIN_SIZE, help="train[:N]; val: the rest")
     p.add_argument("--doc", default="docs/transfer.md")
     p.add_argument("--report_only", action="store_true")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if not args.report_only:
         experiment_dirs.claim_experiment(args.workdir, "transfer")
         for name in args.pairs:
