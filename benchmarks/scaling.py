@@ -51,8 +51,12 @@ COLUMNS = [
 
 
 def force_cpu_devices(n: int) -> None:
-    """Asks XLA for ``n`` host (CPU) devices; must run before JAX is imported."""
+    """Asks XLA for ``n`` host (CPU) devices; must run before JAX is imported (unless the
+    process has them already: a caller's ``XLA_FLAGS``, e.g. the tests')."""
     if "jax" in sys.modules:
+        jax = sys.modules["jax"]
+        if jax.devices()[0].platform == "cpu" and jax.device_count() == n:
+            return
         raise RuntimeError(
             "--fake_cpu_devices must be applied before jax is imported; run scaling.py as a "
             "script, or set XLA_FLAGS=--xla_force_host_platform_device_count=N yourself."

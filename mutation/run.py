@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
         help="retest only the survivors of an earlier run's workdir (after adding tests)",
     )
     ap.add_argument("--until", help="start no module after this UTC time (HH:MM)")
+    ap.add_argument("--mutants", nargs="*", default=[], help="only these (mutmut's names, * globs)")
     ap.add_argument("--list", action="store_true", help="print the configured core and exit")
     ap.add_argument("--report", action="store_true", help="print the workdir's summary and exit")
     args = ap.parse_args(argv)
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         prepare_copy(m, work, args.fresh)
         print(f"== {m['path']} ({len(m['tests'])} test files) in {work}", flush=True)
         t0 = time.monotonic()
-        names, killed_before = [], set()
+        names, killed_before = list(args.mutants), set()
         if args.survivors_of:
             before = json.loads((args.survivors_of / "summary.json").read_text())[m["path"]]
             names = list(before["survivors"])
