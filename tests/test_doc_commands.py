@@ -13,11 +13,19 @@
   makes (its optional arguments left out: the 2-step run has no step 2000), and
   ``train.experiments.tta_ensemble`` on the three runs of docs/cnn_zoo.md (heavy; the
   table goes into a copy of the doc; one batch of 8 test images).
-- Every other command is parsed by its own parser without running it (experiments of
-  minutes to hours, fault injection, the validation suite, benchmarks): absl programs
+- Every other command (experiments, fault injection, the validation suite, doctor,
+  visualize, benchmarks, mutation testing) is parsed by its own parser: absl programs
   (``train.doctor``, ``train.visualize``, ``train.sweep``) with their flags defined in a
   sandboxed absl ``FLAGS``, argparse ones through their ``parse_args``; every flag the
-  doc gives must be one of the parser's.
+  doc gives must be one of the parser's. And each one runs (``heavy``,
+  ``test_documented_commands_run``; 10-100 s each) in-process through its module's
+  ``main``: as written, then its module's ``SMOKE`` flags (a later flag wins: a step or
+  two on a few examples; its files under the test's folder, docs/*.md copied there
+  first), on one CPU device (``ALL_DEVICES`` aside), on generated data
+  (``shared_data``: ``../shared/data`` and ``$JAXDL_DATA_DIR``), after the runs it
+  reads (``READS_RUNS``); its result is checked (``EXPECT``: the returned value or the
+  files written) and the repository must be left as it was (``git status``, ``runs/``).
+  ``NOT_RUN`` would list a command that cannot run, with the reason (none does).
 - ``python -m train`` fragments of the prose are parsed and validated.
 - ``pip`` and ``pytest`` commands: the extras, packages, paths and markers they name exist.
 - Every ``--config.<key>`` the docs mention is a key of train/configs/defaults.py (or
@@ -31,19 +39,25 @@ entry point's bare name (``python -m train``).
 import argparse
 import contextlib
 import importlib
+import importlib.resources
 import io
 import json
+import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import jax
 import processes
 import pytest
 import smoke_data
 from absl import flags
 from absl import logging as absl_logging
+from datafiles import write_cifar10_binary, write_idx
 from doc_commands import DOC_FILES, ROOT, Command, all_commands
 
 import train.__main__ as train_main
@@ -401,3 +415,381 @@ def test_documented_training_commands_run(doc, tmp_path, monkeypatch):
                 (_run_visualize if c.module == "train.visualize" else _run_tta)(c, tmp_path)
                 done.append(c.module)
     assert "train" in done and RUN_AFTER.get(doc, "train") in done
+
+
+# ------------------------------------------------- the other commands, run (heavy)
+
+# Appended to each argparse/absl command as the docs write it (a later flag wins): what
+# shrinks it to a step or two on a few examples, and where its files go. ``{tmp}``: the
+# test's folder; a ``{tmp}`` flag the command gives itself (localized there) is kept.
+SMOKE = {
+    # 1 SIGKILL (then SIGTERM, SIGINT, two at once) of 4-epoch runs
+    "train.fault_injection": "--kills 1 --override=--config.train.num_epochs=4"
+    " --workdir {tmp}/runs/fault_injection",
+    # the in-process cases only (the others are python -m train processes)
+    "train.validation_suite": "--fast --workdir {tmp}/runs/validation_suite",
+    # 1 seed, 1 epoch of 64 images, a narrow net
+    "benchmarks.time_to_accuracy": "--seeds 1 --epochs 1 --widths 4,8 --batch_size 16"
+    " --eval_batch 16 --train_subset 64 --test_subset 16 --data_dir {tmp}/shared_data"
+    " --out {tmp}/results/tta.json",
+    # an MLP, 1 timed step on 1 and 8 devices
+    "benchmarks.scaling": "--model mlp --device_counts 1,8 --per_device_batch 2"
+    " --global_batch 16 --steps 1 --warmup 0 --out {tmp}/results/scaling.json",
+    # 2 steps of 8 images
+    "train.experiments.zfnet_renorm": "--steps 2 --batch 8",
+    # one pair, 1 seed, 256 training images (small/: the rest, 64, validate), 2 steps an epoch
+    "train.experiments.transfer": "--pairs 'mnist 0-4 -> 5-9' --train_size 256 --fractions 1.0"
+    " --seeds 1 --min_steps 1 --source_epochs 1 --data_dir {tmp}/shared_data/small"
+    " --workdir {tmp}/runs/transfer --doc {tmp}/docs/transfer.md",
+    # MNIST, 2 arms, 1 seed, 1 epoch of 2 steps; JAX's compilation cache: the tests' own
+    "train.experiments.curriculum": "--datasets mnist --arms curriculum anti-curriculum"
+    " --seeds 0 --train 200 --epochs 1 --compile_cache ''"
+    " --workdir {tmp}/runs/curriculum --docs {tmp}/docs",
+    # 1 seed, 1 epoch of 1-2 steps per variant
+    "train.experiments.multitask": "--mnist-train 256 --mnist-epochs 1 --mnist-seeds 0"
+    " --cifar-train 128 --cifar-epochs 1 --cifar-seeds 0 --data_dir {tmp}/shared_data"
+    " --workdir {tmp}/runs/multitask --doc {tmp}/docs/multitask.md",
+    # 2 steps of 8 images, 4 filters a layer, the top image of one map on 8 test images
+    "train.experiments.deconvnet": "--train_size 16 --batch_size 8 --epochs 1 --hidden 8"
+    " --widths 4,4,4,4,4 --probe_size 8 --features 1 --top_k 1"
+    " --workdir {tmp}/runs/deconvnet --out {tmp}/docs/figures",
+    # one rate, 1 epoch of 2 steps, with and without BN
+    "train.experiments.batchnorm": "--learning-rates 0.1 --num-train 256 --num-epochs 1"
+    " --workdir {tmp}/runs/batchnorm --docs {tmp}/docs",
+    # the 20-layer nets (the 56-layer ones: the same code, minutes of compiling), 1 step
+    "train.experiments.degradation": "--models plain20 resnet20 --steps 1 --batch_size 8"
+    " --epochs 1 --log_every 1 --data_dir {tmp}/shared_data --workdir {tmp}/runs/degradation"
+    " --doc {tmp}/docs/cnn_zoo.md --figures {tmp}/docs/figures",
+    # ResNet-20 (not 56), 1 seed, 2 steps of 8 images in each framework
+    "train.experiments.degradation_peer": "--models resnet20 --seeds 0 --steps 2 --batch_size 8"
+    " --data_dir {tmp}/shared_data --doc {tmp}/docs/cnn_zoo.md",
+    # one width
+    "train.experiments.cnn_arguments": "--channels 8 --doc {tmp}/docs/cnn_zoo.md",
+    # one config per model (not the same models on Fashion-MNIST, nor StyleGAN + R1),
+    # 2 steps each, no classifier-FID
+    "train.experiments.generation": "--only mnist_gaussian,mnist_gan,mnist_dcgan,"
+    "fashion_mnist_stylegan,pix2pix_edges --steps 2 --runs {tmp}/runs/generation"
+    " --docs {tmp}/docs",
+    # its own smoke run (512 images, 1 epoch, 2 rates), the MLP task only
+    "train.experiments.optimizers": "--quick --tasks mnist_mlp --workdir {tmp}/runs/optimizers"
+    " --out {tmp}/docs",
+    # none and all together (dropout, L2, augmentation), 1 seed, 1 epoch of 2 steps
+    "train.experiments.regularization": "--variants none 'dropout + L2 1e-3 + augmentation'"
+    " --num-train 200 --num-epochs 1 --eval-every 1 --seeds 0"
+    " --workdir {tmp}/runs/regularization --docs {tmp}/docs",
+    # a 3-layer MLP of width 8, 2 steps of 16 images, one rate
+    "train.experiments.signal_propagation": "--depth 3 --width 8 --num-train 64 --num-test 32"
+    " --stat-batch 16 --steps 2 --batch-size 16 --learning-rates 0.01 --docs {tmp}/docs",
+    # one small module, the first mutant of each function, one worker
+    "mutation.run": "--modules renormalize --mutants '*__mutmut_1' --max-children 1"
+    " --workdir {tmp}/mutation",
+    # 2 steps of the overfit check, one rate of 2 steps in the sweep
+    "train.doctor": "--overfit_steps=2 --sweep_steps=2 --sweep_rates=0.002",
+    "train.visualize": "",  # as written (on a 2-step run)
+}
+# Modules that cannot run in a test, with the reason (none now).
+NOT_RUN: dict[str, str] = {}
+# Optional packages a module needs (the 'peers' and 'mutation' extras): skipped without.
+NEEDS = {"train.experiments.degradation_peer": "torch", "mutation.run": "mutmut"}
+# Modules run on the process's 8 fake devices; the others see one (jax.devices narrowed
+# to the first, as on the docs' CPU: the experiments' batches, e.g. curriculum's and
+# regularization's 100 or optimizers' batch-1 SGD, need not divide over 8).
+ALL_DEVICES = {"benchmarks.scaling", "train.validation_suite"}
+# Modules whose run folders (runs/NAME) are read: made first, by the docs' command whose
+# --workdir is NAME, else by a 2-step run of train/configs/mnist_lenet5.py.
+READS_RUNS = {"train.visualize", "train.doctor", "train.experiments.tta_ensemble"}
+
+
+def _flag(args: list[str], name: str) -> str | None:
+    """The value of ``name`` in ``args`` (``--f v`` or ``--f=v``; the last one wins)."""
+    value = None
+    for i, a in enumerate(args):
+        if a == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif a.startswith(name + "="):
+            value = a[len(name) + 1 :]
+    return value
+
+
+def _run_names(c: Command) -> list[str]:
+    return [m for a in c.args for m in re.findall(r"(?<![\w/.])runs/[\w.-]+", a)]
+
+
+def _run_with_its_doc(c: Command) -> bool:
+    """Whether test_documented_training_commands_run runs ``c``: a ``RUN_AFTER`` command
+    on runs its own file's python -m train commands make."""
+    doc = c.where.rsplit(":", 1)[0]
+    made = {
+        _flag(t.args, "--workdir")
+        for t in _of_kind("train")
+        if not t.inline and t.where.startswith(doc + ":")
+    }
+    return RUN_AFTER.get(doc) == c.module and bool(_run_names(c)) and set(_run_names(c)) <= made
+
+
+_RUN_HERE = [
+    c for c in _of_kind("argparse", "absl") if not _run_with_its_doc(c) and c.module not in NOT_RUN
+]
+
+
+def test_every_other_command_runs_in_one_test_or_the_other():
+    """The argparse/absl commands: run with their file's training runs, or in
+    test_documented_commands_run, each module with its ``SMOKE`` flags; ``NOT_RUN`` only
+    with a reason."""
+    done = [c for c in _of_kind("argparse", "absl") if _run_with_its_doc(c)]
+    assert {c.module for c in done} == set(RUN_AFTER.values())
+    assert {c.module for c in _RUN_HERE} == set(SMOKE) == set(EXPECT)
+    assert all(NOT_RUN.values())
+
+
+def _smoke_args(c: Command, tmp: Path) -> list[str]:
+    """``c``'s arguments, localized, then its module's ``SMOKE`` flags."""
+    args = _localize(c.args, tmp)
+    groups: list[list[str]] = []
+    for a in shlex.split(SMOKE[c.module]):
+        if a.startswith("--"):
+            groups.append([])
+        groups[-1].append(a)
+    for group in groups:
+        given = _flag(args, group[0].split("=")[0])
+        if any("{tmp}" in a for a in group) and given and given.startswith(str(tmp)):
+            continue  # the command's own output path, already in tmp
+        args += [a.format(tmp=tmp) for a in group]
+    return args
+
+
+@pytest.fixture(scope="session")
+def shared_data(tmp_path_factory) -> Path:
+    """``../shared/data``'s stand-in, written once: smoke_data's generated datasets; a
+    CIFAR-10 of 49,200 training images as ``cifar10_jpeg/`` (the folder the docs name;
+    deconvnet validates on ``train[49000:]``); the embedded MNIST's first 56,000 training
+    and 2,000 test images as ``mnist/`` and as ``fashion_mnist/`` (the scripts'
+    validation splits start at 54,000-55,000, e.g. ``train[55000:56000]``); ``small/``:
+    their first 320 and 64 (transfer validates on all of ``train[N:]``)."""
+    from jaxdl.data.readers.idx import read_idx_dataset
+
+    shared = tmp_path_factory.mktemp("shared_data")
+    smoke_data.write_datasets(shared, smoke_data.NEEDS_FILES - {"fashion_mnist"}, n=32)
+    write_cifar10_binary(shared / "cifar10_jpeg" / "cifar-10-batches-bin", 9_840)  # x 5
+    embedded = importlib.resources.files("jaxdl.data") / "files" / "mnist"
+    for split, prefix, big, small in (("train", "train", 56_000, 320), ("test", "t10k", 2_000, 64)):
+        arrays = read_idx_dataset(embedded, split)
+        for folder, n in ((shared, big), (shared / "small", small)):
+            for name in ("mnist", "fashion_mnist"):
+                (folder / name).mkdir(parents=True, exist_ok=True)
+                images, labels = arrays["image"][:n, ..., 0], arrays["label"][:n]
+                write_idx(folder / name / f"{prefix}-images-idx3-ubyte", images, gz=False)
+                write_idx(folder / name / f"{prefix}-labels-idx1-ubyte", labels, gz=False)
+    return shared
+
+
+def _make_runs(c: Command, tmp: Path) -> None:
+    """The run folders ``c`` reads (``READS_RUNS``), made by the docs' command that
+    writes each, else by a 2-step LeNet-5 run."""
+    for name in _run_names(c) if c.module in READS_RUNS else []:
+        if (tmp / name).is_dir():
+            continue
+        makers = [t for t in COMMANDS if kind(t) in ("train", "argparse") and not t.inline
+                  and _flag(t.args, "--workdir") == name]  # fmt: skip
+        maker = makers[0] if makers else Command(
+            "(a run for the test)",
+            ("python", "-m", "train", "--config", "train/configs/mnist_lenet5.py",
+             "--workdir", name),
+            False,
+        )  # fmt: skip
+        if kind(maker) == "train":
+            _run_train(maker, tmp)
+        else:
+            _run_command(maker, tmp)
+        assert (tmp / name).is_dir(), f"{maker.where} made no {name}"
+
+
+def _run_command(c: Command, tmp: Path) -> SimpleNamespace:
+    """``c`` with its ``SMOKE`` flags, through its module's ``main`` in this process:
+    ``main(argv)``, or absl's flags then ``main`` for the absl programs. Returns the
+    arguments, main's return value, the exit code (SystemExit) and the printed text."""
+    args = _smoke_args(c, tmp)
+    module = importlib.import_module(c.module)
+    out, result, code = io.StringIO(), None, 0
+    try:
+        with contextlib.redirect_stdout(out):
+            if c.module in ABSL:
+                argv = [c.module, *args]
+                with absl_program(argv) as fv:
+                    module._define_flags()
+                    result = module.main(cli.parse_flags(argv, fv))
+            else:
+                result = module.main(args)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 2
+    return SimpleNamespace(args=args, result=result, code=code, out=out.getvalue())
+
+
+def _rewritten(tmp: Path, name: str) -> str:
+    """The text of ``tmp/docs/name``, which the command changed (from the repo's copy)."""
+    text = (tmp / "docs" / name).read_text()
+    assert text != (ROOT / "docs" / name).read_text(), f"docs/{name} was not rewritten"
+    return text
+
+
+def _json(path: Path):
+    return json.loads(path.read_text())
+
+
+def _pngs(folder: Path, *names: str) -> bool:
+    return all((folder / name).stat().st_size > 500 for name in names)
+
+
+def _doctor_ran(run, tmp: Path) -> bool:
+    """PASS/FAIL lines, the summary and the exit status agree; the checks --skip leaves
+    out are not run; the planted problem of docs/doctor.md is reported."""
+    lines = [ln for ln in run.out.splitlines() if ln.startswith(("PASS ", "FAIL "))]
+    m = re.search(r"doctor: (\d+) of (\d+) checks passed", run.out)
+    assert m and int(m[2]) == len(lines) > 0, run.out
+    assert int(m[1]) == sum(ln.startswith("PASS") for ln in lines)
+    assert run.code == (0 if int(m[1]) == len(lines) else 1)
+    skipped = set((_flag(run.args, "--skip") or "").split(","))
+    assert ("data" in skipped) != any(" images range" in ln for ln in lines)
+    assert ("--workdir" in " ".join(run.args)) == any("loss plateau" in ln for ln in lines)
+    planted = "--config.data.test_split=train[:1000]" in run.args
+    return not planted or any(ln.startswith("FAIL train/test overlap") for ln in lines)
+
+
+# What each run must have done: main's return value, its printed text, its files.
+EXPECT = {
+    "train.fault_injection": lambda run, tmp: (
+        run.code == 0 and _json(tmp / "runs/fault_injection/report.json")["passed"]
+    ),
+    "train.validation_suite": lambda run, tmp: (
+        run.code == 0 and all(r["clear"] for r in _json(tmp / "runs/validation_suite/report.json"))
+    ),
+    "benchmarks.time_to_accuracy": lambda run, tmp: (
+        len(run.result["rows"]) == 1
+        and _json(tmp / "results/tta.json")["rows"][0]["epochs_run"] == 1
+    ),
+    "benchmarks.scaling": lambda run, tmp: (
+        {(r["mode"], r["devices"]) for r in run.result["rows"] if "error" not in r}
+        == {("weak", 1), ("weak", 8), ("strong", 1), ("strong", 8)}
+        and (tmp / "results/scaling.md").is_file()
+    ),
+    "train.experiments.zfnet_renorm": lambda run, tmp: all(
+        f"| {n} |" in run.out for n in ("conv1", "conv2", "conv3", "conv4", "conv5")
+    ),
+    "train.experiments.transfer": lambda run, tmp: (
+        "**mnist 0-4 -> 5-9**\n\n| data | n (before class filter) | S (steps) |"
+        in _rewritten(tmp, "transfer.md")
+    ),
+    "train.experiments.curriculum": lambda run, tmp: (
+        set(run.result["mnist"]["runs"]) == {"curriculum", "anti-curriculum"}
+        and "generated: curriculum_1ep begin" in _rewritten(tmp, "curriculum.md")
+    ),
+    "train.experiments.multitask": lambda run, tmp: all(
+        f"generated: multitask-{d} begin" in _rewritten(tmp, "multitask.md")
+        for d in ("mnist", "cifar10")
+    ),
+    "train.experiments.deconvnet": lambda run, tmp: (
+        len(_json(Path(_flag(run.args, "--workdir")) / "deconv_report.json")["layers"]) == 5
+        and any((tmp / "docs/figures").glob("deconv_*conv5.png"))
+    ),
+    "train.experiments.batchnorm": lambda run, tmp: (
+        "| 0.1 |" in _rewritten(tmp, "batchnorm.md")
+        and _pngs(tmp / "docs/figures", "bn_lr_sweep.png", "bn_curves.png")
+    ),
+    "train.experiments.degradation": lambda run, tmp: (
+        all(len(r["curve"]) == 1 for r in run.result.values())
+        and f"| {next(iter(run.result))} |" in _rewritten(tmp, "cnn_zoo.md")
+    ),
+    "train.experiments.degradation_peer": lambda run, tmp: (
+        {f for _, f, _ in run.result} == {"jaxdl", "torch"}
+        and all(len(losses) == 2 for losses in run.result.values())
+        and "| resnet20 | torch | 0 |" in _rewritten(tmp, "cnn_zoo.md")
+    ),
+    "train.experiments.cnn_arguments": lambda run, tmp: (
+        "| 8 |" in run.result and run.result in _rewritten(tmp, "cnn_zoo.md")
+    ),
+    "train.experiments.generation": lambda run, tmp: (
+        _rewritten(tmp, "generation.md").count(" | 2 (") == 4  # steps (batch) of the GANs
+        and _pngs(
+            tmp / "docs/figures",
+            "gen_mnist_dcgan_interpolation.png",
+            "gen_fmnist_stylegan_mixing.png",
+            "gen_fmnist_pix2pix_samples.png",
+        )
+    ),
+    "train.experiments.optimizers": lambda run, tmp: (
+        "Adam" in _rewritten(tmp, "optimizers.md")
+        and _json(tmp / "runs/optimizers/info.json")["quick"]
+    ),
+    "train.experiments.regularization": lambda run, tmp: (
+        _rewritten(tmp, "regularization.md") and _pngs(tmp / "docs/figures", "reg_gap.png")
+    ),
+    "train.experiments.signal_propagation": lambda run, tmp: (
+        _rewritten(tmp, "units_and_init.md")
+        and _pngs(tmp / "docs/figures", "units_variance.png", "units_training.png")
+    ),
+    "mutation.run": lambda run, tmp: (
+        _json(tmp / "mutation/summary.json")["jaxdl/optim/renormalize.py"]["killed"] > 0
+    ),
+    "train.doctor": _doctor_ran,
+    "train.visualize": lambda run, tmp: "filters:" in run.out and "confusion:" in run.out,
+}
+
+
+@pytest.fixture
+def process_state():
+    """What the scripts change for the whole process, restored: the environment
+    (``JAXDL_DATA_DIR``, mutation's cache variables), JAX's compilation-cache settings
+    (optimizers, curriculum), absl's logging level, ``sys.argv``."""
+    from jax._src import compilation_cache
+
+    keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+            "jax_persistent_cache_min_entry_size_bytes")  # fmt: skip
+    config = {k: getattr(jax.config, k) for k in keys}
+    environ, argv, verbosity = dict(os.environ), list(sys.argv), absl_logging.get_verbosity()
+    yield
+    if any(getattr(jax.config, k) != v for k, v in config.items()):
+        for k, v in config.items():
+            jax.config.update(k, v)
+        compilation_cache.reset_cache()  # set up again, from the settings, at next use
+    os.environ.clear()
+    os.environ.update(environ)
+    sys.argv[:] = argv
+    absl_logging.set_verbosity(verbosity)
+
+
+def _untracked_outputs() -> set[str]:
+    """What the git-ignored folders the commands write by default hold (runs/, mutants/;
+    the top level: other runs may be writing deeper meanwhile)."""
+    return {
+        str(p) for d in ("runs", "mutants") if (ROOT / d).is_dir() for p in (ROOT / d).iterdir()
+    }
+
+
+@pytest.mark.heavy
+@pytest.mark.usefixtures("isolated_data", "process_state")
+@pytest.mark.parametrize("c", _RUN_HERE, ids=_ids(_RUN_HERE))
+def test_documented_commands_run(c, tmp_path, monkeypatch, shared_data):
+    """The command as written, then its module's ``SMOKE`` flags, through its ``main`` in
+    this process, on one device (``ALL_DEVICES`` aside), on generated data
+    (``$JAXDL_DATA_DIR`` and ``../shared/data``: ``shared_data``); its outputs go under
+    ``tmp_path`` (docs/*.md copied there first): the repository is left as it was."""
+    if c.module in NEEDS:
+        pytest.importorskip(NEEDS[c.module], reason=f"{c.module} needs {NEEDS[c.module]}")
+    monkeypatch.chdir(ROOT)  # the docs' commands run from the repository root
+    git = ["git", "-C", str(ROOT), "status", "--porcelain"]
+    before = (subprocess.run(git, capture_output=True, text=True).stdout, _untracked_outputs())
+    (tmp_path / "shared_data").symlink_to(shared_data)
+    monkeypatch.setenv("JAXDL_DATA_DIR", str(tmp_path / "shared_data"))
+    if c.module not in ALL_DEVICES:  # one CPU device, as on the docs' machine
+        devices = jax.devices
+        monkeypatch.setattr(jax, "devices", lambda *a, **k: devices(*a, **k)[:1])
+        monkeypatch.setattr(jax, "device_count", lambda *a, **k: 1)
+    (tmp_path / "docs").mkdir()
+    for doc in (ROOT / "docs").glob("*.md"):
+        shutil.copy(doc, tmp_path / "docs" / doc.name)
+    _make_runs(c, tmp_path)
+    run = _run_command(c, tmp_path)
+    assert EXPECT[c.module](run, tmp_path), f"{c.where}: {shlex.join(run.args)}\n{run.out[-3000:]}"
+    after = (subprocess.run(git, capture_output=True, text=True).stdout, _untracked_outputs())
+    changed = set(after[0].splitlines()) - set(before[0].splitlines()) | after[1] - before[1]
+    assert not changed, f"{c.where} changed the repository: {sorted(changed)}"
