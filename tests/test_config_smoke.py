@@ -109,3 +109,19 @@ def test_config_trains_two_steps(name, tmp_path):
     assert losses and all(math.isfinite(v) for v in losses), rows
     train_steps = {r["step"] for r in rows if any(k.startswith("train_") for k in r)}
     assert train_steps == set(range(1, smoke_data.STEPS + 1))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_validates_and_builds_its_optimizer(name):
+    """The default stage's cheap check of every config (the 2-step runs are heavy): it
+    validates and its optimizer and schedule build (e.g. a config derived from another
+    must not inherit a schedule whose arguments it replaced)."""
+    from train import build
+    from train.validate import validate
+
+    config = importlib.import_module(f"train.configs.{name}").get_config()
+    config.model.init_from = ""  # a weights file that is not here (the 2-step run writes one)
+    validate(config)
+    if config.task != "gan":  # GANs build their two Adam optimizers from gan.*
+        tx = build.optimizer(config, steps_per_epoch=12)
+        assert callable(tx.init) and callable(tx.update)

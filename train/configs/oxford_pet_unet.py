@@ -30,6 +30,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.segmentation.threshold_baseline = False  # a grey-level threshold has no meaning here
     c.model.kwargs = ml_collections.ConfigDict({"depth": 4, "base_width": 32, "batch_norm": True})
     c.optimizer.learning_rate = 1e-3
+    c.optimizer.schedule = "cosine"  # its own schedule, not the crack recipe's warm-up
     c.optimizer.schedule_kwargs = ml_collections.ConfigDict({"decay_epochs": 20})
     c.train.batch_size = 128
     c.train.eval_batch_size = 128
