@@ -156,9 +156,10 @@ def _kill_at(
 
 def _graceful(cmd, logs: Path, sig: int, run_dir: Path, min_step: int) -> dict:
     """SIGTERM / SIGINT during training: exit 128 + sig, one line, a checkpoint there."""
-    # At once after a log past min_step: mid-epoch, well before a short run ends.
-    event = _kill_at(cmd, logs / "phase.txt", "train", random.Random(sig), min_step, sig=sig,
-                     delay=0.0)  # fmt: skip
+    # At once after a log past min_step: mid-epoch, well before a short run ends. Never
+    # before step 1: a stop at step 0 has trained nothing and writes no checkpoint.
+    event = _kill_at(cmd, logs / "phase.txt", "train", random.Random(sig), max(min_step, 1),
+                     sig=sig, delay=0.0)  # fmt: skip
     event.pop("checkpoint_write_in_flight", None)
     err = event.pop("stderr", "")
     if not event["killed"] or event["exit_code"] == 0:  # the run was done before it acted
