@@ -369,6 +369,7 @@ def test_torch_mnist_example_recipe_and_one_step(isolated_data, tmp_path):
 
 def test_peer_comparison_alternates_sides_and_takes_the_median_ratio(tmp_path, monkeypatch):
     from benchmarks import time_to_accuracy as tta
+    from benchmarks import time_to_accuracy_peer
 
     times = {("jaxdl", 0): 10.0, ("torch", 0): 30.0, ("jaxdl", 1): 20.0, ("torch", 1): 50.0}
     times |= {("jaxdl", 2): 14.0, ("torch", 2): None}  # torch misses the target on seed 2
@@ -381,7 +382,7 @@ def test_peer_comparison_alternates_sides_and_takes_the_median_ratio(tmp_path, m
                 "time_to_target_process_s": t, "process_s_at_target": t and t - 1,
                 "epochs_run": 1, "final_accuracy": 0.5}  # fmt: skip
 
-    monkeypatch.setattr(tta, "run_side", fake_side)
+    monkeypatch.setattr(time_to_accuracy_peer, "run_side", fake_side)
     out = tmp_path / "p.json"
     args = "--task mnist --peer torch --seeds 3 --train_subset 128 --widths 4,8 --peer_epochs 2"
     result = tta.main(f"{args} --out {out}".split())
