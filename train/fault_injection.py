@@ -12,7 +12,8 @@ restart runs to completion. After every third kill the newest checkpoint is also
 damaged (a flipped byte or a truncated file). Then the graceful faults: SIGTERM and
 SIGINT during training (the run must exit with 128 + signal, print one line and no
 traceback, and have saved a checkpoint at the step it stopped at: no step lost), the
-newest checkpoint damaged once more and two processes started together on the
+newest checkpoint damaged once more (before the SIGTERM start, or the first start
+after which two are committed) and two processes started together on the
 workdir (one must be refused, naming the holder; the other continues past the damaged
 checkpoint, which is moved aside and saved again). Pass when the final parameters
 are bitwise identical (SHA-256 of every parameter) to the reference, test metrics
@@ -67,17 +68,18 @@ def _env(phase_file: Path | None) -> dict[str, str]:
     return env
 
 
-def _corrupt_latest(run_dir: Path, how: str) -> int | None:
+def _corrupt_latest(run_dir: Path, how: str) -> dict | None:
     """Flips a byte in (or truncates) the largest state file of the newest checkpoint.
 
     Only while an older committed checkpoint exists to fall back to (None otherwise: the
     damage is deferred). With every checkpoint damaged a run refuses to start, by design.
+    Returns the damaged step, how, and the step the next start must fall back to.
     """
     steps = workdirs.checkpoint_steps(run_dir)
     if len(steps) < 2:
         return None
     damage(run_dir / "checkpoints" / str(steps[-1]), how)
-    return steps[-1]
+    return {"step": steps[-1], "how": how, "fallback": steps[-2]}
 
 
 def damage(step_dir: Path, how: str) -> None:
@@ -263,26 +265,36 @@ def run(
         # Due every corrupt_every kills; deferred until a committed checkpoint exists.
         due = due or bool(corrupt_every and (i + 1) % corrupt_every == 0)
         how = ("flip", "truncate")[len(corruptions) % 2]
-        if due and (step := _corrupt_latest(run_dir, how)) is not None:
-            corruptions.append({"step": step, "how": how})
+        if due and (damaged := _corrupt_latest(run_dir, how)) is not None:
+            corruptions.append(damaged)
             due = False
-    # Corrupt, then continue: the next start (SIGTERM's) falls back past it and heals it
-    # (unless the kills left the newest checkpoint damaged already: a second flip of the
+    # Damage the newest checkpoint once more, then continue: the next start falls back
+    # past it and heals it. Before the SIGTERM start; if the kills left fewer than two
+    # committed checkpoints, before the next start (after the two graceful stops there
+    # are two). Not when the kills left the newest damaged already (a second flip of the
     # same byte would repair it).
-    latest = max(workdirs.checkpoint_steps(run_dir), default=None)
-    if latest not in [c["step"] for c in corruptions]:
-        damaged = _corrupt_latest(run_dir, "truncate")
-        if damaged is not None:
-            corruptions.append({"step": damaged, "how": "truncate"})
+    pending = max(workdirs.checkpoint_steps(run_dir), default=None) not in [
+        c["step"] for c in corruptions
+    ]
     graceful = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, None):
+        if pending and (damaged := _corrupt_latest(run_dir, "truncate")) is not None:
+            corruptions.append(damaged)
+            pending = False
+        if sig is None:
+            break
         graceful.append(_graceful(cmd, logs, sig, run_dir, min_step))
         min_step = max(min_step, graceful[-1].get("stopped_at") or 0)
     concurrent = _concurrent(cmd, logs)
     for g, nxt in zip(graceful, [*graceful[1:], concurrent]):  # resumed where it stopped?
         if g.get("sent") and g["stopped_at"] is not None:
             resumed = nxt.get("resumed_from")
-            g["steps_lost"] = None if resumed is None else g["stopped_at"] - resumed
+            # Where it stopped, or the fallback when that checkpoint was damaged on purpose.
+            intact = next(
+                (c["fallback"] for c in corruptions if c["step"] == g["stopped_at"]),
+                g["stopped_at"],
+            )
+            g["steps_lost"] = None if resumed is None else intact - resumed
     final = subprocess.run(cmd, cwd=ROOT, env=_env(None), capture_output=True)
     text = "".join(p.read_text() for p in sorted(logs.glob("stderr_*.txt")))
     text += final.stderr.decode()
