@@ -20,6 +20,7 @@ from jaxdl.data import preprocess
 from jaxdl.nn.normalization import apply_model
 from jaxdl.training import parallel
 from train import build, classification
+from train import experiments as ex
 from train.configs import cifar10_resnet20
 from train.experiments import cnn_arguments, degradation, degradation_peer, tta_ensemble
 
@@ -62,9 +63,9 @@ def test_cnn_arguments_table_matches_hand_counts(tmp_path):
         2 * (28 * 5 - 6) ** 2 * 192 * 32 / 1e6 + 28 * 28 * 32 / 1e6, rel=0.02
     )
     # a rerun replaces its section and keeps the others and the hand-written text
-    cnn_arguments.write_section(doc, "other", "other table")
+    ex.write_section(doc, "other", "other table")
     doc.write_text(doc.read_text() + "\nhand-written note\n")
-    cnn_arguments.write_section(doc, "cnn_arguments", "new table")
+    ex.write_section(doc, "cnn_arguments", "new table")
     final = doc.read_text()
     assert final.count("generated: cnn_arguments begin") == 1 and "new table" in final
     assert "| 8 |" not in final and "other table" in final and "hand-written note" in final

@@ -31,7 +31,7 @@ from absl import app, flags
 
 from jaxdl.training.loop import DivergenceError
 from jaxdl.training.writers import read_jsonl
-from jaxdl.viz.plots import save_figure
+from jaxdl.viz.plots import new_figure, save_figure
 from train import cli
 from train.validate import TASKS, validate
 from train.workdir import prepare
@@ -194,12 +194,7 @@ def plot_sweep(results: Sequence[RateResult], path: str | Path, title: str = "")
     Example:
       >>> plot_sweep(results, "runs/sweep/sweep.png", title="MLP on MNIST")
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax_loss, ax_err) = new_figure(1, 2, figsize=(10, 3.8))
     ok = sorted((r for r in results if not r.diverged), key=lambda r: r.learning_rate)
     bad = [r.learning_rate for r in results if r.diverged]
     lr = [r.learning_rate for r in ok]

@@ -6,10 +6,15 @@ hand-written discussion around it survives a rerun; these helpers write that par
 """
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from jaxdl.viz.plots import save_figure
+import jax
+import ml_collections
+
+from jaxdl.viz.plots import new_figure, save_figure
 
 BEGIN = "<!-- generated: begin (do not edit by hand; rerun the command) -->"
 END = "<!-- generated: end -->"
@@ -42,6 +47,49 @@ def write_generated(path: str | Path, generated: str, skeleton: str) -> Path:
     return path
 
 
+def skeleton(title: str, intro: str = "") -> str:
+    """A new document for ``write_generated``: the title, ``intro``, the empty markers.
+
+    Example:
+      >>> write_generated("docs/x.md", "| a |", skeleton("X", "Command: `python -m x`"))
+    """
+    return f"# {title}\n\n" + (f"{intro}\n\n" if intro else "") + f"{BEGIN}\n{END}\n"
+
+
+DOC_SKELETON = """# The CNN zoo: experiments
+
+Models: `jaxdl.models.create(name)` (see `jaxdl/models/registry.py`); configs in
+`train/configs/`; evaluation (top-k, TTA, ensembles) in `jaxdl/training/evaluation.py`.
+"""
+
+
+def section_markers(name: str) -> tuple[str, str]:
+    """The HTML comments delimiting the generated section ``name`` of a document."""
+    return (
+        f"<!-- generated: {name} begin (do not edit by hand; rerun the command) -->",
+        f"<!-- generated: {name} end -->",
+    )
+
+
+def write_section(path: str | Path, name: str, generated: str, title: str = "") -> Path:
+    """Replaces (or appends) the generated section ``name`` of the markdown file ``path``.
+
+    Text outside the markers survives a rerun, so several experiments share one
+    document, each owning one section (a new document starts as ``DOC_SKELETON``).
+    """
+    path = Path(path)
+    begin, end = section_markers(name)
+    text = path.read_text() if path.exists() else DOC_SKELETON
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+    else:
+        head, tail = text.rstrip() + f"\n\n## {title or name}\n\n", "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{head}{begin}\n{generated.strip()}\n{end}{tail}")
+    return path
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub markdown table; floats are printed as given (format them before).
 
@@ -61,6 +109,45 @@ def fmt(value: float, digits: int = 3) -> str:
     if value != 0 and not 1e-3 <= abs(value) < 1e4:
         return f"{value:.{max(digits - 1, 1)}e}"
     return f"{value:.{digits}g}"
+
+
+def short_run(config: ml_collections.ConfigDict, **train: Any) -> ml_collections.ConfigDict:
+    """``config`` made one of an experiment's many short runs, in place.
+
+    No progress bar and one checkpoint kept; ``train`` sets fields of ``config.train``.
+
+    Example:
+      >>> cfg = short_run(mnist_mlp.get_config(), num_epochs=5, log_every_steps=10)
+    """
+    config.train.update(progress=False, max_to_keep=1, **train)
+    return config
+
+
+def machine() -> str:
+    """``'<device kind>, JAX <version>'``: where an experiment's wall times were measured."""
+    return f"{jax.devices()[0].device_kind}, JAX {jax.__version__}"
+
+
+def default_data_dir() -> str:
+    """The dataset root of an experiment without ``--data_dir``.
+
+    ``''`` (the registry's look-up order, ``$JAXDL_DATA_DIR`` first) when that variable
+    is set or there is no ``shared/data`` folder next to the repository; else that
+    folder (it holds MNIST and Fashion-MNIST on the course's machines).
+    """
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
+    return "" if os.environ.get("JAXDL_DATA_DIR") or not shared.is_dir() else str(shared)
+
+
+def compilation_cache(folder: str | Path) -> None:
+    """Keeps every compiled program in ``folder`` (process-wide).
+
+    Runs that differ only in their seed or rate compile the same programs: each
+    compiles once (model init, evaluation, a rate's step), however small or quick.
+    """
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 Series = tuple[str, Sequence[float], Sequence[float]]  # (label, x, y)
@@ -96,13 +183,8 @@ def plot_panels(
       >>> plot_panels({"tanh": [("xavier", [1, 2], [1.0, 0.5])]}, "f.png", xlabel="l",
       ...             ylabel="Var")
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(panel_width * n + 0.5, 3.4), sharey=True, squeeze=False)
+    fig, axes = new_figure(1, n, figsize=(panel_width * n + 0.5, 3.4), sharey=True, squeeze=False)
     for ax, (title, series) in zip(axes[0], panels.items()):
         for label, x, y in series:
             ax.plot(x, y, label=label, lw=1.3, marker="o" if len(x) < 12 else None, ms=3)

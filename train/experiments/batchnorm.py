@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-import jax
 import ml_collections
 
 from jaxdl.training.loop import DivergenceError
@@ -90,12 +89,7 @@ def make_config(
     c.model.kwargs.dropout_rate = 0.0
     c.model.kwargs.batch_norm = batch_norm
     c.optimizer.learning_rate = learning_rate
-    c.train.num_epochs = num_epochs
-    c.train.eval_batch_size = 1000
-    c.train.log_every_steps = 10
-    c.train.max_to_keep = 1
-    c.train.progress = False
-    return c
+    return ex.short_run(c, num_epochs=num_epochs, eval_batch_size=1000, log_every_steps=10)
 
 
 def run_one(config: ml_collections.ConfigDict, workdir: Path) -> Result:
@@ -144,8 +138,7 @@ def report(results: list[Result], config: ml_collections.ConfigDict, wall_s: flo
         f"{config.optimizer.schedule} schedule (kappa "
         f"{config.optimizer.schedule_kwargs.kappa:g} per epoch); batch "
         f"{config.train.batch_size}; {config.train.num_epochs} epochs; seed {config.seed}. "
-        f"Total wall time {wall_s / 60:.1f} min ({jax.devices()[0].device_kind}, "
-        f"JAX {jax.__version__})."
+        f"Total wall time {wall_s / 60:.1f} min ({ex.machine()})."
     )
     return "\n\n".join(
         [
@@ -159,13 +152,10 @@ def report(results: list[Result], config: ml_collections.ConfigDict, wall_s: flo
     )
 
 
-SKELETON = f"""# Batch normalization: which learning rates train
-
-Command: `python -m train.experiments.batchnorm`
-
-{ex.BEGIN}
-{ex.END}
-"""
+SKELETON = ex.skeleton(
+    "Batch normalization: which learning rates train",
+    "Command: `python -m train.experiments.batchnorm`",
+)
 
 
 def main(argv: list[str] | None = None) -> None:

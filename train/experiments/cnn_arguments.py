@@ -25,7 +25,6 @@ References:
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
@@ -36,39 +35,6 @@ import numpy as np
 from jaxdl.models.googlenet import INCEPTION_TABLE, Inception
 from jaxdl.nn.layers import ConvBN
 from train import experiments as ex
-
-DOC_SKELETON = """# The CNN zoo: experiments
-
-Models: `jaxdl.models.create(name)` (see `jaxdl/models/registry.py`); configs in
-`train/configs/`; evaluation (top-k, TTA, ensembles) in `jaxdl/training/evaluation.py`.
-"""
-
-
-def section_markers(name: str) -> tuple[str, str]:
-    """The HTML comments delimiting the generated section ``name`` of a document."""
-    return (
-        f"<!-- generated: {name} begin (do not edit by hand; rerun the command) -->",
-        f"<!-- generated: {name} end -->",
-    )
-
-
-def write_section(path: str | Path, name: str, generated: str, title: str = "") -> Path:
-    """Replaces (or appends) the generated section ``name`` of the markdown file ``path``.
-
-    Text outside the markers survives a rerun, so several experiments share one
-    document, each owning one section.
-    """
-    path = Path(path)
-    begin, end = section_markers(name)
-    text = path.read_text() if path.exists() else DOC_SKELETON
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        tail = rest.split(end, 1)[1]
-    else:
-        head, tail = text.rstrip() + f"\n\n## {title or name}\n\n", "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{head}{begin}\n{generated.strip()}\n{end}{tail}")
-    return path
 
 
 class ConvStack(nn.Module):
@@ -238,7 +204,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--channels", type=int, nargs="+", default=[64, 128, 256, 512])
     args = p.parse_args(argv)
     text = report(args.channels)
-    write_section(args.doc, "cnn_arguments", text, "Experiment 3: 3x3 stacks and 1x1 reductions")
+    ex.write_section(args.doc, "cnn_arguments", text, "Experiment 3: 3x3 stacks and 1x1 reductions")
     print(text)
     return text
 

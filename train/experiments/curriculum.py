@@ -47,12 +47,10 @@ References:
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-import jax
 import ml_collections
 import numpy as np
 
@@ -62,7 +60,6 @@ from train import build, classification, experiment_dirs
 from train import experiments as ex
 from train.configs import mnist_mlp
 from train.curriculum import SCORES_FILE
-from train.experiments.cnn_arguments import write_section
 
 DATASETS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 ARMS = (
@@ -94,9 +91,8 @@ def base_config(dataset: str, data_dir: str, num_train: int, epochs: int, batch:
         {"depth": 2, "width": 256, "activation": "relu", "dropout_rate": 0.0}
     )
     c.optimizer.schedule_kwargs.kappa = 1.0 / epochs  # the rate falls by e^-1 over the run
-    c.train.batch_size, c.train.eval_batch_size, c.train.num_epochs = batch, 1000, epochs
-    c.train.log_every_steps, c.train.max_to_keep, c.train.progress = 50, 1, False
-    return c
+    c.train.update(batch_size=batch, eval_batch_size=1000, num_epochs=epochs)
+    return ex.short_run(c, log_every_steps=50)
 
 
 def reference_config(base: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -241,8 +237,7 @@ def report(results: dict, args: argparse.Namespace, wall_s: float) -> str:
         f"images. Reference: MLP 1 x 64, one epoch, constant rate. Curricula: pacing "
         f"`{args.pacing}` (unless named) from 20% of the examples at step 0 to all of them "
         f"at half of the steps. Seeds {args.seeds} (initialization and order; std with "
-        f"ddof=1). Total wall time {wall_s / 60:.1f} min ({jax.devices()[0].device_kind}, "
-        f"JAX {jax.__version__}).",
+        f"ddof=1). Total wall time {wall_s / 60:.1f} min ({ex.machine()}).",
         "",
         f"Command: `{args.command}`",
         "",
@@ -302,16 +297,10 @@ def main(argv: list[str] | None = None) -> dict:
         p.error(f"the arms {DERIVED} need the 'curriculum' arm (its reference scores)")
     args.arms = [a for a in ARMS if a in args.arms]  # curriculum before the arms it feeds
     if args.data_dir is None:  # $JAXDL_DATA_DIR first, else the shared folder beside the repo
-        shared = Path(__file__).resolve().parents[3] / "shared" / "data"
-        args.data_dir = (
-            "" if os.environ.get("JAXDL_DATA_DIR") or not shared.is_dir() else str(shared)
-        )
+        args.data_dir = ex.default_data_dir()
     experiment_dirs.claim_experiment(args.workdir, "curriculum", OUTPUTS)
-    # Runs that differ only in their seed compile the same programs: compile once.
     if args.compile_cache != "":  # process-wide: off when called from tests
-        cache = args.compile_cache or str(args.workdir / "jax_cache")
-        jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        ex.compilation_cache(args.compile_cache or args.workdir / "jax_cache")
     t0 = time.perf_counter()
     results = {d: run_dataset(d, args, args.docs) for d in args.datasets}
     (args.workdir / "results.json").write_text(json.dumps(results, indent=1))
@@ -323,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not doc.exists():
         doc.write_text(SKELETON)
     title = f"{args.epochs} epochs of {args.train:,} images ({args.epochs * spe} steps)"
-    write_section(doc, f"curriculum_{args.epochs}ep", text, title)
+    ex.write_section(doc, f"curriculum_{args.epochs}ep", text, title)
     print(text)
     return results
 

@@ -40,7 +40,6 @@ from jaxdl.training.writers import read_jsonl
 from train import classification, experiment_dirs
 from train import experiments as ex
 from train.configs import cifar10_resnet20
-from train.experiments.cnn_arguments import write_section
 
 MODELS = ("plain20", "resnet20", "plain56", "resnet56")
 SECTION = "degradation"
@@ -199,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     )
     args = p.parse_args(argv)
     results = run(args)
-    write_section(args.doc, args.section, report(results, args))
+    ex.write_section(args.doc, args.section, report(results, args))
     return results
 
 

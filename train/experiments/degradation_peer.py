@@ -30,7 +30,6 @@ from jaxdl.training.state import TrainState
 from jaxdl.training.steps import classification_steps
 from train import experiments as ex
 from train.configs import cifar10_resnet20
-from train.experiments.cnn_arguments import write_section
 
 
 def minibatches(args: argparse.Namespace) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -134,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
                     f"{losses[-1]:.3f} ({time.perf_counter() - t0:.0f} s)",
                     flush=True,
                 )
-    write_section(args.doc, "degradation_peer", report(runs, args))
+    ex.write_section(args.doc, "degradation_peer", report(runs, args))
     return runs
 
 

@@ -33,14 +33,12 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-import jax
 import ml_collections
 import numpy as np
 
 from train import classification, experiment_dirs
 from train import experiments as ex
 from train.configs import cifar10_resnet20, mnist_lenet5
-from train.experiments.cnn_arguments import write_section
 from train.experiments.regularization import with_overrides
 
 
@@ -69,7 +67,7 @@ def mnist_setup(num_train: int, num_epochs: int) -> Setup:
     c.data.augment = ""
     c.train.num_epochs = num_epochs
     c.train.eval_every_epochs = num_epochs
-    return Setup(_quiet(c), "digit", "parity")
+    return Setup(ex.short_run(c, log_every_steps=50), "digit", "parity")
 
 
 def cifar10_setup(num_train: int, num_epochs: int, model: str = "lenet5") -> Setup:
@@ -90,14 +88,7 @@ def cifar10_setup(num_train: int, num_epochs: int, model: str = "lenet5") -> Set
         c.train.num_epochs = num_epochs
     c.data.train_split = f"train[:{num_train}]"
     c.train.eval_every_epochs = num_epochs
-    return Setup(_quiet(c), "class", "animal")
-
-
-def _quiet(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    c.train.progress = False
-    c.train.max_to_keep = 1
-    c.train.log_every_steps = 50
-    return c
+    return Setup(ex.short_run(c, log_every_steps=50), "class", "animal")
 
 
 def variants(setup: Setup) -> dict[str, str]:
@@ -155,8 +146,8 @@ def report(setup: Setup, results: list[Result], wall_s: float) -> str:
         f"{c.optimizer.schedule} schedule, batch {c.train.batch_size}, "
         f"{c.train.num_epochs} epochs, augmentation `{c.data.augment or 'none'}`; seeds "
         f"{seeds} (initialisation and data order; each seed shared by the three variants). "
-        f"Total wall time {wall_s / 60:.1f} min ({jax.devices()[0].device_kind}, JAX "
-        f"{jax.__version__}, shared 2-core CPU under nice -n 10)."
+        f"Total wall time {wall_s / 60:.1f} min ({ex.machine()}, shared 2-core CPU under "
+        "nice -n 10)."
     )
     header = [
         "tasks (loss weights)",
@@ -209,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{name} | {variant} | seed {seed}: {r}", flush=True)
         text = report(setup, results, time.perf_counter() - t0)
         title = f"{name}: {setup.main} + {setup.aux}"
-        print(write_section(args.doc, f"multitask-{name}", text, title))
+        print(ex.write_section(args.doc, f"multitask-{name}", text, title))
 
 
 if __name__ == "__main__":

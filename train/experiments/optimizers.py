@@ -54,6 +54,7 @@ from absl import logging
 
 from jaxdl.training.writers import read_jsonl
 from train import experiment_dirs
+from train import experiments as ex
 from train import sweep as sw
 from train.configs import fashion_mnist_lenet5, mnist_mlp
 from train.experiments.optimizers_report import SEEDS, write_report
@@ -90,13 +91,8 @@ def base_config(task: str, args: argparse.Namespace, n_train: int, batch: int, e
     cfg.data.val_split = args.val_split
     cfg.data.test_split = args.test_split
     cfg.data.augment = ""
-    cfg.train.batch_size = batch
-    cfg.train.num_epochs = epochs
-    cfg.train.eval_batch_size = 1000
-    cfg.train.progress = False
-    cfg.train.max_to_keep = 1
-    spe = n_train // batch
-    cfg.train.log_every_steps = max(1, spe // 20)  # ~20 loss points per epoch
+    ex.short_run(cfg, batch_size=batch, num_epochs=epochs, eval_batch_size=1000)
+    cfg.train.log_every_steps = max(1, n_train // batch // 20)  # ~20 loss points per epoch
     cfg.optimizer.name = "sgd"  # plain SGD unless `with_optimizer` says otherwise
     cfg.optimizer.kwargs = {}
     cfg.optimizer.schedule = "constant"
@@ -309,22 +305,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.epochs, args.train_images, args.rates = 1, 512, (0.1, 0.01)
         args.val_split, args.test_split = "train[55000:55500]", "test[:500]"
     if args.data_dir is None:
-        # $JAXDL_DATA_DIR first (the registry's look-up order), else the shared folder
-        # next to the repository that holds Fashion-MNIST on these machines.
-        shared = Path(__file__).resolve().parents[3] / "shared" / "data"
-        env = os.environ.get("JAXDL_DATA_DIR")
-        args.data_dir = "" if env or not shared.is_dir() else str(shared)
+        args.data_dir = ex.default_data_dir()
     unknown = set(args.tasks.split(",")) - set(TASKS)
     if unknown:
         p.error(f"unknown tasks {sorted(unknown)}; valid: {sorted(TASKS)}")
     return args
-
-
-def _compilation_cache(work: Path) -> None:
-    # Identical computations (model init, evaluation, a rate's step) compile once.
-    jax.config.update("jax_compilation_cache_dir", str(work / "jax_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def rerun_failed(task: str, res: dict, args: argparse.Namespace) -> None:
@@ -351,7 +336,7 @@ def main(argv=None) -> None:
         info = json.loads((work / "info.json").read_text())
         if args.rerun_failed:
             args.epochs, args.train_images = info["epochs"], info["train_images"]
-            _compilation_cache(work)
+            ex.compilation_cache(work / "jax_cache")
             for task, res in results.items():
                 rerun_failed(task, res, args)
             (work / "results.json").write_text(json.dumps(results, indent=1, allow_nan=True))
@@ -359,7 +344,7 @@ def main(argv=None) -> None:
         return
     # Reused run folders would resume and report no time: the older runs go (only them).
     experiment_dirs.clear_experiment(work, "optimizers", OUTPUTS)
-    _compilation_cache(work)
+    ex.compilation_cache(work / "jax_cache")
     t0, load0 = time.perf_counter(), os.getloadavg()[1]
     results = {task: run_task(task, args) for task in args.tasks.split(",")}
     info = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxdl.viz.plots import save_figure
+from jaxdl.viz.plots import new_figure, save_figure
 from train import experiments as ex
 
 SEEDS = (0, 1, 2)  # the SGD baseline is repeated to measure seed-to-seed noise
@@ -99,13 +99,8 @@ CURVES = (("train_loss", "train loss"), ("val_accuracy", "val error (%)"))
 
 def plot_runs(runs: dict, path: Path, title: str, with_time: bool) -> Path:
     """Train loss and val error per epoch (and per second when ``with_time``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     xs = ["epoch", "time"] if with_time else ["epoch"]
-    fig, axes = plt.subplots(2, len(xs), figsize=(5.2 * len(xs), 6.4), squeeze=False)
+    fig, axes = new_figure(2, len(xs), figsize=(5.2 * len(xs), 6.4), squeeze=False)
     for j, x in enumerate(xs):
         for i, (key, name) in enumerate(CURVES):
             ax = axes[i][j]
@@ -124,12 +119,7 @@ def plot_runs(runs: dict, path: Path, title: str, with_time: bool) -> Path:
 
 def plot_sweeps(res: dict, path: Path) -> Path:
     """Validation error against the rate for every sweep (log x); diverged rates left out."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure(figsize=(6, 4))
     for name, table in res["sweeps"].items():
         ok = sorted((t["rate"], 100 * t["val_error"]) for t in table if not t["diverged"])
         if ok:
@@ -191,15 +181,11 @@ def claims(results: dict) -> str:
     return ex.markdown_table(header, rows)
 
 
-SKELETON = f"""# Optimizers and batch sizes (COURSE.md section 2): what reproduces
-
-Regenerate everything below (tables, figures) with one command:
-
-    python -m train.experiments.optimizers --out docs
-
-{ex.BEGIN}
-{ex.END}
-"""
+SKELETON = ex.skeleton(
+    "Optimizers and batch sizes (COURSE.md section 2): what reproduces",
+    "Regenerate everything below (tables, figures) with one command:\n\n"
+    "    python -m train.experiments.optimizers --out docs",
+)
 
 
 def write_report(results: dict, info: dict, out: Path) -> Path:

@@ -32,11 +32,10 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import jax
 import ml_collections
 import numpy as np
 
-from jaxdl.viz.plots import save_figure
+from jaxdl.viz.plots import new_figure, save_figure
 from train import classification, experiment_dirs
 from train import experiments as ex
 from train.configs import mnist_mlp
@@ -98,14 +97,8 @@ def base_config(
     # mnist_mlp's exponential decay, rescaled to this run's length: the rate falls by
     # e^-3 over num_epochs (mnist_mlp's kappa 0.1 would stop learning after ~30 epochs).
     c.optimizer.schedule_kwargs.kappa = 3.0 / num_epochs
-    c.train.batch_size = 100
-    c.train.eval_batch_size = 1000
-    c.train.num_epochs = num_epochs
-    c.train.eval_every_epochs = eval_every
-    c.train.log_every_steps = 50
-    c.train.max_to_keep = 1
-    c.train.progress = False
-    return c
+    c.train.update(batch_size=100, eval_batch_size=1000, num_epochs=num_epochs)
+    return ex.short_run(c, eval_every_epochs=eval_every, log_every_steps=50)
 
 
 def with_overrides(
@@ -156,14 +149,9 @@ def by_variant(results: list[Result]) -> dict[str, list[Result]]:
 
 def plot_gap(results: list[Result], path: Path) -> Path:
     """Grouped bars of mean training and test error per variant (whiskers: min to max)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     groups = by_variant(results)
     x = np.arange(len(groups))
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig, ax = new_figure(figsize=(9, 3.6))
     for dx, field, label in ((-0.2, "train_error", "train"), (0.2, "test_error", "test")):
         vals = [100 * np.array([getattr(r, field) for r in g]) for g in groups.values()]
         mean = np.array([v.mean() for v in vals])
@@ -202,7 +190,7 @@ def report(results: list[Result], config: ml_collections.ConfigDict, wall_s: flo
         f"{config.train.batch_size}; {config.train.num_epochs} epochs; seeds {seeds} "
         "(initialization, data order, dropout and augmentation draws). "
         f"Augmentation spec: `{AUGMENT}`. Total wall time {wall_s / 60:.1f} min "
-        f"({jax.devices()[0].device_kind}, JAX {jax.__version__})."
+        f"({ex.machine()})."
     )
     return "\n\n".join(
         [
@@ -218,13 +206,10 @@ def report(results: list[Result], config: ml_collections.ConfigDict, wall_s: flo
     )
 
 
-SKELETON = f"""# Regularization: an over-fitting MLP on 1,000 MNIST images
-
-Command: `python -m train.experiments.regularization`
-
-{ex.BEGIN}
-{ex.END}
-"""
+SKELETON = ex.skeleton(
+    "Regularization: an over-fitting MLP on 1,000 MNIST images",
+    "Command: `python -m train.experiments.regularization`",
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -252,17 +252,9 @@ def run_cell(
         params, losses = _train_fn(model, momentum)(
             params0, data["x_train"], data["y_train"], index, jnp.float32(lr)
         )
-        train_loss, train_acc = evaluate(params, data["x_train"], data["y_train"])
-        _, test_acc = evaluate(params, data["x_test"], data["y_test"])
-        runs.append(
-            TrainRun(
-                lr,
-                np.asarray(losses, np.float64),
-                float(train_loss),
-                float(train_acc),
-                float(test_acc),
-            )
-        )
+        train_loss, train_acc = map(float, evaluate(params, data["x_train"], data["y_train"]))
+        test_acc = float(evaluate(params, data["x_test"], data["y_test"])[1])
+        runs.append(TrainRun(lr, np.asarray(losses, np.float64), train_loss, train_acc, test_acc))
     return Cell(
         activation, init, note, stats["pre_var"], stats["act_var"], stats["grad_norm"], tuple(runs)
     )
@@ -321,8 +313,7 @@ def report(cells: list[Cell], settings: dict[str, Any], wall_s: float) -> str:
     settings_line = ", ".join(f"{k}={v}" for k, v in settings.items())
     return "\n\n".join(
         [
-            f"Settings: {settings_line}. Wall time {wall_s / 60:.1f} min "
-            f"({jax.devices()[0].device_kind}, JAX {jax.__version__}).",
+            f"Settings: {settings_line}. Wall time {wall_s / 60:.1f} min ({ex.machine()}).",
             "a_l = W_l h_{l-1} + b_l is layer l's weighted sum, h_l = g(a_l); variances over "
             "the batch and units at initialization; ‖∇W_l‖ the Frobenius norm of the gradient "
             "of the mean cross-entropy on that batch. Accuracies after training, on the "
@@ -341,13 +332,10 @@ def _acc(run: TrainRun, test: bool = False) -> str:
     return f"{100 * (run.test_acc if test else run.train_acc):.1f}%"
 
 
-SKELETON = f"""# Units and initialization: signal propagation in a 50-layer MLP
-
-Command: `python -m train.experiments.signal_propagation`
-
-{ex.BEGIN}
-{ex.END}
-"""
+SKELETON = ex.skeleton(
+    "Units and initialization: signal propagation in a 50-layer MLP",
+    "Command: `python -m train.experiments.signal_propagation`",
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,7 +35,6 @@ import numpy as np
 from train import build, classification, experiment_dirs
 from train import experiments as ex
 from train.configs import mnist_lenet5
-from train.experiments.cnn_arguments import write_section
 
 TRAIN_SIZE = 54_000  # train[:54000] / train[54000:] split the 60,000 training images
 PAIRS = {
@@ -168,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
             train_pair(name, args)
     results = {name: collect_pair(name, args) for name in PAIRS}
     results = {name: rows for name, rows in results.items() if rows}
-    write_section(args.doc, "transfer", report(results, args), "Transfer vs from scratch")
+    ex.write_section(args.doc, "transfer", report(results, args), "Transfer vs from scratch")
     print(f"wrote {args.doc}")
 
 

@@ -36,7 +36,6 @@ from jaxdl.nn.normalization import apply_model
 from jaxdl.training import evaluation, parallel
 from train import build
 from train import experiments as ex
-from train.experiments.cnn_arguments import write_section
 from train.run_dir import read_config, read_variables
 
 
@@ -146,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     text = report(result, command)
     print(text)
     if args.doc:
-        write_section(args.doc, "tta_ensemble", text, "Experiment 4: flip TTA and an ensemble")
+        ex.write_section(args.doc, "tta_ensemble", text, "Experiment 4: flip TTA and an ensemble")
     return result
 
 
