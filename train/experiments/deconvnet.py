@@ -141,16 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     widths = tuple(int(w) for w in args.widths.split(","))
-    cfg = get_config(
-        args.train_size,
-        args.hidden,
-        args.batch_size,
-        widths,
-        args.epochs,
-        args.data_dir,
-        not args.he_init,
-        args.dataset,
-    )
+    same = ("train_size", "hidden", "batch_size", "epochs", "data_dir", "dataset")
+    cfg = get_config(widths=widths, paper_init=not args.he_init, **{k: vars(args)[k] for k in same})
     workdir = prepare(args.workdir, cfg, overwrite=False)
     summary_path = workdir / "summary.json"
     done = summary_path.exists() and json.loads(summary_path.read_text()).get("finished")

@@ -72,11 +72,7 @@ ARITHMETIC = {
     "fashion_mnist": [("Ankle boot", "Sneaker", "Sandal"), ("Pullover", "T-shirt/top", "Dress")]
 }
 
-SKELETON = f"""# Image generation
-
-{ex.BEGIN}
-{ex.END}
-"""
+SKELETON = ex.skeleton("Image generation")
 
 
 def train_all(runs_dir: Path, only: set[str] | None, steps: int = 0) -> dict:
@@ -208,10 +204,7 @@ def truncation_section(results: dict, runs_dir: Path) -> str:
             continue
         tag, name = SHORT[dataset], _figure_name(cfg)
         n = cfg.gan.fid_seeds
-        rows = [
-            [f"{e['psi']:g}", f"{e['classifier_fid']:.2f} ± {e['classifier_fid_std']:.2f}"]
-            for e in entries
-        ]
+        rows = [[f"{e['psi']:g}", _fmt_fid(e)] for e in entries]
         parts += [
             f"**{dataset}: {label}, truncation trick** `w' = w_avg + psi (w - w_avg)` "
             f"(w_avg: moving average of w, beta {cfg.gan.w_avg_beta}; every psi scored on "
@@ -252,35 +245,16 @@ def report(results: dict, figures: dict, wall: float, cmd: str, truncation: str 
     rows = []
     for (dataset, label), (_, cfg, res) in results.items():
         s = res.summary
-        params = (
-            f"{s['components']} components"
-            if "components" in s
-            else f"{s['g_params']:,} / {s['d_params']:,}"
-        )
-        steps = "closed form" if "components" in s else f"{s['steps']} ({cfg.train.batch_size})"
-        rows.append(
-            [
-                dataset,
-                label,
-                params,
-                steps,
-                f"{s['train_wall_s']:.0f}",
-                _fmt_fid(s),
-                f"{s['real_train_fid']:.2f}" if "real_train_fid" in s else "-",
-            ]
-        )
-    table = ex.markdown_table(
-        [
-            "dataset",
-            "model",
-            "params G / D",
-            "steps (batch)",
-            "train s",
-            "classifier-FID (mean ± std, 3 x 5000)",
-            "real train images",
-        ],
-        rows,
-    )
+        if "components" in s:  # the Gaussian model, fitted in closed form
+            params, steps = f"{s['components']} components", "closed form"
+        else:
+            params = f"{s['g_params']:,} / {s['d_params']:,}"
+            steps = f"{s['steps']} ({cfg.train.batch_size})"
+        real = f"{s['real_train_fid']:.2f}" if "real_train_fid" in s else "-"
+        rows.append([dataset, label, params, steps, f"{s['train_wall_s']:.0f}", _fmt_fid(s), real])
+    header = ["dataset", "model", "params G / D", "steps (batch)", "train s"]
+    header += ["classifier-FID (mean ± std, 3 x 5000)", "real train images"]
+    table = ex.markdown_table(header, rows)
     parts = [
         f"Command: `{cmd}` (this invocation {wall / 60:.1f} min, CPU, {jax.device_count()} "
         f"device(s), JAX {jax.__version__}; finished runs are reused, and 'train s' is each "

@@ -70,25 +70,20 @@ def evaluate_runs(workdirs: list[str | Path], role: str = "test", batch_size: in
 
     @jax.jit
     def batch_errors(variables, stacked, images, labels, weights):
+        def top1(scores):  # logits or probabilities, [B, classes]
+            return evaluation.top_k_errors(scores, labels, (1,), weights)["top1_error"]
+
         x = pre({"image": images}, jax.random.PRNGKey(0), False)["image"]  # [B, H, W, C]
         views = evaluation.flip_views(x)  # [2, B, H, W, C]
         out = {}
         for k, v in enumerate(variables):
-            single = logits_of(v, x)
             flip = evaluation.tta_probabilities(lambda z, v=v: logits_of(v, z), views)
-            out[f"run{k}"] = evaluation.top_k_errors(single, labels, (1,), weights)["top1_error"]
-            out[f"run{k}_flip"] = evaluation.top_k_errors(flip, labels, (1,), weights)["top1_error"]
+            out[f"run{k}"], out[f"run{k}_flip"] = top1(logits_of(v, x)), top1(flip)
         ens = evaluation.ensemble_probabilities(logits_of, stacked, x)
         ens_flip = evaluation.average_probabilities(
-            [
-                jnp.log(evaluation.ensemble_probabilities(logits_of, stacked, views[i]))
-                for i in (0, 1)
-            ]
+            [jnp.log(evaluation.ensemble_probabilities(logits_of, stacked, z)) for z in views]
         )
-        out["ensemble"] = evaluation.top_k_errors(ens, labels, (1,), weights)["top1_error"]
-        out["ensemble_flip"] = evaluation.top_k_errors(ens_flip, labels, (1,), weights)[
-            "top1_error"
-        ]
+        out["ensemble"], out["ensemble_flip"] = top1(ens), top1(ens_flip)
         return jax.tree.map(lambda e: e * jnp.sum(weights), out)  # error sums
 
     data = splits[role]
