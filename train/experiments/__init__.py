@@ -7,6 +7,7 @@ hand-written discussion around it survives a rerun; these helpers write that par
 
 import math
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import jax
 import ml_collections
 
 from jaxdl.viz.plots import new_figure, save_figure
+from train import classification, experiment_dirs
 
 BEGIN = "<!-- generated: begin (do not edit by hand; rerun the command) -->"
 END = "<!-- generated: end -->"
@@ -121,6 +123,20 @@ def short_run(config: ml_collections.ConfigDict, **train: Any) -> ml_collections
     """
     config.train.update(progress=False, max_to_keep=1, **train)
     return config
+
+
+def train_fresh(config: ml_collections.ConfigDict, workdir: str | Path) -> tuple[Any, float]:
+    """Trains ``config`` from scratch in ``workdir`` (``train.classification.run``).
+
+    An older run there is deleted first, never resumed; files of yours there stay
+    (``experiment_dirs.fresh_run``).
+
+    Returns:
+      The run's result (``history``, ``final_metrics``) and its wall seconds.
+    """
+    workdir = experiment_dirs.fresh_run(workdir, config)
+    t0 = time.perf_counter()
+    return classification.run(config, workdir), time.perf_counter() - t0
 
 
 def machine() -> str:

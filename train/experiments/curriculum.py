@@ -56,7 +56,7 @@ import numpy as np
 
 from jaxdl.data import curriculum as cur
 from jaxdl.viz.samples import save_grid
-from train import build, classification, experiment_dirs
+from train import build, experiment_dirs
 from train import experiments as ex
 from train.configs import mnist_mlp
 from train.curriculum import SCORES_FILE
@@ -108,14 +108,12 @@ def reference_config(base: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 
 def train_run(config: ml_collections.ConfigDict, path: Path) -> dict:
     """Trains ``config`` from scratch in ``path``: its val curve and test accuracy."""
-    experiment_dirs.fresh_run(path, config)  # config.json: a reusable run directory
-    t0 = time.perf_counter()
-    result = classification.run(config, path)
+    result, wall_s = ex.train_fresh(config, path)  # config.json: a reusable run directory
     return {
         "steps": [r["step"] for r in result.history],
         "val_accuracy": [r["val_accuracy"] for r in result.history],
         "test_accuracy": result.final_metrics["test_accuracy"],
-        "wall_s": time.perf_counter() - t0,
+        "wall_s": wall_s,
     }
 
 

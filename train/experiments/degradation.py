@@ -37,7 +37,7 @@ import ml_collections
 import numpy as np
 
 from jaxdl.training.writers import read_jsonl
-from train import classification, experiment_dirs
+from train import experiment_dirs
 from train import experiments as ex
 from train.configs import cifar10_resnet20
 
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> dict[str, dict]:
         experiment_dirs.claim_experiment(root, "degradation")
         for model in args.models:  # only the nets named: the others' runs stay
             cfg = config(model, args)
-            classification.run(cfg, experiment_dirs.fresh_run(root / model, cfg))  # from scratch
+            ex.train_fresh(cfg, root / model)
     out = collect(root, args.models)
     for model, r in out.items():
         print(f"{model}: final loss {smoothed_tail(r['curve']):.4f} in {r['wall_s']:.0f}s")

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import ml_collections
 import numpy as np
 
-from train import classification, experiment_dirs
+from train import experiment_dirs
 from train import experiments as ex
 from train.configs import cifar10_resnet20, mnist_lenet5
 from train.experiments.regularization import with_overrides
@@ -103,16 +103,15 @@ def variants(setup: Setup) -> dict[str, str]:
 def run_one(setup: Setup, variant: str, tasks: str, seed: int, workdir: Path) -> Result:
     """Trains one variant from scratch and reads its test accuracies."""
     cfg = with_overrides(setup.base, {"multitask.tasks": tasks, "seed": seed})
-    experiment_dirs.fresh_run(workdir, cfg)  # never resume an older run; the user's files stay
-    t0 = time.perf_counter()
-    m = classification.run(cfg, workdir).final_metrics
+    result, wall_s = ex.train_fresh(cfg, workdir)
+    m = result.final_metrics
     if not tasks:
         main, aux = m["test_accuracy"], np.nan
     elif tasks.startswith("label"):
         main, aux = m["test_label_accuracy"], m[f"test_{setup.aux}_accuracy"]
     else:
         main, aux = np.nan, m["test_accuracy"]
-    return Result(variant, seed, main, aux, time.perf_counter() - t0)
+    return Result(variant, seed, main, aux, wall_s)
 
 
 def _cell(values: list[float]) -> str:

@@ -100,16 +100,17 @@ def base_config(task: str, args: argparse.Namespace, n_train: int, batch: int, e
     return cfg
 
 
-def with_optimizer(cfg, name: str, task_schedule):
-    """Sets optimizer ``name`` (constant rate; "all together" keeps the task's schedule)."""
+def with_optimizer(cfg, name: str, task: str):
+    """Sets optimizer ``name`` (constant rate; "all together" keeps ``task``'s schedule)."""
     cfg.optimizer.name = name
     if name.startswith("all_together"):
         # The adaptive variant as all_together(adaptive=True): create("all_together_adaptive",
         # ...) fails in jaxdl.optim.alias (its re-signed wrapper gets rho positionally).
         cfg.optimizer.name = "all_together"
         cfg.optimizer.kwargs = {"key": 0, "rho": RHO, "adaptive": name.endswith("adaptive")}
-        cfg.optimizer.schedule = task_schedule.schedule
-        cfg.optimizer.schedule_kwargs = task_schedule.schedule_kwargs.to_dict()
+        task_optimizer = TASKS[task][1]().optimizer
+        cfg.optimizer.schedule = task_optimizer.schedule
+        cfg.optimizer.schedule_kwargs = task_optimizer.schedule_kwargs.to_dict()
     elif name in ("momentum", "nesterov_lookahead"):
         cfg.optimizer.kwargs = {"rho": RHO}
     return cfg
@@ -221,12 +222,11 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     work = Path(args.workdir) / task
     N, E, grid = args.train_images, args.epochs, args.rates
     title = TASKS[task][0]
-    task_schedule = TASKS[task][1]().optimizer
     res: dict = {"title": title, "sweeps": {}, "rates": {}, "optimizers": [], "batch": {}}
 
     # 1. Rates of the four base optimizers: one epoch per rate, validation error.
     for label, name in OPTIMIZERS[:4]:
-        cfg = with_optimizer(base_config(task, args, N, 128, 1), name, task_schedule)
+        cfg = with_optimizer(base_config(task, args, N, 128, 1), name, task)
         rate, table = run_sweep(cfg, grid, work / f"sweep_{name}", f"{title}: {label}")
         res["rates"][label], res["sweeps"][label] = rate, table
     res["rates"]["all together"] = res["rates"]["Nesterov"]
@@ -235,7 +235,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
     # 2. The optimizers at equal epochs (SGD repeated over seeds: the noise level).
     for label, name in OPTIMIZERS:
         for seed in SEEDS if name == "sgd" else SEEDS[:1]:
-            cfg = with_optimizer(base_config(task, args, N, 128, E), name, task_schedule)
+            cfg = with_optimizer(base_config(task, args, N, 128, E), name, task)
             cfg.seed = seed
             tag = f"{name}_seed{seed}" if name == "sgd" else name
             warm = (name, seed) == ("sgd", SEEDS[0])  # the timed mini-batch reference
@@ -244,7 +244,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict:
 
     # 3. Batch GD / SGD (batch 1) / mini-batch, plain SGD at a constant rate.
     n_small = min(2000, N)
-    cfg = with_optimizer(base_config(task, args, n_small, 1, 1), "sgd", task_schedule)
+    cfg = with_optimizer(base_config(task, args, n_small, 1, 1), "sgd", task)
     rate_sgd1, res["sweeps"]["SGD, batch 1"] = run_sweep(
         cfg, grid, work / "sweep_sgd_batch1", f"{title}: SGD batch 1"
     )
@@ -319,8 +319,9 @@ def rerun_failed(task: str, res: dict, args: argparse.Namespace) -> None:
         if not r["failed"]:
             continue
         name = names[r["label"]]
-        cfg = base_config(task, args, args.train_images, 128, args.epochs)
-        cfg = with_optimizer(cfg, name, TASKS[task][1]().optimizer)
+        cfg = with_optimizer(
+            base_config(task, args, args.train_images, 128, args.epochs), name, task
+        )
         cfg.seed = r["seed"]
         path = Path(args.workdir) / task / f"opt_{name}"
         experiment_dirs.clear_run(path)  # trains from scratch; files of yours there stay

@@ -36,7 +36,7 @@ import ml_collections
 import numpy as np
 
 from jaxdl.viz.plots import new_figure, save_figure
-from train import classification, experiment_dirs
+from train import experiment_dirs
 from train import experiments as ex
 from train.configs import mnist_mlp
 
@@ -123,9 +123,7 @@ def with_overrides(
 
 def run_variant(name: str, config: ml_collections.ConfigDict, workdir: Path) -> Result:
     """Trains one variant from scratch in ``workdir`` and reads its errors."""
-    experiment_dirs.fresh_run(workdir, config)  # never resume an older run; the user's files stay
-    t0 = time.perf_counter()
-    result = classification.run(config, workdir)
+    result, wall_s = ex.train_fresh(config, workdir)
     curve = [(r["epoch"], 1.0 - r["val_accuracy"]) for r in result.history]
     last = result.history[-1]
     return Result(
@@ -135,7 +133,7 @@ def run_variant(name: str, config: ml_collections.ConfigDict, workdir: Path) -> 
         test_error=1.0 - result.final_metrics["test_accuracy"],
         train_loss=last["val_loss"],
         curve=curve,
-        wall_s=time.perf_counter() - t0,
+        wall_s=wall_s,
     )
 
 

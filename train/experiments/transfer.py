@@ -32,7 +32,7 @@ from pathlib import Path
 import ml_collections
 import numpy as np
 
-from train import build, classification, experiment_dirs
+from train import build, experiment_dirs
 from train import experiments as ex
 from train.configs import mnist_lenet5
 
@@ -88,7 +88,7 @@ def train_pair(name: str, args: argparse.Namespace) -> None:
     src = root / "source"
     experiment_dirs.clear_experiment(root, "transfer")  # the pair's older runs; other files stay
     c = config(source, args.train_size, args.source_epochs, 0, args)
-    classification.run(c, experiment_dirs.fresh_run(src, c))
+    ex.train_fresh(c, src)
     for fraction in args.fractions:
         n = round(args.train_size * fraction)
         epochs = budget_epochs(config(target, n, 1, 0, args), args.min_steps)
@@ -100,7 +100,7 @@ def train_pair(name: str, args: argparse.Namespace) -> None:
                     c.model.init_from = str(src if start == "source" else d / start)
                 c.transfer.head, c.transfer.trunk_lr_factor = head, factor
                 c.transfer.reinit_head = fresh
-                classification.run(c, experiment_dirs.fresh_run(d / method, c))
+                ex.train_fresh(c, d / method)
 
 
 def collect_pair(name: str, args: argparse.Namespace) -> dict:
