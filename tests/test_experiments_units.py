@@ -143,13 +143,11 @@ def test_regularization_configs():
     assert base.data.train_split == base.data.val_split == "train[:1000]"
     assert base.data.test_split == "test" and base.model.kwargs.dropout_rate == 0.0
     assert base.loss.l1 == base.loss.l2 == 0.0 and base.data.augment == ""
-    both = regularization.with_overrides(
-        base, regularization.VARIANTS["dropout + L2 1e-3 + augmentation"]
-    )
+    both = ex.with_overrides(base, regularization.VARIANTS["dropout + L2 1e-3 + augmentation"])
     assert both.model.kwargs.input_dropout_rate == 0.2 and both.loss.l2 == 1e-3
     assert base.loss.l2 == 0.0  # the base is not modified
     with pytest.raises(KeyError, match="unknown config key"):
-        regularization.with_overrides(base, {"loss.l3": 1.0})
+        ex.with_overrides(base, {"loss.l3": 1.0})
     from train import augment_spec
 
     assert [name for name, _ in augment_spec.parse(regularization.AUGMENT)] == [

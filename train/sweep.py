@@ -165,13 +165,14 @@ def best(results: Sequence[RateResult]) -> RateResult | None:
     return min(ok, key=lambda r: getattr(r, key))
 
 
+def pct(x: float) -> str:
+    """An error rate in percent with two decimals; ``-`` when it is not finite."""
+    return "-" if not math.isfinite(x) else f"{100 * x:.2f}"
+
+
 def markdown_table(results: Sequence[RateResult]) -> str:
     """The sweep as a markdown table (errors in percent; the best rate marked)."""
     top = best(results)
-
-    def pct(x):
-        return "-" if not math.isfinite(x) else f"{100 * x:.2f}"
-
     lines = [
         "| learning rate | final train loss | val error (%) | test error (%) | wall (s) | |",
         "|---:|---:|---:|---:|---:|---|",

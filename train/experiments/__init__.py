@@ -113,6 +113,26 @@ def fmt(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
+def with_overrides(
+    config: ml_collections.ConfigDict, overrides: dict[str, Any]
+) -> ml_collections.ConfigDict:
+    """A copy of ``config`` with dotted-key overrides (``{"loss.l2": 1e-3, "seed": 1}``).
+
+    Keys must exist, except under a ``kwargs`` node (free-form module/optimizer fields,
+    checked by the model registry); a misspelled key raises KeyError.
+    """
+    c = ml_collections.ConfigDict(config.to_dict())
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        node = c
+        for p in parents:
+            node = node[p]
+        if leaf not in node and parents[-1:] != ["kwargs"]:
+            raise KeyError(f"unknown config key {key!r}")
+        node[leaf] = value
+    return c
+
+
 def short_run(config: ml_collections.ConfigDict, **train: Any) -> ml_collections.ConfigDict:
     """``config`` made one of an experiment's many short runs, in place.
 

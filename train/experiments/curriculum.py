@@ -135,8 +135,7 @@ def run_dataset(dataset: str, args: argparse.Namespace, out: Path) -> dict:
     scores = None
     for seed in args.seeds:
         for arm in args.arms:
-            cfg = ml_collections.ConfigDict(base.to_dict())
-            cfg.seed = seed
+            cfg = ex.with_overrides(base, {"seed": seed})
             if arm == "curriculum":
                 cfg.data.curriculum.score = str(ref_dir)
             elif arm != "random order":

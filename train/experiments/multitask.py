@@ -39,7 +39,6 @@ import numpy as np
 from train import experiment_dirs
 from train import experiments as ex
 from train.configs import cifar10_resnet20, mnist_lenet5
-from train.experiments.regularization import with_overrides
 
 
 class Setup(NamedTuple):
@@ -102,7 +101,7 @@ def variants(setup: Setup) -> dict[str, str]:
 
 def run_one(setup: Setup, variant: str, tasks: str, seed: int, workdir: Path) -> Result:
     """Trains one variant from scratch and reads its test accuracies."""
-    cfg = with_overrides(setup.base, {"multitask.tasks": tasks, "seed": seed})
+    cfg = ex.with_overrides(setup.base, {"multitask.tasks": tasks, "seed": seed})
     result, wall_s = ex.train_fresh(cfg, workdir)
     m = result.final_metrics
     if not tasks:

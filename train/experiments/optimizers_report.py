@@ -11,12 +11,9 @@ import numpy as np
 
 from jaxdl.viz.plots import new_figure, save_figure
 from train import experiments as ex
+from train.sweep import pct
 
 SEEDS = (0, 1, 2)  # the SGD baseline is repeated to measure seed-to-seed noise
-
-
-def _pct(x: float) -> str:
-    return "-" if not math.isfinite(x) else f"{100 * x:.2f}"
 
 
 def _num(x: float, digits: int = 3) -> str:
@@ -47,11 +44,11 @@ def optimizer_table(res: dict) -> str:
             continue
         rows.append([
             name, f"{r['rate']:g}", how.get(name, "sweep (val)"), _num(r["train_loss"]),
-            _pct(r["val_error"]), _pct(r["test_error"]), _num(r["train_wall_s"]),
+            pct(r["val_error"]), pct(r["test_error"]), _num(r["train_wall_s"]),
         ])  # fmt: skip
     mean, spread = _seed_noise(res)
     rows.append([
-        f"SGD, seeds {SEEDS}", "", "", "", "", f"{_pct(mean)} (range {_pct(spread)})", "",
+        f"SGD, seeds {SEEDS}", "", "", "", "", f"{pct(mean)} (range {pct(spread)})", "",
     ])  # fmt: skip
     header = ["optimizer", "rate", "rate chosen by", "final train loss", "val error (%)",
               "test error (%)", "train time (s)"]  # fmt: skip
@@ -65,7 +62,7 @@ def batch_table(res: dict) -> str:
         batch = f"{r['n_train']} (micro {r['batch']})" if r["accumulate"] == 0 else r["batch"]
         rows.append([
             label, batch, f"{r['rate']:g}", _num(r["epochs"]), r["updates"],
-            _num(r["train_loss"]), _pct(r["test_error"]), _num(r["train_wall_s"]),
+            _num(r["train_loss"]), pct(r["test_error"]), _num(r["train_wall_s"]),
             r.get("note", "") or r["failed"] or ("diverged" if r["diverged"] else ""),
         ])  # fmt: skip
     header = ["method", "examples per update", "rate", "epochs", "updates",
@@ -78,7 +75,7 @@ def sweep_table(res: dict) -> str:
     names = list(res["sweeps"])
     rates = sorted({row["rate"] for t in res["sweeps"].values() for row in t}, reverse=True)
     cell = {
-        (n, row["rate"]): "div." if row["diverged"] else _pct(row["val_error"])
+        (n, row["rate"]): "div." if row["diverged"] else pct(row["val_error"])
         for n, t in res["sweeps"].items()
         for row in t
     }
@@ -139,7 +136,7 @@ def _compare(a: float, b: float, noise: float, percent: bool) -> str:
     if not (math.isfinite(a) and math.isfinite(b)):
         return "n/a"
     word = "tie" if abs(a - b) <= noise else ("yes" if a < b else "no")
-    show = _pct if percent else _num
+    show = pct if percent else _num
     return f"{word} ({show(a)} vs {show(b)})"
 
 

@@ -86,7 +86,7 @@ def base_config(
       The config (dropout off, no penalty, no augmentation).
 
     Example:
-      >>> cfg = with_overrides(base_config(), VARIANTS["dropout"])
+      >>> cfg = ex.with_overrides(base_config(), VARIANTS["dropout"])
     """
     c = mnist_mlp.get_config()
     c.data.train_split = f"train[:{num_train}]"
@@ -99,26 +99,6 @@ def base_config(
     c.optimizer.schedule_kwargs.kappa = 3.0 / num_epochs
     c.train.update(batch_size=100, eval_batch_size=1000, num_epochs=num_epochs)
     return ex.short_run(c, eval_every_epochs=eval_every, log_every_steps=50)
-
-
-def with_overrides(
-    config: ml_collections.ConfigDict, overrides: dict[str, Any]
-) -> ml_collections.ConfigDict:
-    """A copy of ``config`` with dotted-key overrides.
-
-    Keys must exist, except under a ``kwargs`` node (free-form module/optimizer fields,
-    checked by the model registry); a misspelled key raises KeyError.
-    """
-    c = ml_collections.ConfigDict(config.to_dict())
-    for key, value in overrides.items():
-        *parents, leaf = key.split(".")
-        node = c
-        for p in parents:
-            node = node[p]
-        if leaf not in node and parents[-1:] != ["kwargs"]:
-            raise KeyError(f"unknown config key {key!r}")
-        node[leaf] = value
-    return c
 
 
 def run_variant(name: str, config: ml_collections.ConfigDict, workdir: Path) -> Result:
@@ -227,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for i, name in enumerate(args.variants):
         for seed in args.seeds:
-            cfg = with_overrides(base, {**VARIANTS[name], "seed": seed})
+            cfg = ex.with_overrides(base, {**VARIANTS[name], "seed": seed})
             results.append(run_variant(name, cfg, args.workdir / f"{i}_seed{seed}"))
             r = results[-1]
             print(

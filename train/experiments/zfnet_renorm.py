@@ -19,6 +19,7 @@ import optax
 from jaxdl import models, optim
 from jaxdl.data import preprocess
 from jaxdl.training.steps import cross_entropy
+from train import experiments as ex
 from train.build import load_splits
 from train.configs import fashion_mnist_zfnet_renorm
 
@@ -72,12 +73,13 @@ def main(argv=None) -> None:
     print(f"{args.steps} steps of batch {args.batch}, paper_init={args.paper_init}, "
           f"{time.perf_counter() - t0:.0f} s; train loss first 10 {np.mean(losses[:10]):.3f}, "
           f"last 10 {np.mean(losses[-10:]):.3f}")  # fmt: skip
-    print("| layer | filters | projected at step 1 | mean per step | last 50 steps | ever |")
-    print("|---|---|---|---|---|---|")
+    rows = []
     for n in LAYERS:
         hits = np.stack([c[n] for c in counts])  # [steps, filters]
-        print(f"| {n} | {hits.shape[1]} | {hits[0].mean():.1%} | {hits.mean():.1%} | "
-              f"{hits[-50:].mean():.1%} | {hits.any(0).mean():.1%} |")  # fmt: skip
+        shares = (hits[0].mean(), hits.mean(), hits[-50:].mean(), hits.any(0).mean())
+        rows.append([n, hits.shape[1], *(f"{x:.1%}" for x in shares)])
+    header = ["layer", "filters", "projected at step 1", "mean per step", "last 50 steps", "ever"]
+    print(ex.markdown_table(header, rows))
 
 
 if __name__ == "__main__":
