@@ -19,11 +19,13 @@ References:
 import contextlib
 import datetime
 import errno
+import gc
 import hashlib
 import logging
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -121,6 +123,32 @@ def _is_damage(error: Exception, step_dir: Path) -> bool:
             except OSError as e:
                 unopened.append(e)
     return not unopened
+
+
+def _one_line(error: BaseException, limit: int = 240) -> str:
+    """``Type: message`` cut to its first line and ``limit`` characters, for log lines.
+
+    Orbax appends a whole TensorStore spec (dozens of lines) to a failed read.
+    """
+    text = f"{type(error).__name__}: {error}".split("\n", 1)[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def _quiet_unraisable():
+    """Sends 'Exception ignored in ...' reports to the debug log while the block runs.
+
+    When one array of a damaged checkpoint fails to read, Orbax drops its other pending
+    reads; collected later, those coroutines print tracebacks on stderr although the
+    damage was already reported (one line) and handled. They are collected here.
+    """
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda u: log.debug("While reading a checkpoint: %r", u.exc_value)
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.unraisablehook = previous
 
 
 def _close_failed(manager: ocp.CheckpointManager) -> None:
@@ -353,25 +381,30 @@ class Checkpointer:
         """
         steps = self.all_steps()
         errors, damaged = [], []
-        for step in reversed(steps):
-            try:
-                restored = self.restore(target, step)
-            except Exception as e:  # noqa: BLE001 - any read failure: try an older one
-                reason = f"{type(e).__name__}: {e}"
-                errors.append(f"step {step}: {reason}")
-                log.warning(
-                    "Checkpoint at step %d is unreadable (%s); trying an older one.", step, reason
-                )
-                if _is_damage(e, self.directory / str(step)):
-                    damaged.append((step, reason))
-                else:
-                    log.warning("Checkpoint step %d stays: an access problem, not damage.", step)
-                continue
-            for bad, reason in damaged if jax.process_index() == 0 else []:
-                self._move_aside(bad, reason)
-            if damaged:
-                self._manager.reload()
-            return restored
+        with _quiet_unraisable():  # Orbax's dropped reads of a damaged one
+            for step in reversed(steps):
+                try:
+                    restored = self.restore(target, step)
+                except Exception as e:  # noqa: BLE001 - any read failure: try an older one
+                    reason = _one_line(e)
+                    errors.append(f"step {step}: {reason}")
+                    log.warning(
+                        "Checkpoint at step %d is unreadable (%s); trying an older one.",
+                        step,
+                        reason,
+                    )
+                    if _is_damage(e, self.directory / str(step)):
+                        damaged.append((step, f"{type(e).__name__}: {e}"))
+                    else:
+                        log.warning(
+                            "Checkpoint step %d stays: an access problem, not damage.", step
+                        )
+                    continue
+                for bad, reason in damaged if jax.process_index() == 0 else []:
+                    self._move_aside(bad, reason)
+                if damaged:
+                    self._manager.reload()
+                return restored
         if steps:
             raise CheckpointError(
                 f"No readable checkpoint in {self.directory}: "
@@ -392,7 +425,7 @@ class Checkpointer:
         with contextlib.suppress(OSError):
             dest.with_name(dest.name + ".reason.txt").write_text(reason + "\n")
         log.warning("Moved the damaged checkpoint step %d (%s) to %s; it will be saved again.",
-                    step, reason, dest)  # fmt: skip
+                    step, reason.split("\n", 1)[0][:240], dest)  # fmt: skip
 
     def wait_until_finished(self) -> None:
         """Blocks until every pending async write is on disk (raises if it failed)."""
