@@ -126,17 +126,10 @@ def report(setup: Setup, results: list[Result], wall_s: float) -> str:
     rows = []
     for variant in variants(setup):
         group = [r for r in results if r.variant == variant]
-        rows.append(
-            [
-                variant,
-                _cell([r.main_accuracy for r in group]),
-                _cell([r.aux_accuracy for r in group]),
-                ", ".join(f"{100 * r.main_accuracy:.2f}" for r in group)
-                if not np.isnan(group[0].main_accuracy)
-                else "-",
-                f"{np.mean([r.wall_s for r in group]):.0f} s",
-            ]
-        )
+        main = [r.main_accuracy for r in group]
+        per_seed = "-" if np.isnan(main[0]) else ", ".join(f"{100 * a:.2f}" for a in main)
+        wall = f"{np.mean([r.wall_s for r in group]):.0f} s"
+        rows.append([variant, _cell(main), _cell([r.aux_accuracy for r in group]), per_seed, wall])
     seeds = sorted({r.seed for r in results})
     settings = (
         f"`{c.model.name}` on `{c.data.name}` `{c.data.train_split}`, tested on "
@@ -147,13 +140,8 @@ def report(setup: Setup, results: list[Result], wall_s: float) -> str:
         f"Total wall time {wall_s / 60:.1f} min ({ex.machine()}, shared 2-core CPU under "
         "nice -n 10)."
     )
-    header = [
-        "tasks (loss weights)",
-        f"{setup.main} test accuracy",
-        f"{setup.aux} test accuracy",
-        f"{setup.main} per seed",
-        "wall / run",
-    ]
+    header = ["tasks (loss weights)", f"{setup.main} test accuracy", f"{setup.aux} test accuracy"]
+    header += [f"{setup.main} per seed", "wall / run"]
     return "\n\n".join(
         [
             settings,

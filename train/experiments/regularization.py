@@ -149,15 +149,9 @@ def report(results: list[Result], config: ml_collections.ConfigDict, wall_s: flo
     for name, group in by_variant(results).items():
         train = np.array([100 * r.train_error for r in group])
         test = np.array([100 * r.test_error for r in group])
-        rows.append(
-            [
-                name,
-                f"{train.mean():.2f}%",
-                f"{test.mean():.2f}% ({test.min():.2f} to {test.max():.2f})",
-                f"{(test - train).mean():.2f}",
-                ex.fmt(float(np.mean([r.train_loss for r in group]))),
-            ]
-        )
+        spread = f"{test.mean():.2f}% ({test.min():.2f} to {test.max():.2f})"
+        loss = ex.fmt(float(np.mean([r.train_loss for r in group])))
+        rows.append([name, f"{train.mean():.2f}%", spread, f"{(test - train).mean():.2f}", loss])
     seeds = sorted({r.seed for r in results})
     settings = (
         f"Training subset `{config.data.train_split}`, test split `{config.data.test_split}`; "
