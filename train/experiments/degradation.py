@@ -154,11 +154,8 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> str:
         f"{args.log_every} steps. One seed per net (rerun with --seed for the spread). "
         "Wall seconds (data loading and compilation included) were measured on 2 CPU "
         "cores shared with other jobs.",
-        "",
         table,
-        "",
         f"![training loss]({figure.relative_to(Path(args.doc).parent)})",
-        "",
     ]
     if {"plain20", "plain56", "resnet20", "resnet56"} <= set(tail):
         plain = "higher" if tail["plain56"] > tail["plain20"] else "not higher"
@@ -168,7 +165,7 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> str:
             f"({tail['plain56']:.3f} vs {tail['plain20']:.3f}); ResNet-56's ends {res} than "
             f"ResNet-20's ({tail['resnet56']:.3f} vs {tail['resnet20']:.3f})."
         )
-    return "\n".join(lines)
+    return "\n\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:

@@ -93,7 +93,7 @@ def report(runs: dict[tuple[str, str, int], list[float]], args: argparse.Namespa
         rows.append([model, framework, seed, *summary, first])
     header = ["model", "framework", "seed", "step-1 loss", "max loss", f"mean, last {k}"]
     header.append("first 12 losses")
-    return "\n".join(
+    return "\n\n".join(
         [
             f"Command: `nice -n 10 python -m train.experiments.degradation_peer --steps "
             f"{args.steps} --batch_size {args.batch_size} --learning_rate "
@@ -101,7 +101,6 @@ def report(runs: dict[tuple[str, str, int], list[float]], args: argparse.Namespa
             f"{args.steps} minibatches of {args.batch_size} for every run, lr "
             f"{args.learning_rate:g} from step 1, momentum 0.9, weight decay 1e-4, no "
             "augmentation; chance level is ln 10 = 2.303.",
-            "",
             ex.markdown_table(header, rows),
         ]
     )

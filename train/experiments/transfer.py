@@ -136,7 +136,6 @@ def report(results: dict, args: argparse.Namespace) -> str:
         "with every layer trained (convolutions at 0.1 x the rate). Test accuracy on the whole "
         f"target test split; mean +- std over {args.seeds} seeds (seed = init of the new "
         "head or net, and the data order).",
-        "",
     ]
     for name, per_fraction in results.items():
         rows = []
@@ -144,8 +143,8 @@ def report(results: dict, args: argparse.Namespace) -> str:
             cells = [f"{100 * np.mean(r[m]):.2f} +- {100 * np.std(r[m]):.2f}" for m in METHODS]
             rows.append([f"{float(fraction):.0%}", f"{r['n']:,}", f"{r['steps']:,}", *cells])
         header = ["data", "n (before class filter)", "S (steps)", *[f"{m} %" for m in METHODS]]
-        lines += [f"**{name}**", "", ex.markdown_table(header, rows), ""]
-    return "\n".join(lines)
+        lines += [f"**{name}**", ex.markdown_table(header, rows)]
+    return "\n\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
