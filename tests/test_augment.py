@@ -30,6 +30,7 @@ RANDOM_OPS = {
     "translate": {"max_shift": 3},
     "rotate": {"degrees": 30.0},
     "zoom": {"min_scale": 0.7, "max_scale": 1.4},
+    "affine": {"degrees": 20.0, "min_scale": 0.8, "max_scale": 1.2, "max_shift": 2.0},
     "brightness": {"max_delta": 0.2},
     "contrast": {"max_delta": 0.5},
     "gaussian_noise": {"sigma": 0.1},
@@ -80,7 +81,8 @@ def test_shape_dtype_range_determinism_and_per_example_randomness(name, random_o
     x, calls = random_ops_outputs
     y, again, other_key, on_same = (out[name] for out in calls)
     assert y.shape == x.shape and y.dtype == x.dtype
-    if name in ("horizontal_flip", "random_crop", "random_crop_reflect", "translate", "rotate"):
+    geometric = ("horizontal_flip", "random_crop", "random_crop_reflect", "translate", "rotate")
+    if name in (*geometric, "affine"):
         # Geometric ops move/blend pixels and fill with 0: never leave [0, max(x)].
         assert float(y.min()) >= 0 and float(y.max()) <= float(x.max()) + 1e-6
     np.testing.assert_array_equal(np.asarray(again), np.asarray(y))  # same key
@@ -93,7 +95,9 @@ def test_shape_dtype_range_determinism_and_per_example_randomness(name, random_o
 
 # Ops with integer-specific arithmetic (rounding, clipping) or none at all; the noise
 # and brightness saturation of uint8 is tested on its own below.
-CHEAP_OPS = ["horizontal_flip", "random_crop_reflect", "translate", "rotate", "zoom", "contrast"]
+CHEAP_OPS = [
+    "horizontal_flip", "random_crop_reflect", "translate", "rotate", "zoom", "affine", "contrast"
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("dtype", [jnp.uint8, jnp.bfloat16])
@@ -123,6 +127,7 @@ ZERO_STRENGTH = [
     ("rotate", {"degrees": (0.0, 0.0)}),
     ("rotate", {"degrees": np.int64(0)}),
     ("zoom", {"min_scale": 1.0, "max_scale": 1.0}),
+    ("affine", {"degrees": 0.0, "min_scale": 1.0, "max_scale": 1.0, "max_shift": 0.0}),
     ("brightness", {"max_delta": 0.0}),
     ("contrast", {"max_delta": 0.0}),
     ("gaussian_noise", {"sigma": 0.0}),
@@ -256,6 +261,47 @@ def test_rotate_and_zoom_match_scipy_bilinear():
             np.testing.assert_allclose(z[i], _scipy_warp(xn[i], np.eye(2) / s), atol=2e-5)
 
 
+@pytest.mark.parametrize("deg, s, t", [(30.0, 1.0, 0.0), (-20.0, 1.3, 1.5), (0.0, 0.7, -2.25)])
+def test_affine_is_rotate_zoom_shift_in_one_bilinear_warp(deg, s, t):
+    """Output pixel p reads input c + R (p - t - c) / s (R: rotate's matrix), t = (t, t)."""
+    x = _images(shape=(2, H, W, C))
+    xn = np.asarray(x, np.float64)
+    kw = {"degrees": (deg, deg), "min_scale": s, "max_scale": s, "max_shift": (t, t)}
+    y = np.asarray(_run(aug.affine, KEY, x, **kw))
+    a = math.radians(deg)
+    A = np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]]) / s
+    h, w = xn.shape[1:3]
+    c = np.array([(h - 1) / 2.0, (w - 1) / 2.0])
+    grid = np.stack(np.meshgrid(np.arange(h), np.arange(w), indexing="ij"), 0).reshape(2, -1)
+    src = A @ (grid - c[:, None] - t) + c[:, None]
+    for i in range(2):
+        ref = np.stack(
+            [
+                ndi.map_coordinates(xn[i, ..., ch], src, order=1, mode="grid-constant", cval=0.0)
+                for ch in range(C)
+            ],
+            -1,
+        ).reshape(xn.shape[1:])
+        np.testing.assert_allclose(y[i], ref, atol=2e-5)
+
+
+def test_affine_draws_cover_their_ranges_per_example():
+    """Single-pixel images: where the pixel lands gives each example's shift (no turn/zoom)."""
+    n, m = 512, 3.0
+    x = jnp.zeros((n, 15, 15, 1)).at[:, 7, 7, 0].set(1.0)
+    kw = {"degrees": 0.0, "min_scale": 1.0, "max_scale": 1.0, "max_shift": m}
+    y = np.asarray(_run(aug.affine, KEY, x, **kw))[..., 0]  # bilinear splat of the pixel
+    yy, xx = np.meshgrid(np.arange(15), np.arange(15), indexing="ij")
+    mass = y.sum((1, 2))
+    dy = (y * yy).sum((1, 2)) / mass - 7  # centre of mass = 7 + shift
+    dx = (y * xx).sum((1, 2)) / mass - 7
+    np.testing.assert_allclose(mass, 1.0, atol=1e-5)
+    for d in (dy, dx):  # uniform on [-3, 3]: mean 0, sd 3 / sqrt(3), reaching both ends
+        assert np.all(np.abs(d) <= m + 1e-4) and abs(d.mean()) < 0.3
+        assert abs(d.std() - m / math.sqrt(3)) < 0.2 and d.min() < -2.8 and d.max() > 2.8
+    assert abs(np.corrcoef(dy, dx)[0, 1]) < 0.15  # drawn independently
+
+
 def test_photometric_ops_against_numpy():
     x = _images(shape=(8, 16, 16, 3))
     xn = np.asarray(x, np.float64)
@@ -364,7 +410,9 @@ def test_masks_follow_images_exactly_for_integer_ops(name):
     np.testing.assert_array_equal(np.asarray(y2), np.asarray(y))
 
 
-@pytest.mark.parametrize("name, kwargs", [("rotate", {"degrees": 40.0}), ("zoom", {})])
+@pytest.mark.parametrize(
+    "name, kwargs", [("rotate", {"degrees": 40.0}), ("zoom", {}), ("affine", {"degrees": 40.0})]
+)
 def test_masks_use_nearest_with_the_same_params(name, kwargs):
     labels = jnp.asarray(
         np.kron(np.random.default_rng(0).integers(1, 4, (B, 4, 4)), np.ones((1, 4, 4))), jnp.int32
@@ -379,5 +427,5 @@ def test_masks_use_nearest_with_the_same_params(name, kwargs):
     _, m_other = _run(
         aug.AUGMENTATIONS[name], jax.random.key(9), onehot, masks=labels[..., None], **kwargs
     )
-    if name == "rotate":  # a different key rotates by other angles
+    if name in ("rotate", "affine"):  # a different key rotates by other angles
         assert np.asarray(m_other != m).mean() > 0.05

@@ -1,6 +1,6 @@
 """On-device data augmentation (course section 3): batched, per-example random, pure, jit-able.
 
-Modules: ``geometric`` (flip, crop, translate, rotate, zoom), ``photometric``
+Modules: ``geometric`` (flip, crop, translate, rotate, zoom, affine), ``photometric``
 (brightness, contrast, noise, cutout), ``pca_lighting`` (AlexNet's colour augmentation
 along the training pixels' principal axes), ``crops`` (deterministic test-time crops) and
 ``compose`` (``AUGMENTATIONS``, ``build_augment``); every public name is re-exported here.
@@ -20,7 +20,7 @@ range: 1.0 for floats, 255 for ``uint8``. Geometric ops fill uncovered pixels wi
 
 Joint image + mask augmentation (segmentation): pass ``masks=`` (``[B, H, W]`` or
 ``[B, H, W, K]``, any dtype) and the op returns ``(images, masks)`` with the SAME random
-parameters applied to both. Geometric ops (flip, crop, translate, rotate, zoom) move the
+parameters applied to both. Geometric ops (flip, crop, translate, rotate, zoom, affine) move the
 mask like the image but sample it with nearest-neighbour interpolation (labels are never
 blended) and fill uncovered pixels with 0; photometric ops and cutout leave masks alone.
 
@@ -40,12 +40,20 @@ References:
 
 from jaxdl.data.augment.compose import AUGMENTATIONS, build_augment
 from jaxdl.data.augment.crops import center_crop, five_crop, ten_crop
-from jaxdl.data.augment.geometric import horizontal_flip, random_crop, rotate, translate, zoom
+from jaxdl.data.augment.geometric import (
+    affine,
+    horizontal_flip,
+    random_crop,
+    rotate,
+    translate,
+    zoom,
+)
 from jaxdl.data.augment.pca_lighting import lighting_alphas, lighting_shift, pca_lighting
 from jaxdl.data.augment.photometric import brightness, contrast, cutout, gaussian_noise
 
 __all__ = [
     "AUGMENTATIONS",
+    "affine",
     "brightness",
     "build_augment",
     "center_crop",

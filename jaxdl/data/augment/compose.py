@@ -7,7 +7,14 @@ from typing import Any
 import jax
 
 from jaxdl.data.augment._common import _out
-from jaxdl.data.augment.geometric import horizontal_flip, random_crop, rotate, translate, zoom
+from jaxdl.data.augment.geometric import (
+    affine,
+    horizontal_flip,
+    random_crop,
+    rotate,
+    translate,
+    zoom,
+)
 from jaxdl.data.augment.pca_lighting import pca_lighting
 from jaxdl.data.augment.photometric import brightness, contrast, cutout, gaussian_noise
 
@@ -19,6 +26,7 @@ AUGMENTATIONS: dict[str, Callable] = {
     "translate": translate,
     "rotate": rotate,
     "zoom": zoom,
+    "affine": affine,
     "brightness": brightness,
     "contrast": contrast,
     "gaussian_noise": gaussian_noise,

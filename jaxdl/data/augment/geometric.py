@@ -1,4 +1,4 @@
-"""Random geometric augmentations: flip, crop with padding, translate, rotate, zoom.
+"""Random geometric augmentations: flip, crop with padding, translate, rotate, zoom, affine.
 
 Each op moves masks (when given) with the same random parameters as the images, sampling
 them by nearest neighbour so labels are never blended; uncovered pixels become 0.
@@ -28,7 +28,7 @@ from jaxdl.data.augment._common import (
     _to_float,
 )
 
-__all__ = ["horizontal_flip", "random_crop", "rotate", "translate", "zoom"]
+__all__ = ["affine", "horizontal_flip", "random_crop", "rotate", "translate", "zoom"]
 
 
 def horizontal_flip(key: jax.Array, images: jax.Array, p: float = 0.5, *, masks=None):
@@ -157,16 +157,21 @@ def _gather(x: jax.Array, iy: jax.Array, ix: jax.Array) -> jax.Array:
     return jnp.where(inside[..., None], vals, jnp.zeros((), x.dtype))
 
 
-def _warp(x: jax.Array, A: jax.Array, order: int) -> jax.Array:
-    """Resample x [H, W, C] so that output pixel p reads input ``c + A (p - c)``.
+def _warp(x: jax.Array, A: jax.Array, order: int, b: jax.Array | None = None) -> jax.Array:
+    """Resample x [H, W, C] so that output pixel p reads input ``c + A (p - c) + b``.
 
-    ``c`` is the image centre ((H-1)/2, (W-1)/2) in (y, x) order; ``order`` 1 is
-    bilinear, 0 nearest neighbour (for label masks). Outside the input reads 0.
+    ``c`` is the image centre ((H-1)/2, (W-1)/2) in (y, x) order, ``b`` [2] an offset
+    (default 0); ``order`` 1 is bilinear, 0 nearest neighbour (for label masks).
+    Outside the input reads 0.
     """
     H, W = x.shape[:2]
     cy, cx = (H - 1) / 2.0, (W - 1) / 2.0
+    if b is not None:
+        cy, cx = cy + b[0], cx + b[1]
     dy, dx = jnp.meshgrid(
-        jnp.arange(H, dtype=jnp.float32) - cy, jnp.arange(W, dtype=jnp.float32) - cx, indexing="ij"
+        jnp.arange(H, dtype=jnp.float32) - (H - 1) / 2.0,
+        jnp.arange(W, dtype=jnp.float32) - (W - 1) / 2.0,
+        indexing="ij",
     )  # [H, W] each
     sy = A[0, 0] * dy + A[0, 1] * dx + cy
     sx = A[1, 0] * dy + A[1, 1] * dx + cx
@@ -184,12 +189,30 @@ def _warp(x: jax.Array, A: jax.Array, order: int) -> jax.Array:
     return _restore(out, x.dtype)
 
 
-def _affine(images, masks, mats):
-    """Warp images bilinearly and masks by nearest neighbour with per-example mats [B, 2, 2]."""
-    images = jax.vmap(lambda x, A: _warp(x, A, 1))(images, mats)
+def _affine(images, masks, mats, offsets=None):
+    """Warp images bilinearly and masks by nearest neighbour with per-example mats
+    [B, 2, 2] and offsets [B, 2] (default 0)."""
+    offsets = jnp.zeros_like(mats[:, :, 0]) if offsets is None else offsets  # mats' sharding
+    images = jax.vmap(lambda x, A, b: _warp(x, A, 1, b))(images, mats, offsets)
     if masks is not None:
-        masks = _on_masks(lambda m: jax.vmap(lambda x, A: _warp(x, A, 0))(m, mats), masks)
+        warp = jax.vmap(lambda x, A, b: _warp(x, A, 0, b))
+        masks = _on_masks(lambda m: warp(m, mats, offsets), masks)
     return _out(images, masks)
+
+
+def _rotation(theta: jax.Array) -> jax.Array:
+    """[B] angles -> [B, 2, 2]: output offset (dy, dx) reads input (c dy + s dx, -s dy + c dx),
+    the inverse of a counter-clockwise turn (as displayed, row 0 at the top)."""
+    c, s = jnp.cos(theta), jnp.sin(theta)
+    return jnp.stack([jnp.stack([c, s], -1), jnp.stack([-s, c], -1)], -2)
+
+
+def _interval(value, name: str, op: str) -> tuple[float, float]:
+    """``d`` -> (-d, d); ``(lo, hi)`` kept; lo <= hi checked."""
+    lo, hi = (-value, value) if isinstance(value, numbers.Real) else tuple(value)
+    if not lo <= hi:
+        raise ValueError(f"{op}: {name} must be d >= 0 or (lo, hi) with lo <= hi, got {value}")
+    return float(lo), float(hi)
 
 
 def rotate(
@@ -214,17 +237,11 @@ def rotate(
       (2, 8, 8, 3)
     """
     _check(images, masks, "rotate")
-    lo, hi = (-degrees, degrees) if isinstance(degrees, numbers.Real) else tuple(degrees)
-    if not lo <= hi:
-        raise ValueError(f"rotate: degrees must be d >= 0 or (lo, hi) with lo <= hi, got {degrees}")
-    lo, hi = math.radians(lo), math.radians(hi)
+    lo, hi = map(math.radians, _interval(degrees, "degrees", "rotate"))
     theta = _per_example(
         key, images, lambda k: jax.random.uniform(k, (), jnp.float32, lo, hi)
     )  # [B]
-    c, s = jnp.cos(theta), jnp.sin(theta)
-    # Output offset (dy, dx) reads input (c dy + s dx, -s dy + c dx): inverse of the turn.
-    mats = jnp.stack([jnp.stack([c, s], -1), jnp.stack([-s, c], -1)], -2)  # [B, 2, 2]
-    return _affine(images, masks, mats)
+    return _affine(images, masks, _rotation(theta))
 
 
 def zoom(
@@ -263,3 +280,56 @@ def zoom(
     )  # [B]
     mats = jnp.eye(2, dtype=jnp.float32) / scale[:, None, None]  # [B, 2, 2]
     return _affine(images, masks, mats)
+
+
+def affine(
+    key: jax.Array,
+    images: jax.Array,
+    degrees: float | Sequence[float] = 10.0,
+    min_scale: float = 0.9,
+    max_scale: float = 1.1,
+    max_shift: float | Sequence[float] = 2.0,
+    *,
+    masks=None,
+):
+    """Rotate, rescale and shift each image in ONE bilinear warp (random affine distortion).
+
+    Per example: an angle uniform in [-degrees, degrees] (``rotate``'s convention), a
+    factor ``s`` uniform in [min_scale, max_scale] (``zoom``'s), and a shift ``t =
+    (dy, dx)`` with each component uniform in [-max_shift, max_shift] pixels (not
+    rounded). The picture is turned and rescaled about its centre ``c``, then moved by
+    ``t``: output pixel p reads input ``c + R (p - t - c) / s``. Equal to ``rotate``,
+    ``zoom`` and a shift applied in turn, but interpolated once: sharper, and on XLA:CPU
+    one warp instead of a chain (a warp of a warp's output ran about 7x slower than
+    both alone). The distortions of LeCun et al. (1998) and Simard et al. (2003).
+
+    Args:
+      key, images: batch PRNG key, ``[B, H, W, C]`` images.
+      degrees: ``d`` for angles in [-d, d], or ``(lo, hi)``.
+      min_scale, max_scale: range of the factor (0 < min_scale <= max_scale).
+      max_shift: ``m`` for shifts in [-m, m] pixels along each axis, or ``(lo, hi)``.
+      masks: optional masks moved alike (nearest neighbour).
+
+    Returns:
+      Distorted images (and masks), same shape and dtype.
+
+    Example:
+      >>> affine(jax.random.key(0), jnp.ones((2, 8, 8, 1)), 10.0, 0.9, 1.1, 2.0).shape
+      (2, 8, 8, 1)
+    """
+    _check(images, masks, "affine")
+    if not 0 < min_scale <= max_scale:
+        raise ValueError(f"affine: need 0 < min_scale <= max_scale, got {min_scale}, {max_scale}")
+    lo, hi = map(math.radians, _interval(degrees, "degrees", "affine"))
+    slo, shi = _interval(max_shift, "max_shift", "affine")
+
+    def sample(k):
+        u = jax.random.uniform(k, (4,), jnp.float32)  # angle, scale, dy, dx
+        return u * jnp.array([hi - lo, max_scale - min_scale, shi - slo, shi - slo]) + jnp.array(
+            [lo, min_scale, slo, slo]
+        )
+
+    draws = _per_example(key, images, sample)  # [B, 4]
+    mats = _rotation(draws[:, 0]) / draws[:, 1, None, None]  # [B, 2, 2] = R / s
+    offsets = -jnp.einsum("bij,bj->bi", mats, draws[:, 2:])  # -R t / s
+    return _affine(images, masks, mats, offsets)

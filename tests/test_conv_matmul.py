@@ -1,0 +1,70 @@
+"""``conv_as_matmul`` against a float64 numpy convolution written out as sums, and its
+gradients against the same reference's (by the chain rule, written out below)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from jaxdl.nn import conv_as_matmul
+
+LAYOUT = ("NHWC", "HWIO", "NHWC")
+
+
+def _conv64(x, w, stride, padding):
+    """out[b, i, j, o] = sum_{u, v, c} xp[b, s i + u, s j + v, c] w[u, v, c, o] (float64)."""
+    kh, kw = w.shape[:2]
+    if padding == "SAME":
+        oh, ow = -(-x.shape[1] // stride), -(-x.shape[2] // stride)
+        ph = max((oh - 1) * stride + kh - x.shape[1], 0)
+        pw = max((ow - 1) * stride + kw - x.shape[2], 0)
+        x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+    oh = (x.shape[1] - kh) // stride + 1
+    ow = (x.shape[2] - kw) // stride + 1
+    out = np.zeros((x.shape[0], oh, ow, w.shape[3]))
+    for u in range(kh):
+        for v in range(kw):
+            window = x[:, u : u + stride * oh : stride, v : v + stride * ow : stride]
+            out += np.einsum("bijc,co->bijo", window, w[u, v])
+    return out
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, stride, padding",
+    [
+        ((2, 12, 12, 1), (5, 5, 1, 6), 1, "VALID"),  # LeNet-5's C1, smaller
+        ((2, 9, 7, 3), (3, 3, 3, 4), 2, "SAME"),
+        ((1, 6, 6, 2), (2, 3, 2, 5), 1, "SAME"),
+    ],
+)
+def test_values_and_gradients_match_a_float64_convolution(shape, kernel, stride, padding):
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=shape), rng.normal(size=kernel)
+    g = rng.normal(size=_conv64(x, w, stride, padding).shape)  # dL/dy of L = sum(g * y)
+
+    def loss(x, w):
+        y = conv_as_matmul(x, w, (stride, stride), padding, dimension_numbers=LAYOUT)
+        return jnp.sum(jnp.asarray(g, jnp.float32) * y), y
+
+    (_, y), (dx, dw) = jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True))(
+        jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32)
+    )
+    np.testing.assert_allclose(y, _conv64(x, w, stride, padding), rtol=1e-5, atol=1e-5)
+    # L is linear in w: dL/dw[u, v, c, o] = L(x, e_{u v c o}); likewise in x.
+    eye_w = np.eye(w.size).reshape(w.size, *w.shape)
+    ref_dw = [np.sum(g * _conv64(x, e, stride, padding)) for e in eye_w]
+    np.testing.assert_allclose(dw, np.reshape(ref_dw, w.shape), rtol=1e-4, atol=1e-4)
+    eye_x = np.eye(x.size).reshape(x.size, *x.shape)
+    ref_dx = [np.sum(g * _conv64(e, w, stride, padding)) for e in eye_x]
+    np.testing.assert_allclose(dx, np.reshape(ref_dx, x.shape), rtol=1e-4, atol=1e-4)
+
+
+def test_what_the_patch_form_does_not_cover_is_the_convolution_itself():
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(1, 8, 8, 4)), jnp.float32)
+    w = jnp.asarray(np.random.default_rng(2).normal(size=(3, 3, 2, 4)), jnp.float32)
+    kw = dict(dimension_numbers=LAYOUT, feature_group_count=2, rhs_dilation=(2, 2))
+    np.testing.assert_array_equal(
+        conv_as_matmul(x, w, (1, 1), "SAME", **kw),
+        lax.conv_general_dilated(x, w, (1, 1), "SAME", **kw),
+    )
