@@ -154,3 +154,22 @@ def test_trainer_config_warmup_reaches_the_updates():
     epoch = STEPS // 3
     expected = np.where(epoch < 2, 0.01, np.where(epoch >= 5, 0.02, 0.2))
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
+
+
+def test_trainer_cosine_without_decay_epochs_decays_over_the_whole_run():
+    # A config's cosine schedule with no decay_epochs: 0.1 (1 + cos(pi t / T)) / 2 with
+    # T = num_epochs * steps_per_epoch, the rate of each real SGD update.
+    from train import build
+    from train.configs import defaults
+
+    config = defaults.get_config()
+    config.optimizer.learning_rate, config.optimizer.schedule = 0.1, "cosine"
+    config.train.num_epochs = 4
+    tx = build.optimizer(config, steps_per_epoch=3)
+    params = jnp.zeros(())
+    state, rates = tx.init(params), []
+    for _ in range(12):
+        updates, state = tx.update(jnp.ones(()), state, params)  # gradient 1: -rate
+        rates.append(-float(updates))
+    t = np.arange(12, dtype=np.float64)
+    np.testing.assert_allclose(rates, 0.1 * (1 + np.cos(np.pi * t / 12)) / 2, rtol=1e-5, atol=1e-8)

@@ -257,14 +257,16 @@ def model(config: ml_collections.ConfigDict, num_classes: int):
     )
 
 
-def schedule(opt: ml_collections.ConfigDict, steps_per_epoch: int) -> tuple[Any, int]:
+def schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> tuple[Any, int]:
     """The learning-rate schedule of ``config.optimizer``'s updates, and ``every``.
 
     With gradient accumulation over ``every`` steps (``accumulate_steps``; 0 = a whole
     epoch, i.e. batch gradient descent) the inner optimizer and its schedule see one
     update per ``every`` loop steps, so the schedule's epoch is ``steps_per_epoch //
-    every`` updates long.
+    every`` updates long. A cosine schedule without ``decay_epochs`` decays over the
+    whole run (``train.num_epochs``).
     """
+    opt = config.optimizer
     every = steps_per_epoch if opt.accumulate_steps == 0 else opt.accumulate_steps
     if every < 1 or steps_per_epoch % every:
         raise ValueError(
@@ -273,12 +275,11 @@ def schedule(opt: ml_collections.ConfigDict, steps_per_epoch: int) -> tuple[Any,
             "descent), so that per-epoch schedules stay exact."
         )
     warmup = (opt.warmup_learning_rate, opt.warmup_epochs) if opt.warmup_epochs else None
+    kwargs = opt.schedule_kwargs.to_dict()
+    if opt.schedule in ("cosine", "warmup_cosine"):
+        kwargs.setdefault("decay_epochs", config.train.num_epochs)
     out = optim.create_schedule(
-        opt.schedule,
-        opt.learning_rate,
-        steps_per_epoch // every,
-        constant_warmup=warmup,
-        **opt.schedule_kwargs.to_dict(),
+        opt.schedule, opt.learning_rate, steps_per_epoch // every, constant_warmup=warmup, **kwargs
     )
     return out, every
 
@@ -308,7 +309,7 @@ def optimizer(
     default ``train.restart_patience > 0``) scale the updates by ``restarts``'s factor.
     """
     opt = config.optimizer
-    rate, every = schedule(opt, steps_per_epoch)
+    rate, every = schedule(config, steps_per_epoch)
     tx = optim.create(
         opt.name,
         rate,
@@ -392,7 +393,7 @@ def run_hooks(
     out += recipe_hooks(cfg) if ranked else []
     if supervised:
         spe = steps_per_epoch(config, device["train"].size)
-        out.append(hooks.LearningRate(*schedule(config.optimizer, spe)))
+        out.append(hooks.LearningRate(*schedule(config, spe)))
         out.append(hooks.TrainingHealth())
     if "test" in device:
         out.append(hooks.FinalEvaluation({"test": device["test"]}, cfg.final_from_best and ranked))

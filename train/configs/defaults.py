@@ -76,6 +76,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.optimizer.learning_rate = 0.1
     c.optimizer.kwargs = ml_collections.ConfigDict()
     c.optimizer.schedule = "constant"  # a jaxdl.optim.create_schedule name
+    # Its keyword arguments; cosine ones without decay_epochs decay over num_epochs.
     c.optimizer.schedule_kwargs = ml_collections.ConfigDict()
     # He et al.'s warm-up: hold warmup_learning_rate for the first warmup_epochs epochs,
     # then the schedule above (counted from step 0); 0 epochs = none.

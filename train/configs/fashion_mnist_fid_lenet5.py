@@ -14,7 +14,7 @@ from train.configs import mnist_lenet5
 
 def get_config() -> ml_collections.ConfigDict:
     """LeNet-5 feature network for classifier-FID on Fashion-MNIST."""
-    c = mnist_lenet5.get_config()
+    c = mnist_lenet5.base_config()
     c.data.name = "fashion_mnist"
     c.data.augment = ""
     c.train.num_epochs = 4

@@ -61,7 +61,7 @@ class Result(NamedTuple):
 
 def mnist_setup(num_train: int, num_epochs: int) -> Setup:
     """LeNet-5 (softmax head) on the first ``num_train`` MNIST images, Adam, no distortions."""
-    c = mnist_lenet5.get_config()
+    c = mnist_lenet5.base_config()
     c.data.train_split = f"train[:{num_train}]"
     c.data.augment = ""
     c.train.num_epochs = num_epochs
@@ -81,7 +81,7 @@ def cifar10_setup(num_train: int, num_epochs: int, model: str = "lenet5") -> Set
     if model == "resnet20":
         c = cifar10_resnet20.cifar_recipe(c, num_epochs)
     else:
-        lenet = mnist_lenet5.get_config()
+        lenet = mnist_lenet5.base_config()
         c.model, c.optimizer = lenet.model, lenet.optimizer
         c.model.name = model
         c.train.num_epochs = num_epochs

@@ -53,7 +53,7 @@ METHODS = {
 
 def config(dataset: tuple[str, tuple], n_train: int, epochs: int, seed: int, args):
     """LeNet-5 (no augmentation, Adam 2e-3 constant, batch 64) on ``n_train`` examples."""
-    c = mnist_lenet5.get_config()
+    c = mnist_lenet5.base_config()
     c.data.name, c.data.classes = dataset
     c.data.data_dir = args.data_dir
     c.data.train_split = f"train[:{n_train}]"
