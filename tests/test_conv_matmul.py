@@ -36,6 +36,7 @@ def _conv64(x, w, stride, padding):
         ((2, 12, 12, 1), (5, 5, 1, 6), 1, "VALID"),  # LeNet-5's C1, smaller
         ((2, 9, 7, 3), (3, 3, 3, 4), 2, "SAME"),
         ((1, 6, 6, 2), (2, 3, 2, 5), 1, "SAME"),
+        ((2, 5, 5, 4), (5, 5, 4, 3), 1, "VALID"),  # C5: the window covers the whole map
     ],
 )
 def test_values_and_gradients_match_a_float64_convolution(shape, kernel, stride, padding):

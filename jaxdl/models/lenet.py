@@ -135,11 +135,16 @@ class LeNet5(nn.Module):
             )
         if self.head not in ("softmax", "rbf"):
             raise ValueError(f"head must be 'softmax' or 'rbf', got {self.head!r}.")
-        conv = dict(padding="VALID", dtype=self.dtype, kernel_init=lecun_uniform_init)
+        # C1 (one input map) and C5 (a window over the whole map) as patches @ kernel on
+        # CPU, where XLA's convolution is slow for them (jaxdl.nn.conv_matmul).
+        conv = dict(
+            padding="VALID",
+            dtype=self.dtype,
+            kernel_init=lecun_uniform_init,
+            conv_general_dilated=conv_as_matmul,
+        )
         x = x.astype(self.dtype)
-        # One input map: as patches @ kernel on CPU (jaxdl.nn.conv_matmul), 1.15x a step.
-        c1 = nn.Conv(6, (5, 5), name="C1", conv_general_dilated=conv_as_matmul, **conv)
-        x = lecun_tanh(c1(x))  # [B, 28, 28, 6]
+        x = lecun_tanh(nn.Conv(6, (5, 5), name="C1", **conv)(x))  # [B, 28, 28, 6]
         x = lecun_tanh(Subsample(self.dtype, name="S2")(x))  # [B, 14, 14, 6]
         x = lecun_tanh(SparseConv(C3_TABLE, dtype=self.dtype, name="C3")(x))  # [B, 10, 10, 16]
         x = lecun_tanh(Subsample(self.dtype, name="S4")(x))  # [B, 5, 5, 16]
