@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from jaxdl.data import preprocess
-from jaxdl.training import fid
+from jaxdl.training import fid, inference
 from jaxdl.training.gan import generate, to_uint8
 from jaxdl.viz import samples as viz
 from train import build, classification
@@ -52,24 +51,14 @@ def _scorer(module: str, fid_workdir: str, layer: str, progress: bool) -> FidSco
         result.state.apply_fn, variables, layer, mean, std, pad_to=ccfg.data.pad_to
     )
     reference = fid.feature_stats(features(splits["test"]["image"]))
-    mean32 = jnp.asarray(mean, jnp.float32)
-    inv_std = jnp.asarray(1.0 / np.maximum(std, 1e-8), jnp.float32)
-
-    @jax.jit
-    def logits(images):
-        x = (images.astype(jnp.float32) / 255.0 - mean32) * inv_std
-        return result.state.apply_fn(variables, x, train=False)
+    pre = preprocess.image_preprocess(mean, std)  # the classifier's own normalisation
 
     def predict(images: np.ndarray) -> np.ndarray:
         pad = ccfg.data.pad_to
         if pad and images.shape[1] < pad:
             images = preprocess.pad_to(images, pad)
-        return np.concatenate(
-            [
-                np.argmax(np.asarray(logits(images[i : i + 500])), -1)
-                for i in range(0, len(images), 500)
-            ]
-        )
+        logits = inference.predict(result.state, images, preprocess=pre, batch_size=500)
+        return np.argmax(logits, -1)
 
     return FidScorer(features, reference, predict, tuple(names))
 
