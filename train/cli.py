@@ -29,6 +29,7 @@ import re
 import sys
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import ml_collections
 from absl import flags, logging
@@ -174,17 +175,6 @@ def apply_free_form(
                 sub[key] = parse_value(text)
 
 
-@contextlib.contextmanager
-def _sys_argv(argv: list[str]) -> Iterator[None]:
-    """config_flags reads its overrides from ``sys.argv``, not from the argv it is given."""
-    saved = sys.argv
-    sys.argv = list(argv)
-    try:
-        yield
-    finally:
-        sys.argv = saved
-
-
 def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
     """absl flag parsing (the free-form keys too) with override errors as one line.
 
@@ -196,7 +186,8 @@ def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) ->
     """
     try:
         rest, overrides = split_free_form(argv)
-        with _sys_argv(rest):
+        # config_flags reads its overrides from sys.argv, not from the argv it is given
+        with mock.patch.object(sys, "argv", list(rest)):
             remaining = flag_values(rest)
         apply_free_form(flag_values["config"].value, overrides)
         return remaining
