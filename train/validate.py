@@ -92,13 +92,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
             curriculum.check(config)
         except (ValueError, FileNotFoundError) as e:
             raise ConfigError(str(e)) from None
+    for key in ("model.init_from", "multitask.tasks"):
+        if given.get(key) and given.get("task") != "classification":
+            raise ConfigError(
+                f"{key} is only used by task 'classification', not {given.get('task')!r}; "
+                f"set {key}=''."
+            )
     _check_init_from(given)
     if given.get("multitask.tasks"):
-        if given.get("task") != "classification":
-            raise ConfigError(
-                f"multitask.tasks is only used by task 'classification', not "
-                f"{given.get('task')!r}; set multitask.tasks=''."
-            )
         try:
             multitask.parse_tasks(given["multitask.tasks"])
         except ValueError as e:
@@ -136,13 +137,9 @@ def _check_init_from(given: dict[str, Any]) -> None:
     path = given.get("model.init_from", "")
     if not path:
         return
-    if given.get("task") != "classification":
-        raise ConfigError(
-            f"model.init_from is only used by task 'classification', not {given['task']!r}; "
-            "set model.init_from=''."
-        )
-    if Path(path).expanduser().is_dir():  # another run (transfer.py)
-        if not (Path(path).expanduser() / "checkpoints").is_dir():
+    file = Path(path).expanduser()
+    if file.is_dir():  # another run (transfer.py)
+        if not (file / "checkpoints").is_dir():
             raise ConfigError(
                 f"model.init_from={path!r} is a directory without checkpoints/: give the "
                 "--workdir of a trained `python -m train` run, or a torchvision .pth/.npz file."
@@ -153,7 +150,6 @@ def _check_init_from(given: dict[str, Any]) -> None:
             f"model.init_from needs a model with a torchvision counterpart, not "
             f"{given.get('model.name')!r}: one of {', '.join(SUPPORTED)}."
         )
-    file = Path(path).expanduser()
     if file.suffix not in (".pth", ".pt", ".npz"):
         raise ConfigError(
             f"model.init_from={path!r} must be a run directory or a torchvision state_dict "
@@ -202,12 +198,8 @@ def _metric_names(given: dict[str, Any]) -> tuple[list[str], tuple[str, ...]]:
         return names, ()
     names.append("val_miou")
     data = str(given.get("data.name", ""))
-    classes: tuple[str, ...] | None = None
-    if data == "cracks":
-        classes = CRACK_CLASSES
-    elif data.startswith("tfds:"):
-        spec = SEG_DATASETS.get(data[len("tfds:") :])
-        classes = spec.classes if spec is not None else None
+    tfds = SEG_DATASETS.get(data[len("tfds:") :]) if data.startswith("tfds:") else None
+    classes = CRACK_CLASSES if data == "cracks" else tfds.classes if tfds is not None else None
     if classes is None:  # a folder's classes are read with its masks
         return names, ("val_iou_", "val_dice_")
     for prefix in ("val_iou_", "val_dice_"):
