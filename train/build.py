@@ -92,6 +92,11 @@ def start_keys(config: ml_collections.ConfigDict, num_keys: int = 2) -> tuple[ja
 # ----------------------------------------------------------------------------- data
 
 
+def split_specs(data: ml_collections.ConfigDict) -> dict[str, str]:
+    """``{role: data.<role>_split}`` for each role of ``ROLES`` whose split is set."""
+    return {role: data[f"{role}_split"] for role in ROLES if data[f"{role}_split"]}
+
+
 def load_splits(data: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple[str, ...]]:
     """The classification splits of ``config.data`` as numpy dicts, and the class names.
 
@@ -100,10 +105,7 @@ def load_splits(data: ml_collections.ConfigDict) -> tuple[dict[str, dict], tuple
     coarse), restricted to ``data.classes`` and padded to ``data.pad_to`` when asked.
     """
     splits, names = {}, ()
-    for role in ROLES:
-        spec = data[f"{role}_split"]
-        if not spec:
-            continue
+    for role, spec in split_specs(data).items():
         loaded = jdata.load(data.name, spec, data_dir=data.data_dir or None, download=data.download)
         arrays = {"image": loaded.data["image"], "label": loaded.data["label"]}
         arrays.update(derived_labels.provided_labels(loaded.data))
@@ -150,9 +152,8 @@ def streamed_splits(
     data: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, seed: int
 ) -> tuple[dict, tuple[str, ...]]:
     """The streamed splits of a dataset too large for device memory (``jaxdl.data.imagenet``)."""
-    roles = {role: data[f"{role}_split"] for role in ROLES if data[f"{role}_split"]}
     return imagenet.stream_splits(
-        roles,
+        split_specs(data),
         mesh,
         name=data.name,
         data_dir=data.data_dir or None,
@@ -180,8 +181,7 @@ def load_segmentation_splits(
             data_dir=data.data_dir or None,
             download=data.download,
         )
-        for role in ROLES
-        if (spec := data[f"{role}_split"])
+        for role, spec in split_specs(data).items()
     }
     if "train" not in splits:
         raise ValueError("data.train_split is empty: segmentation needs a training split.")
@@ -223,8 +223,7 @@ def load_generation_splits(
         root, size = config.data.name[len(_PAIRED) :], config.segmentation.image_size or None
         splits = {
             role: load_paired_folder(root, spec, size, config.gan.paired_direction)
-            for role in ROLES
-            if (spec := config.data[f"{role}_split"])
+            for role, spec in split_specs(config.data).items()
         }
         return splits, ()
     splits, names = load_splits(config.data)
@@ -284,17 +283,6 @@ def schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> tuple[A
     return out, every
 
 
-def optimizer_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """``optimizer.kwargs``, with ``key=config.seed`` for an optimizer that takes a key
-    (gradient noise) and was given none."""
-    kwargs = config.optimizer.kwargs.to_dict()
-    factory = optim.OPTIMIZERS.get(config.optimizer.name)
-    takes_key = factory is not None and "key" in inspect.signature(factory).parameters
-    if takes_key and "key" not in kwargs:
-        kwargs["key"] = config.seed
-    return kwargs
-
-
 def optimizer(
     config: ml_collections.ConfigDict,
     steps_per_epoch: int,
@@ -310,12 +298,12 @@ def optimizer(
     """
     opt = config.optimizer
     rate, every = schedule(config, steps_per_epoch)
+    kwargs = opt.kwargs.to_dict()
+    factory = optim.OPTIMIZERS.get(opt.name)
+    if factory is not None and "key" in inspect.signature(factory).parameters:
+        kwargs.setdefault("key", config.seed)  # gradient noise: the run's seed unless given
     tx = optim.create(
-        opt.name,
-        rate,
-        clipping=opt.clip,
-        clipping_kwargs=opt.clip_kwargs.to_dict(),
-        **optimizer_kwargs(config),
+        opt.name, rate, clipping=opt.clip, clipping_kwargs=opt.clip_kwargs.to_dict(), **kwargs
     )
     if opt.renormalize_filters > 0:  # ZFNet: constrain the updated params (last in chain)
         tx = optax.chain(tx, optim.renormalize_filters(opt.renormalize_filters))
@@ -332,18 +320,14 @@ def penalty(loss: ml_collections.ConfigDict) -> Callable | None:
     """``params -> l1 * ||W||_1 + l2 * (1/2)||W||^2`` over kernels, or None."""
     if not loss.l1 and not loss.l2:
         return None
-
-    def fn(params):
-        return loss.l1 * regularizers.l1_penalty(params) + loss.l2 * regularizers.l2_penalty(params)
-
-    return fn
+    return lambda params: (
+        loss.l1 * regularizers.l1_penalty(params) + loss.l2 * regularizers.l2_penalty(params)
+    )
 
 
 def guard(config: ml_collections.ConfigDict, train_step: Callable) -> Callable:
     """``train_step`` skipping non-finite updates when ``train.on_nonfinite='skip'``."""
-    if config.train.on_nonfinite == "skip":
-        return guards.skip_nonfinite(train_step)
-    return train_step
+    return guards.skip_nonfinite(train_step) if config.train.on_nonfinite == "skip" else train_step
 
 
 def sharded_state(init: Callable[[], Any], frame: Frame) -> Any:

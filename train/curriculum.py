@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxdl.data import curriculum, imagenet, loader, preprocess
+from jaxdl.data import curriculum, loader, preprocess
 from jaxdl.training import inference
 from train import build, run_dir, transfer
 from train.workdir import has_checkpoints
@@ -47,7 +47,7 @@ def check(config: ml_collections.ConfigDict) -> None:
         curriculum.check_pacing(cur.pacing, cur.start, cur.full_at)
     except ValueError as e:
         raise ValueError(f"data.curriculum: {e}") from None
-    if config.data.name in imagenet.STREAMING:
+    if build.is_streamed(config.data):
         raise ValueError(
             f"data.curriculum.score is set, but {config.data.name!r} is streamed from disk: a "
             "curriculum samples batches from a device-resident training split. Use a dataset "
@@ -100,11 +100,10 @@ def epoch_order(
     else:
         scores = load_scores(source, n_train)
     np.save(saved, scores)
-    B = config.train.batch_size
-    spe = loader.steps_per_epoch(n_train, B)
+    spe = build.steps_per_epoch(config, n_train)
     order = curriculum.curriculum_order(
         curriculum.difficulty_ranks(scores),
-        batch_size=B,
+        batch_size=config.train.batch_size,
         steps_per_epoch=spe,
         total_steps=config.train.num_epochs * spe,
         pacing=cur.pacing,
