@@ -61,11 +61,46 @@ def test_values_and_gradients_match_a_float64_convolution(shape, kernel, stride,
     np.testing.assert_allclose(dx, np.reshape(ref_dx, x.shape), rtol=1e-4, atol=1e-4)
 
 
-def test_what_the_patch_form_does_not_cover_is_the_convolution_itself():
-    x = jnp.asarray(np.random.default_rng(1).normal(size=(1, 8, 8, 4)), jnp.float32)
-    w = jnp.asarray(np.random.default_rng(2).normal(size=(3, 3, 2, 4)), jnp.float32)
-    kw = dict(dimension_numbers=LAYOUT, feature_group_count=2, rhs_dilation=(2, 2))
-    np.testing.assert_array_equal(
-        conv_as_matmul(x, w, (1, 1), "SAME", **kw),
-        lax.conv_general_dilated(x, w, (1, 1), "SAME", **kw),
-    )
+def _primitives(x, w, padding, **kwargs) -> str:
+    """The jaxpr of ``conv_as_matmul(x, w, (1, 1), padding, **kwargs)`` as text."""
+    return str(jax.make_jaxpr(lambda x, w: conv_as_matmul(x, w, (1, 1), padding, **kwargs))(x, w))
+
+
+def test_on_cpu_the_plain_case_is_a_matmul_with_the_callers_precision():
+    x, w = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 4))
+    for dilation in (None, (1, 1)):  # unit dilations are plain
+        text = _primitives(
+            x, w, "SAME", dimension_numbers=LAYOUT,
+            lhs_dilation=dilation, rhs_dilation=dilation,
+            precision=lax.Precision.HIGHEST,
+        )  # fmt: skip
+        assert "conv_general_dilated" not in text and "dot_general" in text, text
+        assert "precision=(Precision.HIGHEST, Precision.HIGHEST)" in text, text
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(lhs_dilation=(2, 2)),
+        dict(rhs_dilation=(2, 1)),
+        dict(feature_group_count=2),
+        dict(preferred_element_type=jnp.float32),
+        dict(layout=("NCHW", "OIHW", "NCHW")),
+    ],
+    ids=["lhs_dilation", "rhs_dilation", "groups", "preferred_element_type", "NCHW"],
+)
+def test_what_the_patch_form_does_not_cover_is_the_convolution_itself(case):
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.normal(size=(1, 8, 8, 4)), jnp.bfloat16)
+    w = jnp.asarray(rng.normal(size=(3, 3, 2 if "feature_group_count" in case else 4, 4)))
+    w = w.astype(jnp.bfloat16)
+    kw = dict(case, dimension_numbers=case.pop("layout", LAYOUT), precision=lax.Precision.HIGHEST)
+    if kw["dimension_numbers"][0] == "NCHW":
+        x, w = jnp.transpose(x, (0, 3, 1, 2)), jnp.transpose(w, (3, 2, 0, 1))
+    pad = [(1, 1), (1, 1)]  # explicit: lax refuses "SAME" with an input dilation
+    got = conv_as_matmul(x, w, (1, 1), pad, **kw)
+    want = lax.conv_general_dilated(x, w, (1, 1), pad, **kw)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(np.asarray(got, np.float32), np.asarray(want, np.float32))
+    text = _primitives(x, w, pad, **kw)
+    assert "conv_general_dilated" in text and "Precision.HIGHEST" in text, text

@@ -300,7 +300,7 @@ def affine(
     rounded). The picture is turned and rescaled about its centre ``c``, then moved by
     ``t``: output pixel p reads input ``c + R (p - t - c) / s``. Equal to ``rotate``,
     ``zoom`` and a shift applied in turn, but interpolated once: sharper, and on XLA:CPU
-    one warp instead of a chain (a warp of a warp's output ran about 7x slower than
+    one warp instead of a chain (a warp of a warp's output ran about 4x slower than
     both alone). The distortions of LeCun et al. (1998) and Simard et al. (2003).
 
     Args:
