@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.nn import RBFOutput, conv_as_matmul, lecun_tanh
+from jaxdl.nn import RBFOutput, lecun_tanh
 
 # Table I of the paper: which S2 maps (rows) feed each C3 map (columns).
 C3_TABLE = np.array(
@@ -135,14 +135,7 @@ class LeNet5(nn.Module):
             )
         if self.head not in ("softmax", "rbf"):
             raise ValueError(f"head must be 'softmax' or 'rbf', got {self.head!r}.")
-        # C1 (one input map) and C5 (a window over the whole map) as patches @ kernel on
-        # CPU, where XLA's convolution is slow for them (jaxdl.nn.conv_matmul).
-        conv = dict(
-            padding="VALID",
-            dtype=self.dtype,
-            kernel_init=lecun_uniform_init,
-            conv_general_dilated=conv_as_matmul,
-        )
+        conv = dict(padding="VALID", dtype=self.dtype, kernel_init=lecun_uniform_init)
         x = x.astype(self.dtype)
         x = lecun_tanh(nn.Conv(6, (5, 5), name="C1", **conv)(x))  # [B, 28, 28, 6]
         x = lecun_tanh(Subsample(self.dtype, name="S2")(x))  # [B, 14, 14, 6]

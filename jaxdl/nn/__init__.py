@@ -4,7 +4,6 @@ Each module lists its public names in ``__all__``; they are re-exported here.
 """
 
 from jaxdl.nn.activations import *  # noqa: F403
-from jaxdl.nn.conv_matmul import *  # noqa: F403
 from jaxdl.nn.fusion import *  # noqa: F403
 from jaxdl.nn.initializers import *  # noqa: F403
 from jaxdl.nn.layers import *  # noqa: F403
