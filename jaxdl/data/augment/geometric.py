@@ -157,24 +157,20 @@ def _gather(x: jax.Array, iy: jax.Array, ix: jax.Array) -> jax.Array:
     return jnp.where(inside[..., None], vals, jnp.zeros((), x.dtype))
 
 
-def _warp(x: jax.Array, A: jax.Array, order: int, b: jax.Array | None = None) -> jax.Array:
+def _warp(x: jax.Array, A: jax.Array, order: int, b: jax.Array) -> jax.Array:
     """Resample x [H, W, C] so that output pixel p reads input ``c + A (p - c) + b``.
 
-    ``c`` is the image centre ((H-1)/2, (W-1)/2) in (y, x) order, ``b`` [2] an offset
-    (default 0); ``order`` 1 is bilinear, 0 nearest neighbour (for label masks).
-    Outside the input reads 0.
+    ``c`` is the image centre ((H-1)/2, (W-1)/2) in (y, x) order, ``b`` [2] an offset;
+    ``order`` 1 is bilinear, 0 nearest neighbour (for label masks). Outside the input
+    reads 0.
     """
     H, W = x.shape[:2]
     cy, cx = (H - 1) / 2.0, (W - 1) / 2.0
-    if b is not None:
-        cy, cx = cy + b[0], cx + b[1]
     dy, dx = jnp.meshgrid(
-        jnp.arange(H, dtype=jnp.float32) - (H - 1) / 2.0,
-        jnp.arange(W, dtype=jnp.float32) - (W - 1) / 2.0,
-        indexing="ij",
+        jnp.arange(H, dtype=jnp.float32) - cy, jnp.arange(W, dtype=jnp.float32) - cx, indexing="ij"
     )  # [H, W] each
-    sy = A[0, 0] * dy + A[0, 1] * dx + cy
-    sx = A[1, 0] * dy + A[1, 1] * dx + cx
+    sy = A[0, 0] * dy + A[0, 1] * dx + cy + b[0]
+    sx = A[1, 0] * dy + A[1, 1] * dx + cx + b[1]
     if order == 0:
         return _gather(x, jnp.round(sy), jnp.round(sx))
     y0, x0 = jnp.floor(sy), jnp.floor(sx)
