@@ -20,3 +20,18 @@ def _retrace_in_every_test():
         import jax
 
         jax.clear_caches()
+
+
+def pytest_collection_finish(session):
+    """mutmut forks each mutant's test process from a server that has only collected the
+    tests; if collecting started JAX's backend (a JAX array made at a test module's import
+    or in a ``parametrize`` list), its threads do not survive the fork and every mutant
+    hangs until its time limit, counted as killed. Refuse the run instead."""
+    from jax._src import xla_bridge
+
+    if xla_bridge._backends:
+        raise pytest.UsageError(
+            "collecting the tests started JAX's backend (a JAX array made at a test module's"
+            " import or in a parametrize list): every forked mutant would hang. Make those"
+            " arrays inside the tests (or with NumPy), e.g. tests/test_augment.py's base_key()."
+        )

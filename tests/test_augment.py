@@ -11,7 +11,13 @@ import scipy.ndimage as ndi
 
 from jaxdl.data import augment as aug
 
-KEY = jax.random.key(0)
+
+def base_key():
+    """``jax.random.key(0)``, made per call: a JAX array made at import would start the
+    backend while pytest collects (mutation testing forks test processes after that)."""
+    return jax.random.key(0)
+
+
 B, H, W, C = 6, 12, 10, 3
 
 
@@ -69,11 +75,16 @@ def _op(name):
 @pytest.fixture(scope="module")
 def random_ops_outputs():
     """Every op of RANDOM_OPS under one jit (one compile for all of them), called with
-    KEY twice, key(1), and key(2) on identical examples."""
+    base_key() twice, key(1), and key(2) on identical examples."""
     fn = jax.jit(lambda k, x: {name: _op(name)(k, x, **kw) for name, kw in RANDOM_OPS.items()})
     x = _images()
     same = jnp.broadcast_to(x[:1], x.shape)
-    return x, [fn(KEY, x), fn(KEY, x), fn(jax.random.key(1), x), fn(jax.random.key(2), same)]
+    return x, [
+        fn(base_key(), x),
+        fn(base_key(), x),
+        fn(jax.random.key(1), x),
+        fn(jax.random.key(2), same),
+    ]
 
 
 @pytest.mark.parametrize("name", RANDOM_OPS)
@@ -104,7 +115,7 @@ CHEAP_OPS = [
 def test_integer_and_bfloat16_pipelines_keep_dtype(dtype):
     spec = [(_op(n).__name__, RANDOM_OPS[n]) for n in CHEAP_OPS]
     x = _images(dtype)
-    y = jax.jit(aug.build_augment(spec))(KEY, x)
+    y = jax.jit(aug.build_augment(spec))(base_key(), x)
     assert y.dtype == dtype and y.shape == x.shape
     yf = np.asarray(y, np.float64)
     assert np.all(np.isfinite(yf)) and not np.array_equal(yf, np.asarray(x, np.float64))
@@ -115,7 +126,9 @@ def test_integer_and_bfloat16_pipelines_keep_dtype(dtype):
             ("contrast", {"max_delta": 0.0}),
             ("brightness", {"max_delta": 0.0}),
         ]
-        np.testing.assert_array_equal(np.asarray(jax.jit(aug.build_augment(zero))(KEY, x)), x)
+        np.testing.assert_array_equal(
+            np.asarray(jax.jit(aug.build_augment(zero))(base_key(), x)), x
+        )
 
 
 ZERO_STRENGTH = [
@@ -139,7 +152,7 @@ def zero_strength_outputs():
     """Every ZERO_STRENGTH case under one jit: one compile for all of them."""
     x = _images()
     fn = jax.jit(lambda k, x: [aug.AUGMENTATIONS[n](k, x, **kw) for n, kw in ZERO_STRENGTH])
-    return x, fn(KEY, x)
+    return x, fn(base_key(), x)
 
 
 @pytest.mark.parametrize("name, kwargs", ZERO_STRENGTH)
@@ -160,7 +173,7 @@ def test_flip_is_an_involution():
         flipped_big = aug.horizontal_flip(key, big, masks=None)
         return once, back, flipped_big, aug.horizontal_flip(key, flipped_big, masks=None)
 
-    once, back, flipped_big, twice = flips(KEY, x, big)
+    once, back, flipped_big, twice = flips(base_key(), x, big)
     np.testing.assert_array_equal(np.asarray(once), np.asarray(x)[:, :, ::-1])
     np.testing.assert_array_equal(np.asarray(back), x)
     # Same key twice: the same examples flip twice, so nothing changes.
@@ -174,8 +187,8 @@ def test_random_crop_windows_match_numpy_pad(mode):
     p = 2
     x = _images()
     y, small = _run_many(  # the second: an ImageNet-style crop
-        (aug.random_crop, KEY, x, None, {"padding": p, "mode": mode}),
-        (aug.random_crop, KEY, x, None, {"padding": 0, "size": (8, 7)}),
+        (aug.random_crop, base_key(), x, None, {"padding": p, "mode": mode}),
+        (aug.random_crop, base_key(), x, None, {"padding": 0, "size": (8, 7)}),
     )
     y = np.asarray(y)
     padded = np.pad(np.asarray(x), ((0, 0), (p, p), (p, p), (0, 0)), mode=mode)
@@ -196,7 +209,7 @@ def test_random_crop_windows_match_numpy_pad(mode):
 def test_translate_matches_numpy_shift():
     m = 3
     x = _images()
-    y = np.asarray(_run(aug.translate, KEY, x, max_shift=m))
+    y = np.asarray(_run(aug.translate, base_key(), x, max_shift=m))
     xn = np.asarray(x)
     for i in range(B):
         hits = []
@@ -219,8 +232,8 @@ def test_rotate_quarter_turns_equal_rot90(k):
     y, yi = map(
         np.asarray,
         _run_many(
-            (aug.rotate, KEY, x, None, {"degrees": (deg, deg)}),
-            (aug.rotate, KEY, xi, None, {"degrees": (deg, deg)}),
+            (aug.rotate, base_key(), x, None, {"degrees": (deg, deg)}),
+            (aug.rotate, base_key(), xi, None, {"degrees": (deg, deg)}),
         ),
     )
     ref = np.rot90(np.asarray(x), k=k, axes=(1, 2))
@@ -250,8 +263,11 @@ def test_rotate_and_zoom_match_scipy_bilinear():
     y, *zooms = map(
         np.asarray,
         _run_many(
-            (aug.rotate, KEY, x, None, {"degrees": (30.0, 30.0)}),
-            *[(aug.zoom, KEY, x, None, {"min_scale": s, "max_scale": s}) for s in (1.5, 0.6)],
+            (aug.rotate, base_key(), x, None, {"degrees": (30.0, 30.0)}),
+            *[
+                (aug.zoom, base_key(), x, None, {"min_scale": s, "max_scale": s})
+                for s in (1.5, 0.6)
+            ],
         ),
     )
     for i in range(2):
@@ -267,7 +283,7 @@ def test_affine_is_rotate_zoom_shift_in_one_bilinear_warp(deg, s, t):
     x = _images(shape=(2, H, W, C))
     xn = np.asarray(x, np.float64)
     kw = {"degrees": (deg, deg), "min_scale": s, "max_scale": s, "max_shift": (t, t)}
-    y = np.asarray(_run(aug.affine, KEY, x, **kw))
+    y = np.asarray(_run(aug.affine, base_key(), x, **kw))
     a = math.radians(deg)
     A = np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]]) / s
     h, w = xn.shape[1:3]
@@ -290,7 +306,7 @@ def test_affine_draws_cover_their_ranges_per_example():
     n, m = 512, 3.0
     x = jnp.zeros((n, 15, 15, 1)).at[:, 7, 7, 0].set(1.0)
     kw = {"degrees": 0.0, "min_scale": 1.0, "max_scale": 1.0, "max_shift": m}
-    y = np.asarray(_run(aug.affine, KEY, x, **kw))[..., 0]  # bilinear splat of the pixel
+    y = np.asarray(_run(aug.affine, base_key(), x, **kw))[..., 0]  # bilinear splat of the pixel
     yy, xx = np.meshgrid(np.arange(15), np.arange(15), indexing="ij")
     mass = y.sum((1, 2))
     dy = (y * yy).sum((1, 2)) / mass - 7  # centre of mass = 7 + shift
@@ -309,9 +325,9 @@ def test_photometric_ops_against_numpy():
     bright, contrasted, noisy = (
         np.asarray(y, np.float64)
         for y in _run_many(
-            (aug.brightness, KEY, x, None, {"max_delta": 0.3}),
-            (aug.contrast, KEY, x, None, {"max_delta": 0.5}),
-            (aug.gaussian_noise, KEY, big, None, {"sigma": 0.1}),
+            (aug.brightness, base_key(), x, None, {"max_delta": 0.3}),
+            (aug.contrast, base_key(), x, None, {"max_delta": 0.5}),
+            (aug.gaussian_noise, base_key(), big, None, {"sigma": 0.1}),
         )
     )
     # brightness: one offset per image, within [-d, d].
@@ -339,8 +355,8 @@ def test_uint8_saturates_and_scales_by_255():
     y, n = map(
         np.asarray,
         _run_many(
-            (aug.brightness, KEY, x, None, {"max_delta": 0.2}),
-            (aug.gaussian_noise, KEY, grey, None, {"sigma": 0.05}),
+            (aug.brightness, base_key(), x, None, {"max_delta": 0.2}),
+            (aug.gaussian_noise, base_key(), grey, None, {"sigma": 0.05}),
         ),
     )
     y = y.astype(np.float64)
@@ -355,7 +371,7 @@ def test_uint8_saturates_and_scales_by_255():
 def test_cutout_zeroes_one_clipped_square():
     size = 5
     x = jnp.ones((32, H, W, C))
-    y = np.asarray(_run(aug.cutout, KEY, x, size=size))
+    y = np.asarray(_run(aug.cutout, base_key(), x, size=size))
     corners = set()
     for i in range(32):
         zero = y[i, :, :, 0] == 0
@@ -418,7 +434,7 @@ def test_masks_use_nearest_with_the_same_params(name, kwargs):
         np.kron(np.random.default_rng(0).integers(1, 4, (B, 4, 4)), np.ones((1, 4, 4))), jnp.int32
     )  # [B, 16, 16], blocks of 4x4 labels
     onehot = jax.nn.one_hot(labels, 4)  # [B, 16, 16, 4]
-    y, m = _run(aug.AUGMENTATIONS[name], KEY, onehot, masks=labels[..., None], **kwargs)
+    y, m = _run(aug.AUGMENTATIONS[name], base_key(), onehot, masks=labels[..., None], **kwargs)
     assert m.shape == (B, 16, 16, 1) and m.dtype == jnp.int32
     assert set(np.unique(np.asarray(m))) <= {0, 1, 2, 3}  # labels never blended
     covered = np.asarray(y).sum(-1) > 0.999  # pixels fully inside the source image

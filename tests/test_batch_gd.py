@@ -26,7 +26,12 @@ from train import build
 from train.configs import defaults
 
 N, D, K, B = 44, 6, 3, 8  # 44 // 8 = 5 micro-batches per epoch; 4 examples dropped
-DATA_KEY = jax.random.PRNGKey(1)
+
+
+def data_key():
+    """``jax.random.PRNGKey(1)``, made per call: a JAX array made at import would start the
+    backend while pytest collects (mutation testing forks test processes after that)."""
+    return jax.random.PRNGKey(1)
 
 
 def _data(n=N, seed=0):
@@ -73,7 +78,7 @@ def _train(opt_cfg, epochs, data, batch=B, mesh=None, schedule=None):
 
     params, perms = [_params(state)], []
     for epoch in range(epochs):
-        perm = loader.epoch_permutation(DATA_KEY, epoch, n)  # the loop's data order
+        perm = loader.epoch_permutation(data_key(), epoch, n)  # the loop's data order
         perms.append(np.asarray(perm))
         for i in range(spe):
             state, _ = step(state, perm, jnp.asarray(i, jnp.int32))

@@ -21,9 +21,14 @@ import jaxdl.optim as jo
 
 N_STEPS = 3
 RTOL, ATOL = 1e-5, 1e-6
+# NumPy at import: a jnp array here would start JAX's backend while pytest collects, and
+# mutation testing forks its test processes from a process that has only collected.
 PARAMS = {
-    "conv": {"kernel": jnp.linspace(-1.0, 1.0, 8).reshape(2, 2, 1, 2)},  # HWIO
-    "dense": {"kernel": jnp.linspace(0.5, -0.5, 6).reshape(3, 2), "bias": jnp.full(2, 0.3)},
+    "conv": {"kernel": np.linspace(-1.0, 1.0, 8, dtype=np.float32).reshape(2, 2, 1, 2)},  # HWIO
+    "dense": {
+        "kernel": np.linspace(0.5, -0.5, 6, dtype=np.float32).reshape(3, 2),
+        "bias": np.full(2, 0.3, np.float32),
+    },
 }
 LEAF_COEF = {"conv": 1.0, "dense": 2.0}  # curvature of each leaf of the quadratic loss
 
@@ -374,12 +379,18 @@ def test_typed_legacy_and_int_keys_give_the_same_stream(make):
     )
 
 
-@pytest.mark.parametrize(
-    "key",
-    [1.5, jnp.zeros(4, jnp.uint32), jax.random.split(jax.random.key(0), 2), "seed"],
+@pytest.mark.parametrize(  # made in the test: no JAX array at collection (see PARAMS)
+    "make_key",
+    [
+        lambda: 1.5,
+        lambda: jnp.zeros(4, jnp.uint32),
+        lambda: jax.random.split(jax.random.key(0), 2),
+        lambda: "seed",
+    ],
     ids=["float", "uint32[4]", "key batch", "str"],
 )
-def test_bad_key_refused_at_construction(key):
+def test_bad_key_refused_at_construction(make_key):
+    key = make_key()
     with pytest.raises(TypeError, match=r"jax\.random\.key\(seed\).*PRNGKey.*int seed"):
         jo.add_gradient_noise(0.1, key=key)
     with pytest.raises(TypeError, match=r"jax\.random\.key\(seed\)"):

@@ -9,7 +9,11 @@ from jaxdl.data import augment as aug
 from jaxdl.data import preprocess
 from train import augment_spec
 
-KEY = jax.random.key(3)
+
+def base_key():
+    """``jax.random.key(3)``, made per call: a JAX array made at import would start the
+    backend while pytest collects (mutation testing forks test processes after that)."""
+    return jax.random.key(3)
 
 
 def _correlated_images(n=300, size=64, seed=0) -> np.ndarray:
@@ -66,18 +70,20 @@ def test_shift_equals_the_paper_formula_for_the_same_alphas():
     lam, vecs = _np_pca(images)  # numpy's eigendecomposition, not the library's rgb_pca
     x = jnp.asarray(images, jnp.float32) / 255.0
     fn = jax.jit(lambda k, x: aug.pca_lighting(k, x, 0.1, lam, vecs))
-    y = np.asarray(fn(KEY, x))
-    alphas = _independent_alphas(KEY, 8, 3, 0.1)
+    y = np.asarray(fn(base_key(), x))
+    alphas = _independent_alphas(base_key(), 8, 3, 0.1)
     assert np.unique(alphas[:, 0]).size == 8  # per image
     # The documented draw is what the library's helper returns too.
-    library_alphas = jax.jit(lambda k, x: aug.lighting_alphas(k, x, 0.1))(KEY, x)
+    library_alphas = jax.jit(lambda k, x: aug.lighting_alphas(k, x, 0.1))(base_key(), x)
     np.testing.assert_allclose(np.asarray(library_alphas), alphas, rtol=1e-6)
     np.testing.assert_allclose(y, _np_lighting(np.asarray(x), alphas, lam, vecs), atol=1e-6)
     # The same offset at every pixel of an image.
     d = y - np.asarray(x)
     np.testing.assert_allclose(d, np.broadcast_to(d[:, :1, :1], d.shape), atol=1e-6)
     # uint8: offsets in 255 units, rounded and clipped.
-    y8 = np.asarray(jax.jit(lambda k, x: aug.pca_lighting(k, x, 0.1, lam, vecs))(KEY, images))
+    y8 = np.asarray(
+        jax.jit(lambda k, x: aug.pca_lighting(k, x, 0.1, lam, vecs))(base_key(), images)
+    )
     want8 = _np_lighting(images, alphas * 255.0, lam, vecs)
     assert y8.dtype == np.uint8
     assert np.max(np.abs(y8.astype(np.float64) - np.clip(np.round(want8), 0, 255))) <= 1
@@ -89,7 +95,7 @@ def test_alpha_statistics_over_many_images():
     # A hand PCA: eigenvalues (1, 1/2, 1/4) along the columns of a rotation.
     lam = np.array([1.0, 0.5, 0.25])
     vecs, _ = np.linalg.qr(np.array([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0], [2.0, 0.1, -1.0]]))
-    y = np.asarray(jax.jit(lambda k, x: aug.pca_lighting(k, x, 0.1, lam, vecs))(KEY, x))
+    y = np.asarray(jax.jit(lambda k, x: aug.pca_lighting(k, x, 0.1, lam, vecs))(base_key(), x))
     # The alphas the op drew, recovered from its output: shift = V (alpha * lam).
     a = (y.reshape(n, 3).astype(np.float64) @ vecs) / lam  # [n, 3]
     # 5 standard errors: mean s.e. 0.1/sqrt(n) = 7e-4, std s.e. 0.1/sqrt(2n) = 5e-4.
@@ -112,14 +118,14 @@ def test_config_spec_gets_the_pca_and_bad_input_is_named():
     assert augment_spec.needs_pca(spec) and not augment_spec.needs_pca("horizontal_flip()")
     fn = augment_spec.from_config(spec, pca=(lam, vecs))
     x = jnp.asarray(images, jnp.float32) / 255.0
-    y = np.asarray(jax.jit(fn)(KEY, x))
+    y = np.asarray(jax.jit(fn)(base_key(), x))
     assert y.shape == x.shape and not np.allclose(y, x)
     with pytest.raises(ValueError, match="rgb_pca"):
-        augment_spec.from_config("pca_lighting()")(KEY, x)
+        augment_spec.from_config("pca_lighting()")(base_key(), x)
     with pytest.raises(ValueError, match="3 channels"):
-        aug.pca_lighting(KEY, x, 0.1, lam[:2], vecs[:2, :2])
+        aug.pca_lighting(base_key(), x, 0.1, lam[:2], vecs[:2, :2])
     masks = jnp.ones(x.shape[:3], jnp.int32)
-    out, m = aug.pca_lighting(KEY, x, 0.1, lam, vecs, masks=masks)
+    out, m = aug.pca_lighting(base_key(), x, 0.1, lam, vecs, masks=masks)
     assert m is masks
 
 
