@@ -125,3 +125,50 @@ def test_gradient_noise_state_checkpoints_and_restores(tmp_path: Path):
     restored, _ = ckpt.restore(state, 1)
     ckpt.close()
     assert checkpoint.tree_digest(restored) == checkpoint.tree_digest(state)
+
+
+class _Wider(nn.Module):
+    """_BNNet with another width or parameter dtype: a state the checkpoints do not fit."""
+
+    width: int = 64
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.Dense(self.width, param_dtype=self.param_dtype)(x.reshape((x.shape[0], -1)))
+        return nn.BatchNorm(use_running_average=not train)(x)
+
+
+@pytest.mark.parametrize(
+    "model, first",
+    [
+        (
+            _Wider(param_dtype=jnp.bfloat16),
+            "['params']['Dense_0']['bias']: saved float32[64], here bfloat16[64]",
+        ),
+        (_Wider(width=32), "['params']['BatchNorm_0']['bias']: saved float32[64], here float32[32]"),
+    ],
+    ids=["dtype", "shape"],
+)
+def test_a_state_of_other_dtype_or_shape_is_refused_and_nothing_moves(tmp_path, model, first):
+    """A changed dtype once read as a digest mismatch ("the files changed on disk"), and
+    every checkpoint was called unreadable; a changed shape as Orbax's truncation error."""
+    ckpt, _ = _saved(tmp_path)
+    target = TrainState.create(
+        model=model, tx=optax.adam(1e-3), rng=jax.random.PRNGKey(0),
+        example_input=jnp.zeros((1, 8, 8, 1)),
+    )  # fmt: skip
+    with pytest.raises(checkpoint.CheckpointMismatchError) as info:
+        ckpt.restore_latest(target)
+    message = str(info.value)
+    assert message.startswith(
+        f"Checkpoint step 3 in {tmp_path} does not fit the state to restore: "
+    )
+    assert message.split("restore: ", 1)[1].startswith(first + " (and ")
+    assert message.endswith(
+        "Restore it into a state built as it was saved (the run's config), or save this run in"
+        " another directory."
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1", "2", "3"]  # nothing moved aside
+    restored, _ = ckpt.restore_latest(_state(99))  # the right state still restores step 3
+    assert int(restored.step) == 3

@@ -66,6 +66,14 @@ class CorruptCheckpointError(CheckpointError):
     """A checkpoint's content does not match the digest recorded when it was saved."""
 
 
+class CheckpointMismatchError(CheckpointError, ValueError):
+    """A readable checkpoint saved with other shapes or dtypes than the state restored into.
+
+    Not damage: ``restore_latest`` raises it at once, trying no older checkpoint and
+    moving nothing aside (every checkpoint of the run was saved the same way).
+    """
+
+
 class CheckpointWriteError(CheckpointError, OSError):
     """Checkpoints cannot be written: the folder is not writable, or a save failed."""
 
@@ -191,6 +199,26 @@ def _abstract(tree: Any) -> Any:
     )
 
 
+def _mismatches(saved: Any, wanted: Any) -> list[str]:
+    """``path: saved dtype[shape], here dtype[shape]`` for each leaf of ``wanted`` (shape/dtype
+    structs) that ``saved`` (Orbax's metadata of a checkpoint) holds with another shape or
+    dtype, the parameters' first. Typed PRNG keys are skipped (stored as their key data)."""
+    held = {
+        jax.tree_util.keystr(path): leaf
+        for path, leaf in jax.tree_util.tree_flatten_with_path(saved)[0]
+        if hasattr(leaf, "shape") and hasattr(leaf, "dtype")
+    }
+    out = []
+    for path, want in jax.tree_util.tree_flatten_with_path(wanted)[0]:
+        have = held.get(jax.tree_util.keystr(path))
+        if have is None or jax.dtypes.issubdtype(want.dtype, jax.dtypes.prng_key):
+            continue
+        if tuple(have.shape) != tuple(want.shape) or np.dtype(have.dtype) != np.dtype(want.dtype):
+            shown = [f"{np.dtype(a.dtype)}{list(a.shape)}" for a in (have, want)]
+            out.append(f"{jax.tree_util.keystr(path)}: saved {shown[0]}, here {shown[1]}")
+    return sorted(out, key=lambda line: not line.startswith("['params']"))  # params first
+
+
 class Checkpointer:
     """Saves and restores ``TrainState`` + JSON metadata in ``directory``.
 
@@ -268,8 +296,13 @@ class Checkpointer:
         self._manager = self._open()
 
     def _open(self) -> ocp.CheckpointManager:
-        return ocp.CheckpointManager(
-            self.directory, options=self._options, item_names=("state", "meta")
+        return ocp.CheckpointManager(  # handlers named: item_metadata reads "state" at once
+            self.directory,
+            options=self._options,
+            item_handlers={
+                "state": ocp.StandardCheckpointHandler(),
+                "meta": ocp.JsonCheckpointHandler(),
+            },
         )
 
     def all_steps(self) -> list[int]:
@@ -338,9 +371,19 @@ class Checkpointer:
         """Restores checkpoint ``step`` into the structure and shardings of ``target``.
 
         Raises:
+          CheckpointMismatchError: the checkpoint holds other shapes or dtypes than
+            ``target`` (a changed model or dtype), checked before anything is read.
           CorruptCheckpointError: the content differs from the digest saved with it.
         """
         abstract = _abstract(serialization.to_state_dict(target))
+        stored = self._manager.item_metadata(step)
+        if stored is not None and (bad := _mismatches(stored["state"], abstract)):
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise CheckpointMismatchError(
+                f"Checkpoint step {step} in {self.directory} does not fit the state to "
+                f"restore: {bad[0]}{more}. Restore it into a state built as it was saved (the "
+                "run's config), or save this run in another directory."
+            )
         saved, meta = self._restore(step, ocp.args.StandardRestore(abstract))
         state = serialization.from_state_dict(target, saved)
         return state, meta
@@ -377,6 +420,8 @@ class Checkpointer:
         once one restores, the damaged newer ones are moved aside (see the class notes).
 
         Raises:
+          CheckpointMismatchError: the newest checkpoint holds other shapes or dtypes than
+            ``target``.
           CheckpointError: checkpoints exist but none can be read.
         """
         steps = self.all_steps()
@@ -385,6 +430,8 @@ class Checkpointer:
             for step in reversed(steps):
                 try:
                     restored = self.restore(target, step)
+                except CheckpointMismatchError:
+                    raise  # the run's other checkpoints were saved the same way
                 except Exception as e:  # noqa: BLE001 - any read failure: try an older one
                     reason = _one_line(e)
                     errors.append(f"step {step}: {reason}")
