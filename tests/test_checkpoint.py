@@ -146,7 +146,10 @@ class _Wider(nn.Module):
             _Wider(param_dtype=jnp.bfloat16),
             "['params']['Dense_0']['bias']: saved float32[64], here bfloat16[64]",
         ),
-        (_Wider(width=32), "['params']['BatchNorm_0']['bias']: saved float32[64], here float32[32]"),
+        (
+            _Wider(width=32),
+            "['params']['BatchNorm_0']['bias']: saved float32[64], here float32[32]",
+        ),
     ],
     ids=["dtype", "shape"],
 )
