@@ -107,6 +107,8 @@ def classification_steps(
         return sum(v.weight * ce for v, ce in zip(views, ces)), views, ces
 
     def loss_fn(params, state, batch, key):
+        if freeze is not None:  # inside the differentiated function, so its zeros count
+            params = freeze(params)
         outputs, new_model_state = apply_model(state, params, batch["image"], True, key)
         logits, aux = split_outputs(outputs)
         ce, views, ces = task_loss(logits, batch)
@@ -124,8 +126,6 @@ def classification_steps(
         aug_key, model_key = jax.random.split(state.step_key())
         batch = preprocess(batch, aug_key, True)
         at = evaluation_point(state.opt_state, state.params)
-        if freeze is not None:
-            at = freeze(at)
         grads, (metrics, new_model_state) = jax.grad(loss_fn, has_aux=True)(
             at, state, batch, model_key
         )
