@@ -377,7 +377,8 @@ class Checkpointer:
         """
         abstract = _abstract(serialization.to_state_dict(target))
         stored = self._manager.item_metadata(step)
-        if stored is not None and (bad := _mismatches(stored["state"], abstract)):
+        stored = stored.get("state") if stored is not None else None  # None: not recorded
+        if stored is not None and (bad := _mismatches(stored, abstract)):
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
             raise CheckpointMismatchError(
                 f"Checkpoint step {step} in {self.directory} does not fit the state to "
