@@ -36,21 +36,6 @@ REALS = [
 ]
 
 
-@pytest.mark.parametrize("value, expected", REALS)
-def test_concrete_reals_gives_float64_values(value, expected):
-    values = concrete_reals("x", value)
-    assert values.dtype == np.float64
-    np.testing.assert_array_equal(values, expected)
-
-
-def test_concrete_reals_of_jax_arrays_are_float64_values():
-    for value, expected in [(jnp.array([1, 2], jnp.int32), [1.0, 2.0]),
-                            (jnp.array(0.5, jnp.bfloat16), 0.5)]:  # fmt: skip
-        values = concrete_reals("x", value)
-        assert values.dtype == np.float64
-        np.testing.assert_array_equal(values, expected)
-
-
 NOT_REALS = [
     (True, "x must be a real number, got bool."),
     ("0.5", "x must be a real number, got str."),
@@ -75,17 +60,25 @@ INTS = [
 ]
 
 
-@pytest.mark.parametrize("value, expected", INTS)
-def test_concrete_ints_gives_int64_values(value, expected):
-    values = concrete_ints("n", value)
-    assert values.dtype == np.int64
+# (helper, value, its values, their dtype): reals as float64, integers as int64.
+CONCRETE = [(concrete_reals, v, e, np.float64) for v, e in REALS]
+CONCRETE += [(concrete_ints, v, e, np.int64) for v, e in INTS]
+
+
+@pytest.mark.parametrize("helper, value, expected, dtype", CONCRETE)
+def test_concrete_values_and_their_dtypes(helper, value, expected, dtype):
+    values = helper("x", value)
+    assert values.dtype == dtype
     np.testing.assert_array_equal(values, expected)
 
 
-def test_concrete_ints_of_a_jax_array_are_int64_values():
-    values = concrete_ints("n", jnp.array([5, 6], jnp.int32))
-    assert values.dtype == np.int64
-    np.testing.assert_array_equal(values, [5, 6])
+def test_concrete_values_of_jax_arrays():  # made here: no JAX array at collection
+    for helper, value, expected, dtype in [
+        (concrete_reals, jnp.array([1, 2], jnp.int32), [1.0, 2.0], np.float64),
+        (concrete_reals, jnp.array(0.5, jnp.bfloat16), 0.5, np.float64),
+        (concrete_ints, jnp.array([5, 6], jnp.int32), [5, 6], np.int64),
+    ]:
+        test_concrete_values_and_their_dtypes(helper, value, expected, dtype)
 
 
 NOT_INTS = [
