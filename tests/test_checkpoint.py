@@ -13,7 +13,7 @@ import pytest
 from jaxdl import optim
 from jaxdl.training import checkpoint
 from jaxdl.training.state import TrainState
-from train.fault_injection import damage as damage_checkpoint
+from reliability.fault_injection import damage as damage_checkpoint
 
 
 class _BNNet(nn.Module):

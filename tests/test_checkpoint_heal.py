@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from jaxdl.training import checkpoint
+from reliability.fault_injection import damage as damage_checkpoint
 from train import workdir as wd
-from train.fault_injection import damage as damage_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_damaged_newest_is_moved_aside_and_saved_again(tmp_path, caplog, how, as
     assert not (ckpt_dir / "3").exists()
     assert ckpt.all_steps() == [1, 2] and ckpt.latest_step() == 2
     assert wd.checkpoint_steps(tmp_path) == [1, 2]
-    assert "Checkpoint at step 3 is unreadable" in caplog.text  # train/fault_injection.py
+    assert "Checkpoint at step 3 is unreadable" in caplog.text  # reliability/fault_injection.py
     assert "Moved the damaged checkpoint step 3 (" in caplog.text and str(moved[0]) in caplog.text
     assert "3" in moved[0].with_name(moved[0].name + ".reason.txt").read_text()
 

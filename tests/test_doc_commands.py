@@ -424,10 +424,10 @@ def test_documented_training_commands_run(doc, tmp_path, monkeypatch):
 # test's folder; a ``{tmp}`` flag the command gives itself (localized there) is kept.
 SMOKE = {
     # 1 SIGKILL (then SIGTERM, SIGINT, two at once) of 4-epoch runs
-    "train.fault_injection": "--kills 1 --override=--config.train.num_epochs=4"
+    "reliability.fault_injection": "--kills 1 --override=--config.train.num_epochs=4"
     " --workdir {tmp}/runs/fault_injection",
     # the in-process cases only (the others are python -m train processes)
-    "train.validation_suite": "--fast --workdir {tmp}/runs/validation_suite",
+    "reliability.validation_suite": "--fast --workdir {tmp}/runs/validation_suite",
     # 1 seed, 1 epoch of 64 images, a narrow net
     "benchmarks.time_to_accuracy": "--seeds 1 --epochs 1 --widths 4,8 --batch_size 16"
     " --eval_batch 16 --train_subset 64 --test_subset 16 --data_dir {tmp}/shared_data"
@@ -494,7 +494,7 @@ NEEDS = {"train.experiments.degradation_peer": "torch", "mutation.run": "mutmut"
 # Modules run on the process's 8 fake devices; the others see one (jax.devices narrowed
 # to the first, as on the docs' CPU: the experiments' batches, e.g. curriculum's and
 # regularization's 100 or optimizers' batch-1 SGD, need not divide over 8).
-ALL_DEVICES = {"benchmarks.scaling", "train.validation_suite"}
+ALL_DEVICES = {"benchmarks.scaling", "reliability.validation_suite"}
 # Modules whose run folders (runs/NAME) are read: made first, by the docs' command whose
 # --workdir is NAME, else by a 2-step run of train/configs/mnist_lenet5.py.
 READS_RUNS = {"train.visualize", "train.doctor", "train.experiments.tta_ensemble"}
@@ -657,10 +657,10 @@ def _doctor_ran(run, tmp: Path) -> bool:
 
 # What each run must have done: main's return value, its printed text, its files.
 EXPECT = {
-    "train.fault_injection": lambda run, tmp: (
+    "reliability.fault_injection": lambda run, tmp: (
         run.code == 0 and _json(tmp / "runs/fault_injection/report.json")["passed"]
     ),
-    "train.validation_suite": lambda run, tmp: (
+    "reliability.validation_suite": lambda run, tmp: (
         run.code == 0 and all(r["clear"] for r in _json(tmp / "runs/validation_suite/report.json"))
     ),
     "benchmarks.time_to_accuracy": lambda run, tmp: (

@@ -8,7 +8,8 @@ from pathlib import Path
 import ml_collections
 import pytest
 
-from train import experiment_dirs, fault_injection
+from reliability import fault_injection
+from train import experiment_dirs
 from train import workdir as wd
 from train.validate import ConfigError
 

@@ -3,7 +3,7 @@ and SIGINT, and two processes started together on one workdir."""
 
 import pytest
 
-from train import fault_injection
+from reliability import fault_injection
 
 
 @pytest.mark.slow  # about nine `python -m train` processes (about 90 s of CPU)

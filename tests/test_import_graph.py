@@ -1,4 +1,4 @@
-"""The import graph of jaxdl/, train/ and benchmarks/, read from the source.
+"""The import graph of jaxdl/, train/, benchmarks/ and reliability/, read from the source.
 
 Layers, lowest first (a module may import its own layer and the layers below):
 
@@ -8,6 +8,7 @@ Layers, lowest first (a module may import its own layer and the layers below):
   3  jaxdl.viz
   4  jaxdl (the package's own __init__)
   5  train, benchmarks (entry points)
+  6  reliability (harnesses that drive ``python -m train`` from outside)
 
 Every import counts, the ones inside functions too: a cycle may not hide behind a
 function-local import. train/build.py (the builder) imports only jaxdl and the configs.
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("jaxdl", "train", "benchmarks")
+PACKAGES = ("jaxdl", "train", "benchmarks", "reliability")
 LAYERS = {
     "jaxdl.nn": 0,
     "jaxdl.optim": 0,
@@ -31,6 +32,7 @@ LAYERS = {
     "jaxdl": 4,
     "train": 5,
     "benchmarks": 5,
+    "reliability": 6,
 }
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from train import fault_injection as fi
+from reliability import fault_injection as fi
 
 CONFIG = "train/configs/mnist_mlp.py"
 SHORT = [*fi.TINY, "--config.train.num_epochs=3"]

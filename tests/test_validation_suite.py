@@ -3,7 +3,8 @@ every config value the suite tries in-process is refused with one clear line."""
 
 import pytest
 
-from train import validate_ranges, validation_suite
+from reliability import validation_suite
+from train import validate_ranges
 
 BY_NAME = {c.name: c for c in validation_suite.CASES}
 # A few cases through `python -m train` (about 10 s each); the suite runs them all.

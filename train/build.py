@@ -383,7 +383,7 @@ def run_hooks(
         out.append(hooks.FinalEvaluation({"test": device["test"]}, cfg.final_from_best and ranked))
     out += [Console(), ProgressBar(None if cfg.progress else False)]
     out += [MetricsFile(), TensorBoard(), Curves(title=frame.workdir.name)]
-    if os.environ.get("JAXDL_PHASE_FILE"):  # fault injection (train/fault_injection.py)
+    if os.environ.get("JAXDL_PHASE_FILE"):  # fault injection (reliability/fault_injection.py)
         out.append(hooks.PhaseMarks(os.environ["JAXDL_PHASE_FILE"]))
     return out + [hooks.StopOnSignal()]
 

@@ -1,6 +1,6 @@
 """Fault injection: SIGKILL ``python -m train`` again and again, resume, compare.
 
-  python -m train.fault_injection --workdir runs/fault_injection --kills 10 \\
+  python -m reliability.fault_injection --workdir runs/fault_injection --kills 10 \\
       [--config train/configs/mnist_mlp.py] [--override --config.train.num_epochs=12 ...]
 
 First an uninterrupted reference run; then the same command is started, killed with

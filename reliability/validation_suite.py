@@ -1,6 +1,6 @@
 """Validation suite: every kind of bad input must give one clear paragraph, no traceback.
 
-  python -m train.validation_suite [--workdir runs/validation_suite] [--fast]
+  python -m reliability.validation_suite [--workdir runs/validation_suite] [--fast]
 
 Each case gives ``python -m train``'s command line one invalid input: unknown or
 mistyped config keys, out-of-range values (every rule of ``train.validate_ranges``
