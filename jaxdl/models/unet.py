@@ -95,11 +95,11 @@ def valid_output_size(size: int, depth: int) -> int:
                 "valid size (e.g. 572 for depth 4) or padding='same'."
             )
         s //= 2
-    s -= 4
-    if s <= 0:
-        raise ValueError(f"Input side {size} is too small for the valid U-Net of depth {depth}.")
+    s -= 4  # the bottom level's two convs
     for _ in range(depth):
         s = 2 * s - 4
+    if s <= 0:  # the bottom or an expanding level came out empty (a bottom side 2 gives 0)
+        raise ValueError(f"Input side {size} is too small for the valid U-Net of depth {depth}.")
     return s
 
 
