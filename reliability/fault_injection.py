@@ -223,6 +223,19 @@ def _resumed_step(stdout: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def steps_lost(graceful: list[dict], concurrent: dict, damaged_after: dict[int, dict]) -> None:
+    """Sets each sent graceful stop's ``steps_lost``: where it stopped (or, when the
+    harness damaged that checkpoint right after the stop, the fallback) minus where the
+    next start resumed. Only a damage made after this stop counts: an earlier one of the
+    same step number was healed (re-saved) by a start in between."""
+    for i, (g, nxt) in enumerate(zip(graceful, [*graceful[1:], concurrent])):
+        if g.get("sent") and g["stopped_at"] is not None:
+            resumed = nxt.get("resumed_from")
+            d = damaged_after.get(i)
+            intact = d["fallback"] if d and d["step"] == g["stopped_at"] else g["stopped_at"]
+            g["steps_lost"] = None if resumed is None else intact - resumed
+
+
 def run(
     config: str,
     overrides: list[str],
@@ -276,25 +289,18 @@ def run(
     pending = max(workdirs.checkpoint_steps(run_dir), default=None) not in [
         c["step"] for c in corruptions
     ]
-    graceful = []
+    graceful, damaged_after = [], {}  # graceful stop index -> the damage that followed it
     for sig in (signal.SIGTERM, signal.SIGINT, None):
         if pending and (damaged := _corrupt_latest(run_dir, "truncate")) is not None:
             corruptions.append(damaged)
+            damaged_after[len(graceful) - 1] = damaged
             pending = False
         if sig is None:
             break
         graceful.append(_graceful(cmd, logs, sig, run_dir, min_step))
         min_step = max(min_step, graceful[-1].get("stopped_at") or 0)
     concurrent = _concurrent(cmd, logs)
-    for g, nxt in zip(graceful, [*graceful[1:], concurrent]):  # resumed where it stopped?
-        if g.get("sent") and g["stopped_at"] is not None:
-            resumed = nxt.get("resumed_from")
-            # Where it stopped, or the fallback when that checkpoint was damaged on purpose.
-            intact = next(
-                (c["fallback"] for c in corruptions if c["step"] == g["stopped_at"]),
-                g["stopped_at"],
-            )
-            g["steps_lost"] = None if resumed is None else intact - resumed
+    steps_lost(graceful, concurrent, damaged_after)
     final = subprocess.run(cmd, cwd=ROOT, env=_env(None), capture_output=True)
     text = "".join(p.read_text() for p in sorted(logs.glob("stderr_*.txt")))
     text += final.stderr.decode()

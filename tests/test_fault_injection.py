@@ -24,3 +24,21 @@ def test_killed_four_times_resumes_to_bitwise_identical_parameters(tmp_path):
     assert report["final_exit_code"] == 0
     assert report["identical_params"] and report["identical_test_metrics"]
     assert report["passed"]
+
+
+def test_steps_lost_counts_only_a_damage_made_after_the_stop():
+    # CI, 2026-12-03: a kill-phase damage of step 64 (fallback 32) was healed by the
+    # SIGTERM start; the SIGINT run then stopped at step 64 again and the next start
+    # resumed there. That is no step lost, not 32 - 64.
+    term = {"sent": True, "stopped_at": 49}
+    sigint = {"sent": True, "stopped_at": 64}
+    graceful = [term, {"sent": True, "stopped_at": 64, "resumed_from": 49}]
+    fault_injection.steps_lost(graceful, {"resumed_from": 64}, {})
+    assert [g["steps_lost"] for g in graceful] == [49 - 49, 0]
+    # damaged right after the SIGINT stop: the next start must fall back to 32
+    graceful = [term, sigint]
+    damage = {1: {"step": 64, "how": "truncate", "fallback": 32}}
+    fault_injection.steps_lost(graceful, {"resumed_from": 32}, damage)
+    assert sigint["steps_lost"] == 0
+    fault_injection.steps_lost(graceful, {"resumed_from": 16}, damage)
+    assert sigint["steps_lost"] == 16  # fell back further than it had to
