@@ -115,7 +115,7 @@ def test_resnet_head_is_xavier_computes_in_the_model_dtype_and_returns_float32()
     assert logits.dtype == jnp.float32
 
 
-def _alexnet_params_and_shapes(model, size, dtype=None):
+def _alexnet_params_and_shapes(model, size):
     x = jnp.ones((1, size, size, 3))
     variables = model.init(jax.random.key(0), x, False)
     _, state = model.apply(variables, x, False, capture_intermediates=True)
