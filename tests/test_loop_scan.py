@@ -21,7 +21,6 @@ RTOL = 1e-6
 rng = np.random.default_rng(0)
 X = rng.normal(size=(88, 6)).astype(np.float32)  # 88 / 8 = 11 steps per epoch: not a multiple of K
 DATA = {"image": X, "label": (X[:, 0] + X[:, 1] > 0).astype(np.int32)}
-MESH = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
 TRAIN_STEP, EVAL_STEP = steps.classification_steps(lambda b, k, t: b)
 
 
@@ -64,7 +63,7 @@ def train(k, workdir=None, max_steps=None, log_every=5):
         options=options,
         hooks=[hook],
         workdir=workdir,
-        mesh=MESH,
+        mesh=jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",)),  # not at import: no backend
     )
     return result, hook
 
