@@ -143,19 +143,26 @@ def _one_line(error: BaseException, limit: int = 240) -> str:
 
 
 @contextlib.contextmanager
-def _quiet_unraisable():
+def _quiet_unraisable(failures: list):
     """Sends 'Exception ignored in ...' reports to the debug log while the block runs.
 
     When one array of a damaged checkpoint fails to read, Orbax drops its other pending
     reads; collected later, those coroutines print tracebacks on stderr although the
-    damage was already reported (one line) and handled. They are collected here.
+    damage was already reported (one line) and handled. They are collected here, when a
+    read failed (``failures`` not empty at the end, or an error leaving the block): a full
+    collection costs about 0.2 s in a test process, and most restores read cleanly.
     """
     previous = sys.unraisablehook
     sys.unraisablehook = lambda u: log.debug("While reading a checkpoint: %r", u.exc_value)
     try:
         yield
-    finally:
+    except BaseException:
         gc.collect()
+        raise
+    else:
+        if failures:
+            gc.collect()
+    finally:
         sys.unraisablehook = previous
 
 
@@ -427,7 +434,7 @@ class Checkpointer:
         """
         steps = self.all_steps()
         errors, damaged = [], []
-        with _quiet_unraisable():  # Orbax's dropped reads of a damaged one
+        with _quiet_unraisable(errors):  # Orbax's dropped reads of a damaged one
             for step in reversed(steps):
                 try:
                     restored = self.restore(target, step)
