@@ -102,5 +102,7 @@ def test_resnet_unchanged_by_it(monkeypatch):
     with_it = jax.jit(jax.grad(loss, has_aux=True))(variables["params"])
     monkeypatch.setattr(layers, "materialize", lambda y: y)
     without = jax.jit(jax.grad(loss, has_aux=True))(variables["params"])
+    # Fused across the identity or not, XLA may round differently in float32: 2.4e-6 on a
+    # gradient of 0.12 was seen with XLA:CPU's older code generator (conftest.py).
     for a, b in zip(jax.tree.leaves(with_it), jax.tree.leaves(without), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

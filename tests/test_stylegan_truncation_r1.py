@@ -208,7 +208,9 @@ def test_lazy_r1_applies_only_at_multiples_of_k_scaled_by_k():
             np.testing.assert_allclose(delta[:, 0], -lr * k * d_v, rtol=1e-3, atol=1e-7)
         else:  # between lazy steps: no penalty, the same D update as without R1
             assert float(r1) == 0.0
-            np.testing.assert_array_equal(delta, 0.0)
+            # The two programs may round D's update differently: a few float32 ulps of a
+            # kernel of order 1 (1.2e-7 seen), against an R1 share of 2.5e-3 or more.
+            np.testing.assert_allclose(delta, 0.0, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="r1_every"):
         G.gan_steps(r1_gamma=1.0, r1_every=0)
 
