@@ -7,6 +7,7 @@ A tiny linearly separable task on an MLP: 88 examples of 6 features, batches of 
 (11 steps per epoch), so each run compiles in a second or two.
 """
 
+import time
 import warnings
 
 import jax
@@ -95,6 +96,30 @@ def test_each_dispatch_donates_the_state_and_nothing_else(k):
         result = run(epochs=2, k=k, hooks=[hook])
     assert int(result.state.step) == 22 and hook.checked >= 4
     assert not [w for w in caught if "donated buffers were not usable" in str(w.message)]
+
+
+class Throughput(Hook):
+    """Each window's images per second, and the time between this hook's calls."""
+
+    name = "throughput"
+
+    def __init__(self):
+        self.called, self.rates = [], []
+
+    def on_log(self, run, logs):
+        self.called.append(time.perf_counter())
+        self.rates.append((logs["images_per_second"], len(run.window["values"]["loss"])))
+
+
+def test_images_per_second_is_the_windows_images_over_its_time():
+    """The loop times a window from the end of the previous log to this one, inside the
+    interval between two calls of a hook: images / that time is at least images / the
+    hook's interval (whatever the machine's load)."""
+    hook = Throughput()
+    run(epochs=2, hooks=[hook])
+    assert len(hook.rates) >= 4
+    for (rate, n), start, end in zip(hook.rates[1:], hook.called, hook.called[1:]):
+        assert n * B / (end - start) <= rate < float("inf")
 
 
 class Stream(StreamedSplit):
