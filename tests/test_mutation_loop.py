@@ -11,6 +11,7 @@ import time
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -120,6 +121,36 @@ def test_images_per_second_is_the_windows_images_over_its_time():
     assert len(hook.rates) >= 4
     for (rate, n), start, end in zip(hook.rates[1:], hook.called, hook.called[1:]):
         assert n * B / (end - start) <= rate < float("inf")
+
+
+class Logs(Hook):
+    name = "logs"
+
+    def __init__(self):
+        self.logs, self.losses = [], []
+
+    def on_log(self, run, logs):
+        self.logs.append(logs)
+        self.losses.append(np.asarray(run.window["values"]["loss"], np.float64))
+
+
+def test_skipped_steps_are_left_out_of_the_window_and_a_window_of_them_logs_nan():
+    """A step reporting ``skipped = 1`` (as ``guards.skip_nonfinite`` does) is counted, and
+    left out of the window's means; a window of skipped steps only logs NaN, quietly."""
+
+    def step(s, batch):  # steps 1, 2 and 4 are kept; 3 and every step after 4 are skipped
+        new, metrics = TRAIN_STEP(s, batch)
+        return new, {**metrics, "skipped": ((s.step == 2) | (s.step >= 4)).astype(jnp.int32)}
+
+    hook = Logs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no mean of an empty slice
+        run(epochs=1, train_step=step, hooks=[hook])
+    first, later = hook.logs[0], hook.logs[1:]
+    assert first["train_skipped_steps"] == 1
+    np.testing.assert_allclose(first["train_loss"], hook.losses[0][[0, 1, 3]].mean(), rtol=1e-6)
+    assert later and all(np.isnan(g["train_loss"]) for g in later)
+    assert [g["train_skipped_steps"] for g in later] == [4, 3]  # steps 5-8, 9-11
 
 
 class Stream(StreamedSplit):
