@@ -29,7 +29,7 @@ def xla_knows(flag: str) -> bool:
     spec = find_spec("jaxlib")
     for lib in Path(spec.origin).parent.glob("*.so") if spec and spec.origin else []:
         with open(lib, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            if m.find(flag.encode()) >= 0:
+            if m.find(flag.encode() + b"\0") >= 0:  # the flag's name, as a C string
                 return True
     return False
 
