@@ -13,9 +13,13 @@ finds each copy's examples again. They run the same text through the same trampo
 the function's own doctest, which stays; the copies are deselected (in
 ``training/loop.py`` they were 212 of 247 tests and 162 s of the 207 s each surviving
 mutant took).
+
+The tests then run quickest first (below): the verdicts do not change, only the time.
 """
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +38,14 @@ def pytest_collection_modifyitems(config, items):
     if any(copy):
         config.hook.pytest_deselected(items=[i for i, c in zip(items, copy) if c])
         items[:] = [i for i, c in zip(items, copy) if not c]
+    # Quickest tests first, by the durations of mutmut's stats run (cwd: the copy's
+    # mutants/): mutmut runs each mutant's tests with -x, so a killed mutant costs the
+    # tests up to the first that fails. In loop.py's run, 76 tests took 51 s in all, the
+    # quickest 0.01 s; in file order a killed mutant cost about half of them.
+    stats = Path("mutmut-stats.json")
+    if stats.is_file():
+        duration = json.loads(stats.read_text()).get("duration_by_test", {})
+        items.sort(key=lambda i: duration.get(i.nodeid, 0.0))
 
 
 def pytest_collection_finish(session):
