@@ -3,8 +3,8 @@ test checked: the data key, the data-parallel sharding of each batch, the donati
 state, a streamed split with K steps per dispatch, and the streamed split's refusal of an
 epoch order.
 
-A tiny linearly separable task on an MLP: 88 examples of 6 features, batches of 8
-(11 steps per epoch), so each run compiles in a second or two.
+test_loop_scan's tiny linearly separable task on an MLP: 88 examples of 6 features,
+batches of 8 (11 steps per epoch), so each run compiles in a second or two.
 """
 
 import time
@@ -13,29 +13,15 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
+from test_loop_scan import DATA, TRAIN_STEP, Windows, state
 
 from jaxdl.data.loader import StreamedSplit
-from jaxdl.models import create
 from jaxdl.sharding import host_local_batch_to_global, make_mesh
-from jaxdl.training import steps
 from jaxdl.training.loop import LoopOptions, fit
 from jaxdl.training.run import Hook
-from jaxdl.training.state import TrainState
 
-N, B = 88, 8
-rng = np.random.default_rng(0)
-X = rng.normal(size=(N, 6)).astype(np.float32)
-DATA = {"image": X, "label": (X[:, 0] + X[:, 1] > 0).astype(np.int32)}
-TRAIN_STEP, EVAL_STEP = steps.classification_steps(lambda b, k, t: b)
-
-
-def state():
-    model = create("mlp", num_classes=2, depth=1, width=8)
-    return TrainState.create(
-        model=model, tx=optax.sgd(0.3, 0.9), rng=jax.random.PRNGKey(0), example_input=X[:1]
-    )
+N, B = len(DATA["label"]), 8
 
 
 def run(train=DATA, epochs=2, k=1, train_step=TRAIN_STEP, hooks=(), **kwargs):
@@ -161,11 +147,8 @@ class Stream(StreamedSplit):
     def __init__(self, mesh):
         self.mesh = mesh
 
-    def _ordered(self, epoch):
-        return {k: np.roll(v, epoch, axis=0) for k, v in DATA.items()}
-
     def batches(self, epoch, start, batch_size):
-        data = self._ordered(epoch)
+        data = {k: np.roll(v, epoch, axis=0) for k, v in DATA.items()}
         for i in range(start, N // batch_size):
             batch = {k: v[i * batch_size : (i + 1) * batch_size] for k, v in data.items()}
             yield host_local_batch_to_global(batch, self.mesh)
@@ -174,28 +157,15 @@ class Stream(StreamedSplit):
         raise AssertionError("not evaluated here")
 
 
-class Steps(Hook):
-    name = "steps"
-
-    def __init__(self):
-        self.first_steps, self.losses = [], []
-
-    def on_log(self, run, logs):
-        n = len(run.window["values"]["loss"])
-        self.first_steps.append(run.window["first_step"])
-        self.losses += list(run.window["values"]["loss"])
-        assert n == len(set(range(run.window["first_step"], run.step + 1)))
-
-
 def test_a_streamed_split_takes_one_step_per_dispatch_whatever_k():
     """A streamed split feeds one host batch per step: ``steps_per_dispatch`` cannot apply,
     and the run must count, log and train exactly as with K = 1."""
     mesh = make_mesh()
-    one, three = Steps(), Steps()
+    one, three = Windows(), Windows()
     a = run(train=Stream(mesh), k=1, hooks=[one])
     b = run(train=Stream(mesh), k=3, hooks=[three])
     assert int(a.state.step) == int(b.state.step) == 2 * (N // B)
-    assert one.first_steps == three.first_steps and len(one.losses) == 22
+    assert one.steps == three.steps == list(range(1, 23))  # every step, in order, once
     np.testing.assert_array_equal(one.losses, three.losses)
     for x, y in zip(leaves(a), leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)

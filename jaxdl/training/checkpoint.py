@@ -154,15 +154,13 @@ def _quiet_unraisable(failures: list):
     """
     previous = sys.unraisablehook
     sys.unraisablehook = lambda u: log.debug("While reading a checkpoint: %r", u.exc_value)
+    failed = True  # until the block ends without an error
     try:
         yield
-    except BaseException:
-        gc.collect()
-        raise
-    else:
-        if failures:
-            gc.collect()
+        failed = bool(failures)
     finally:
+        if failed:
+            gc.collect()
         sys.unraisablehook = previous
 
 
