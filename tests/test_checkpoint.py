@@ -96,6 +96,21 @@ def test_unfinished_write_is_never_picked_up(tmp_path):
     assert int(restored.step) == 1
 
 
+def test_a_step_still_being_written_async_restores_once_written(tmp_path):
+    # A hook that restores the best step right after it was saved (RestartFromBest) reads
+    # a checkpoint whose async write may still be in flight.
+    state = _state(1).replace(step=jnp.asarray(7, jnp.int32))
+    ckpt = checkpoint.Checkpointer(tmp_path, max_to_keep=5)  # async by default
+    ckpt.save(7, state, {"history": [7]})
+    restored, meta = ckpt.restore(_state(99), 7)
+    _assert_same(restored, state)
+    assert int(restored.step) == 7 and meta["history"] == [7]
+    ckpt.save(8, state, {"history": [8]})
+    raw, _ = ckpt.restore_raw(8)
+    np.testing.assert_array_equal(raw["step"], 7)
+    ckpt.close()
+
+
 def test_digest_detects_any_change():
     tree = {"a": np.arange(6.0).reshape(2, 3), "b": np.zeros(2, np.int32)}
     d = checkpoint.tree_digest(tree)

@@ -375,11 +375,14 @@ class Checkpointer:
     def restore(self, target: TrainState, step: int) -> tuple[TrainState, dict[str, Any]]:
         """Restores checkpoint ``step`` into the structure and shardings of ``target``.
 
+        Waits for a pending async save first (it may be the step asked for).
+
         Raises:
           CheckpointMismatchError: the checkpoint holds other shapes or dtypes than
             ``target`` (a changed model or dtype), checked before anything is read.
           CorruptCheckpointError: the content differs from the digest saved with it.
         """
+        self.wait_until_finished()
         abstract = _abstract(serialization.to_state_dict(target))
         stored = self._manager.item_metadata(step)
         stored = stored.get("state") if stored is not None else None  # None: not recorded
@@ -398,11 +401,12 @@ class Checkpointer:
         """Checkpoint ``step`` as saved (nested dicts of numpy arrays), without a target.
 
         For reading another run's variables (transfer learning) whose optimizer and
-        shapes this process does not rebuild.
+        shapes this process does not rebuild. Waits for a pending async save first.
 
         Raises:
           CorruptCheckpointError: the content differs from the digest saved with it.
         """
+        self.wait_until_finished()
         state, meta = self._restore(step, ocp.args.StandardRestore())
         return jax.tree.map(np.asarray, state), meta
 
