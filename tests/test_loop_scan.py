@@ -25,14 +25,15 @@ TRAIN_STEP, EVAL_STEP = steps.classification_steps(lambda b, k, t: b)
 
 
 class Windows(Hook):
-    """Every log window's per-step losses and first step."""
+    """Every log window's per-step losses and first step, and the steps it logged at."""
 
     name = "windows"
 
     def __init__(self):
-        self.steps, self.losses = [], []
+        self.steps, self.losses, self.at = [], [], []
 
     def on_log(self, run, logs):
+        self.at.append(run.step)
         n = len(run.window["values"]["loss"])
         self.steps += list(range(run.window["first_step"], run.window["first_step"] + n))
         self.losses += list(run.window["values"]["loss"])
@@ -87,17 +88,31 @@ def test_k_steps_per_dispatch_equal_one_step_per_dispatch(one_by_one, k, monkeyp
     assert int(got.state.step) == int(ref.state.step) == 33
     assert_same(got.state.params, ref.state.params)
     assert windows.steps == ref_windows.steps == list(range(1, 34))  # every step, in order
+    assert windows.at == ref_windows.at == [5, 10, 11, 15, 20, 22, 25, 30, 33]  # logs, epoch ends
     np.testing.assert_allclose(windows.losses, ref_windows.losses, rtol=RTOL)
     assert [h["step"] for h in got.history] == [h["step"] for h in ref.history] == [11, 22, 33]
     for g, r in zip(got.history, ref.history, strict=True):
         np.testing.assert_allclose(g["val_loss"], r["val_loss"], rtol=RTOL)
 
 
-def test_pause_at_max_steps_and_resume_with_k_steps(one_by_one, tmp_path):
+def test_an_epoch_of_exactly_k_steps_is_one_dispatch(one_by_one, monkeypatch):
+    ref, _ = one_by_one
+    scans, scan = [], jax.lax.scan
+    monkeypatch.setattr(jax.lax, "scan", lambda f, s, xs: scans.append(len(xs)) or scan(f, s, xs))
+    got, windows = train(11, log_every=11)
+    assert scans == [11] and windows.at == [11, 22, 33]  # one K-step program, nothing else
+    assert windows.steps == list(range(1, 34))
+    assert_same(got.state.params, ref.state.params)
+
+
+def test_pause_at_max_steps_and_resume_with_k_steps(one_by_one, tmp_path, capsys):
     ref, _ = one_by_one
     paused, _ = train(4, tmp_path, max_steps=13)
     assert int(paused.state.step) == 13 and not paused.finished
+    capsys.readouterr()
     resumed, windows = train(4, tmp_path)
+    message = f"Resuming from checkpoint step 13 in {tmp_path / 'checkpoints'}"
+    assert capsys.readouterr().out.splitlines() == [message]
     assert resumed.finished and windows.steps == list(range(14, 34))
     assert_same(resumed.state.params, ref.state.params)
 

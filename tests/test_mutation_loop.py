@@ -1,12 +1,14 @@
 """``jaxdl.training.loop.fit``: what its mutation run (mutmut, docs/testing.md) showed no
 test checked: the data key, the data-parallel sharding of each batch, the donation of the
-state, a streamed split with K steps per dispatch, and the streamed split's refusal of an
-epoch order.
+state, no copy between devices at each dispatch, a streamed split with K steps per
+dispatch, the streamed split's refusal of an epoch order, the default hooks, and the
+ranking of checkpoints (``run.scores``, ``best_metric``) with and without evaluations.
 
 test_loop_scan's tiny linearly separable task on an MLP: 88 examples of 6 features,
 batches of 8 (11 steps per epoch), so each run compiles in a second or two.
 """
 
+import json
 import time
 import warnings
 
@@ -14,18 +16,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_loop_scan import DATA, TRAIN_STEP, Windows, state
+from test_loop_scan import DATA, EVAL_STEP, TRAIN_STEP, Windows, state
 
 from jaxdl.data.loader import StreamedSplit
-from jaxdl.sharding import host_local_batch_to_global, make_mesh
+from jaxdl.sharding import host_local_batch_to_global, make_mesh, replicated
 from jaxdl.training.loop import LoopOptions, fit
 from jaxdl.training.run import Hook
 
 N, B = len(DATA["label"]), 8
 
 
-def run(train=DATA, epochs=2, k=1, train_step=TRAIN_STEP, hooks=(), **kwargs):
-    options = LoopOptions(batch_size=B, num_epochs=epochs, log_every_steps=4, steps_per_dispatch=k)
+def run(train=DATA, epochs=2, k=1, train_step=TRAIN_STEP, hooks=(), best_metric=None, **kwargs):
+    options = LoopOptions(
+        batch_size=B, num_epochs=epochs, log_every_steps=4, steps_per_dispatch=k,
+        best_metric=best_metric,
+    )  # fmt: skip
     return fit(
         state=state(), train_step=train_step, train=train, options=options, hooks=list(hooks),
         mesh=make_mesh(), **kwargs,
@@ -56,6 +61,87 @@ def test_each_batch_is_split_over_the_data_axis():
 
     run(epochs=1, train_step=step)
     assert seen and all(s.shard_shape((B, 6)) == (B // 8, 6) for s in seen), seen
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_no_dispatch_copies_between_devices(k):
+    """Given a state and data on the mesh, the loop keeps everything there: the training
+    and evaluation splits are placed on the mesh once, the epoch's order once per epoch,
+    and the step index comes from the host. Each of them left on the default device
+    would be copied to every device at every dispatch (for the splits: the whole data)."""
+    mesh = make_mesh()
+    options = LoopOptions(batch_size=B, num_epochs=2, log_every_steps=4, steps_per_dispatch=k)
+    with jax.transfer_guard_device_to_device("disallow"):
+        result = fit(
+            state=jax.device_put(state(), replicated(mesh)), train_step=TRAIN_STEP,
+            eval_step=EVAL_STEP, train=DATA, evals={"val": DATA}, options=options, hooks=[],
+            mesh=mesh,
+        )  # fmt: skip
+    assert int(result.state.step) == 22 and [h["step"] for h in result.history] == [11, 22]
+
+
+def test_a_state_off_the_mesh_compiles_the_step_once():
+    """The steps' outputs live on the mesh; a state given elsewhere (here: built on the
+    default device) must be placed there first, or the second dispatch traces and compiles
+    the step again."""
+    traced = []
+
+    def step(s, batch):
+        traced.append(s.step)
+        return TRAIN_STEP(s, batch)
+
+    result = run(epochs=2, train_step=step)
+    assert int(result.state.step) == 22 and len(traced) == 1
+
+
+def test_evaluation_splits_need_an_eval_step():
+    with pytest.raises(ValueError) as e:
+        run(evals={"val": DATA})
+    assert str(e.value) == "fit was given evaluation splits but no eval_step to evaluate them."
+
+
+def test_without_hooks_the_default_hooks_run_and_write_into_the_workdir(tmp_path, capsys):
+    options = LoopOptions(batch_size=B, num_epochs=2, log_every_steps=4)
+    fit(
+        state=state(), train_step=TRAIN_STEP, eval_step=EVAL_STEP, train=DATA,
+        evals={"val": DATA}, options=options, workdir=tmp_path, mesh=make_mesh(),
+    )  # fmt: skip
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines if "val_loss" in x] == [11, 22]
+    assert list((tmp_path / "tensorboard").iterdir())  # event files
+    printed = capsys.readouterr().out.splitlines()  # Console's line per evaluation
+    assert [x.split(" | ")[:2] for x in printed] == [["epoch 1/2", "step 11"],
+                                                     ["epoch 2/2", "step 22"]]  # fmt: skip
+
+
+class Scores(Hook):
+    """``run.scores`` as each evaluation leaves it to the hooks."""
+
+    name = "scores"
+
+    def __init__(self):
+        self.seen = []
+
+    def on_eval(self, run, record):
+        self.seen.append(run.scores)
+
+
+def test_an_evaluation_ranks_its_checkpoint_only_with_a_best_metric():
+    """``run.scores`` is None (not a candidate) without ``best_metric``, and the record's
+    metrics with it; with no evaluation splits there is nothing to rank, and no best."""
+    unranked, ranked = Scores(), Scores()
+    run(epochs=1, eval_step=EVAL_STEP, evals={"val": DATA}, hooks=[unranked])
+    ranked_run = run(
+        epochs=1, eval_step=EVAL_STEP, evals={"val": DATA}, hooks=[ranked],
+        best_metric="val_loss",
+    )  # fmt: skip
+    assert unranked.seen == [None]
+    record = ranked_run.history[0]
+    assert ranked.seen == [{k: v for k, v in record.items() if k != "step"}]
+    assert ranked_run.best_state is not None
+    alone = run(epochs=1, best_metric="val_loss")  # no evals: the option has nothing to rank
+    assert alone.finished and alone.best_state is None
+    assert alone.history == [{"step": 11, "epoch": 1}]
 
 
 class KeepsOldState(Hook):
@@ -153,8 +239,11 @@ class Stream(StreamedSplit):
             batch = {k: v[i * batch_size : (i + 1) * batch_size] for k, v in data.items()}
             yield host_local_batch_to_global(batch, self.mesh)
 
-    def eval_batches(self, batch_size):
-        raise AssertionError("not evaluated here")
+    def eval_batches(self, batch_size):  # N is a multiple of the batch size: no padding
+        for i in range(N // batch_size):
+            batch = {k: v[i * batch_size : (i + 1) * batch_size] for k, v in DATA.items()}
+            batch["mask"] = np.ones(batch_size, np.float32)
+            yield host_local_batch_to_global(batch, self.mesh)
 
 
 def test_a_streamed_split_takes_one_step_per_dispatch_whatever_k():
@@ -179,3 +268,18 @@ def test_a_streamed_split_refuses_an_epoch_order():
     with pytest.raises(ValueError) as e:
         run(train=Stream(make_mesh()), epoch_order=lambda key, epoch: None)
     assert str(e.value) == message
+
+
+def test_a_streamed_evaluation_without_the_best_metric_stops_at_its_first_evaluation():
+    """A streamed split's metric names are only known once it is evaluated (no shapes to
+    trace beforehand): a ``best_metric`` it does not produce is refused there, naming the
+    metrics it does produce."""
+    message = (
+        "best_metric='val_acc' is not among the evaluation's metrics ['val_accuracy', "
+        "'val_loss', 'val_top5_accuracy']; pick one of them."
+    )
+    hook = Scores()
+    with pytest.raises(ValueError) as e:
+        run(epochs=1, eval_step=EVAL_STEP, evals={"val": Stream(make_mesh())}, hooks=[hook],
+            best_metric="val_acc")  # fmt: skip
+    assert str(e.value) == message and hook.seen == []

@@ -93,7 +93,7 @@ def evaluate(
     else:
         fn = _eval_fn(eval_step, batch_size, split.size, mesh)
         batches = range(num_eval_batches(split.size, batch_size))
-        per_batch = (fn(state, split.arrays, jnp.asarray(i, jnp.int32)) for i in batches)
+        per_batch = (fn(state, split.arrays, np.int32(i)) for i in batches)
     total = None
     for metrics in per_batch:
         total = metrics if total is None else _merge(total, metrics)
@@ -219,7 +219,7 @@ def per_example_losses(
         return cross_entropy(logits, batch["label"])  # [B]
 
     out = [
-        losses(variables, split.arrays, jnp.asarray(i, jnp.int32))
+        losses(variables, split.arrays, np.int32(i))
         for i in range(num_eval_batches(split.size, batch_size))
     ]
     return np.concatenate(jax.device_get(out)).astype(np.float64)[: split.size]

@@ -20,10 +20,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
 
 from jaxdl.data.loader import StreamedSplit, epoch_permutation, steps_per_epoch, train_batch
-from jaxdl.sharding import check_batch_size
+from jaxdl.sharding import check_batch_size, replicated
 from jaxdl.training.guards import DivergenceError
 from jaxdl.training.hooks import default_hooks
 from jaxdl.training.inference import as_split, evaluate, metric_names
@@ -74,7 +74,8 @@ def fit(
       checkpoints: retention, async writes and resume (default ``CheckpointOptions()``).
       data_key: PRNG key of the data order (epoch e uses ``fold_in(key, e)``); default
         ``PRNGKey(0)``.
-      mesh: device mesh; batches are sharded on its ``'data'`` axis.
+      mesh: device mesh; batches are sharded on its ``'data'`` axis, and the state's
+        leaves not on it are replicated over it (as ``jaxdl.sharding.replicated``).
       epoch_order: ``(data_key, epoch) -> int32 [>= steps * B]``, one epoch's example
         indices, batch i = entries ``[i B, (i + 1) B)`` (a curriculum); None: shuffled.
 
@@ -132,6 +133,8 @@ def fit(
         print(f"Resuming from checkpoint step {int(state.step)} in {workdir / 'checkpoints'}")
     else:  # the first step donates its input: train a copy, the caller's state stays valid
         state = jax.tree.map(lambda x: x.copy(), state)
+    if mesh is not None:
+        state = _on_mesh(state, mesh)
 
     def evaluate_fn(s, split, prefix):
         return evaluate(s, eval_step, split, EB, mesh, prefix)
@@ -180,6 +183,20 @@ def fit(
         stop_reason=run.stop_reason,
         warnings=run.warnings,
     )
+
+
+def _on_mesh(state: Any, mesh: Mesh) -> Any:
+    """``state`` with every leaf not yet on ``mesh`` replicated over it; the others kept.
+
+    The steps' outputs live on the mesh: a state placed elsewhere would make the first
+    dispatch's program differ from the next ones', compiled twice.
+    """
+
+    def place(x):
+        on = isinstance(x, jax.Array) and isinstance(x.sharding, NamedSharding)
+        return x if on and x.sharding.mesh == mesh else jax.device_put(x, replicated(mesh))
+
+    return jax.tree.map(place, state)
 
 
 def _train(run: Run, train_step, train, data_key, mesh, epoch_order, meta) -> None:
@@ -241,6 +258,8 @@ def _train(run: Run, train_step, train, data_key, mesh, epoch_order, meta) -> No
             batches = train.batches(epoch, run.step % spe, B)
         else:
             perm = order(key, epoch)
+            if mesh is not None:  # once per epoch, not an implicit copy at every dispatch
+                perm = jax.device_put(perm, replicated(mesh))
         i = run.step % spe
         while i < spe:
             k = K if fits(i) else 1
@@ -248,7 +267,7 @@ def _train(run: Run, train_step, train, data_key, mesh, epoch_order, meta) -> No
                 run.state, metrics = jit_step(run.state, next(batches))
             else:
                 step_fn = jit_k_steps if k > 1 else jit_step
-                run.state, metrics = step_fn(run.state, train.arrays, perm, jnp.int32(i))
+                run.state, metrics = step_fn(run.state, train.arrays, perm, np.int32(i))
             window.append(metrics)
             run.step, i = run.step + k, i + k
             if run.step % opts.log_every_steps == 0:
