@@ -195,6 +195,16 @@ def test_images_per_second_is_the_windows_images_over_its_time():
         assert n * B / (end - start) <= rate < float("inf")
 
 
+def test_a_clock_that_did_not_move_gives_rates_of_zero(monkeypatch):
+    """A window or a run timed at 0 s (a coarse clock) reports 0 images and steps per
+    second, not a division by zero."""
+    monkeypatch.setattr(time, "perf_counter", lambda: 0.0)
+    hook = Throughput()
+    result = run(epochs=1, hooks=[hook])
+    assert [rate for rate, _ in hook.rates] == [0.0, 0.0, 0.0]  # steps 4, 8 and 11
+    assert result.wall_time == 0.0 and result.steps_per_second == 0.0
+
+
 class Logs(Hook):
     name = "logs"
 

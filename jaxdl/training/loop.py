@@ -239,7 +239,9 @@ def _train(run: Run, train_step, train, data_key, mesh, epoch_order, meta) -> No
         logs["images_per_second"] = n * B / dt if dt > 0 else 0.0
         if skipped.any():
             logs["train_skipped_steps"] = int(skipped.sum())
-        run.window = {"values": values, "skipped": skipped, "first_step": run.step - n + 1}
+        dispatches = [len(np.atleast_1d(next(iter(m.values())))) for m in fetched]
+        run.window = {"values": values, "skipped": skipped, "first_step": run.step - n + 1,
+                      "dispatches": dispatches}  # fmt: skip
         for hook in hooks:
             hook.on_log(run, logs)
         window, t0 = [], time.perf_counter()

@@ -142,8 +142,9 @@ class Run:
       pause_reason: set (e.g. by a signal handler) to end this call after the current
         step with a checkpoint, the run unfinished: a rerun resumes there.
       scores: the metrics ranking this evaluation's checkpoint, None: not a candidate.
-      window: the last log window's per-step values (``np.ndarray`` [n] per metric) and
-        its first step, ``window['first_step']``.
+      window: the last log window's per-step values (``np.ndarray`` [n] per metric), its
+        first step, ``window['first_step']``, and the steps each of its dispatches ran,
+        ``window['dispatches']`` (K for K steps in one dispatch, else 1; they sum to n).
       final_metrics: metrics of the end (e.g. the test split's), filled by hooks.
       warnings: what hooks found wrong with the run (e.g. it did not train).
       finished: whether every epoch ran or a hook stopped the run (set at the end).
