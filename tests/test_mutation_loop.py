@@ -293,3 +293,21 @@ def test_a_streamed_evaluation_without_the_best_metric_stops_at_its_first_evalua
         run(epochs=1, eval_step=EVAL_STEP, evals={"val": Stream(make_mesh())}, hooks=[hook],
             best_metric="val_acc")  # fmt: skip
     assert str(e.value) == message and hook.seen == []
+
+
+def test_a_state_leaf_already_on_the_mesh_keeps_its_sharding():
+    """fit places the state on the mesh first (``_on_mesh``): a leaf off the mesh, on one
+    device or on another mesh, is replicated over it; a leaf already on the mesh is left as
+    it is, so that a state the user sharded (here over the data axis) stays sharded."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    from jaxdl.training.loop import _on_mesh
+
+    mesh, other = make_mesh(), make_mesh(jax.devices()[:4])
+    sharded = jax.device_put(jnp.arange(16.0), NamedSharding(mesh, PartitionSpec("data")))
+    elsewhere = jax.device_put(jnp.ones(3), replicated(other))
+    placed = _on_mesh({"sharded": sharded, "elsewhere": elsewhere, "host": np.zeros(2)}, mesh)
+    assert placed["sharded"] is sharded
+    for name in ("elsewhere", "host"):
+        assert placed[name].sharding.mesh == mesh, name
+        assert placed[name].sharding.is_fully_replicated, name
