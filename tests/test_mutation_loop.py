@@ -311,3 +311,61 @@ def test_a_state_leaf_already_on_the_mesh_keeps_its_sharding():
     for name in ("elsewhere", "host"):
         assert placed[name].sharding.mesh == mesh, name
         assert placed[name].sharding.is_fully_replicated, name
+
+
+def test_steps_per_second_counts_this_calls_steps_over_its_wall_time(monkeypatch):
+    """``steps_per_second`` is the steps this call ran (from the state's step 5 to 22) over
+    its wall time, the clock's difference; a fake clock that starts at 1000 s and ticks 1 us
+    per reading keeps the wall time under 1 s, which still gives a rate."""
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(time, "perf_counter", lambda: 1000.0 + 1e-6 * next(ticks))
+    options = LoopOptions(batch_size=B, num_epochs=2, log_every_steps=4)
+    start = state().replace(step=jnp.asarray(5, jnp.int32))
+    result = fit(state=start, train_step=TRAIN_STEP, train=DATA, options=options, hooks=[],
+                 mesh=make_mesh())  # fmt: skip
+    assert int(result.state.step) == 22
+    assert 0.0 < result.wall_time < 1.0
+    assert result.steps_per_second == pytest.approx(17 / result.wall_time, rel=1e-12)
+
+
+def test_the_hooks_see_the_error_that_ended_the_run():
+    """An exception inside the loop reaches the caller, and ``run.error`` holds it while
+    the hooks' ``on_end`` runs (so that a hook can tell a failed run from a finished one)."""
+
+    class Fails(Hook):
+        name = "fails"
+
+        def on_log(self, run, logs):
+            raise RuntimeError("boom")
+
+    class Sees(Hook):
+        name = "sees"
+        error = "on_end not called"
+
+        def on_end(self, run):
+            self.error = run.error
+
+    sees = Sees()
+    with pytest.raises(RuntimeError, match="boom") as caught:
+        run(epochs=1, hooks=[Fails(), sees])
+    assert sees.error is caught.value
+
+
+def test_a_best_metric_the_evaluation_lacks_is_refused_before_training():
+    """With a device-resident split the metric names come from the evaluation's shapes,
+    so a ``best_metric`` it does not produce is refused before any step, in the same
+    words as the streamed case above."""
+    message = (
+        "best_metric='val_acc' is not among the evaluation's metrics ['val_accuracy', "
+        "'val_loss', 'val_top5_accuracy']; pick one of them."
+    )
+    traced = []
+
+    def step(s, batch):
+        traced.append(s.step)
+        return TRAIN_STEP(s, batch)
+
+    with pytest.raises(ValueError) as e:
+        run(epochs=1, train_step=step, eval_step=EVAL_STEP, evals={"val": DATA},
+            best_metric="val_acc")  # fmt: skip
+    assert str(e.value) == message and traced == []
