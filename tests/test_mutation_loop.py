@@ -24,6 +24,20 @@ from jaxdl.training.loop import LoopOptions, fit
 from jaxdl.training.run import Hook
 
 N, B = len(DATA["label"]), 8
+UNKNOWN_METRIC = (  # fit's refusal of best_metric="val_acc", streamed or not
+    "best_metric='val_acc' is not among the evaluation's metrics ['val_accuracy', "
+    "'val_loss', 'val_top5_accuracy']; pick one of them."
+)
+
+
+def tracing(traced):
+    """TRAIN_STEP, appending the state's step to ``traced`` each time it is traced."""
+
+    def step(s, batch):
+        traced.append(s.step)
+        return TRAIN_STEP(s, batch)
+
+    return step
 
 
 def run(train=DATA, epochs=2, k=1, train_step=TRAIN_STEP, hooks=(), best_metric=None, **kwargs):
@@ -85,12 +99,7 @@ def test_a_state_off_the_mesh_compiles_the_step_once():
     default device) must be placed there first, or the second dispatch traces and compiles
     the step again."""
     traced = []
-
-    def step(s, batch):
-        traced.append(s.step)
-        return TRAIN_STEP(s, batch)
-
-    result = run(epochs=2, train_step=step)
+    result = run(epochs=2, train_step=tracing(traced))
     assert int(result.state.step) == 22 and len(traced) == 1
 
 
@@ -284,15 +293,11 @@ def test_a_streamed_evaluation_without_the_best_metric_stops_at_its_first_evalua
     """A streamed split's metric names are only known once it is evaluated (no shapes to
     trace beforehand): a ``best_metric`` it does not produce is refused there, naming the
     metrics it does produce."""
-    message = (
-        "best_metric='val_acc' is not among the evaluation's metrics ['val_accuracy', "
-        "'val_loss', 'val_top5_accuracy']; pick one of them."
-    )
     hook = Scores()
     with pytest.raises(ValueError) as e:
         run(epochs=1, eval_step=EVAL_STEP, evals={"val": Stream(make_mesh())}, hooks=[hook],
             best_metric="val_acc")  # fmt: skip
-    assert str(e.value) == message and hook.seen == []
+    assert str(e.value) == UNKNOWN_METRIC and hook.seen == []
 
 
 def test_a_state_leaf_already_on_the_mesh_keeps_its_sharding():
@@ -355,17 +360,8 @@ def test_a_best_metric_the_evaluation_lacks_is_refused_before_training():
     """With a device-resident split the metric names come from the evaluation's shapes,
     so a ``best_metric`` it does not produce is refused before any step, in the same
     words as the streamed case above."""
-    message = (
-        "best_metric='val_acc' is not among the evaluation's metrics ['val_accuracy', "
-        "'val_loss', 'val_top5_accuracy']; pick one of them."
-    )
     traced = []
-
-    def step(s, batch):
-        traced.append(s.step)
-        return TRAIN_STEP(s, batch)
-
     with pytest.raises(ValueError) as e:
-        run(epochs=1, train_step=step, eval_step=EVAL_STEP, evals={"val": DATA},
+        run(epochs=1, train_step=tracing(traced), eval_step=EVAL_STEP, evals={"val": DATA},
             best_metric="val_acc")  # fmt: skip
-    assert str(e.value) == message and traced == []
+    assert str(e.value) == UNKNOWN_METRIC and traced == []
